@@ -1,0 +1,49 @@
+//! Writing certificate files: atomically (a reader never sees half a file) and, for keys, owner-only.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use crate::CertError;
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CertError + '_ {
+    move |source| CertError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(crate) fn create_dir(dir: &Path) -> Result<(), CertError> {
+    fs::create_dir_all(dir).map_err(io_error(dir))
+}
+
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), CertError> {
+    write_atomically(path, contents, 0o600)
+}
+
+pub(crate) fn write_public(path: &Path, contents: &str) -> Result<(), CertError> {
+    write_atomically(path, contents, 0o644)
+}
+
+fn write_atomically(path: &Path, contents: &str, mode: u32) -> Result<(), CertError> {
+    let tmp: PathBuf = path.with_extension("tmp");
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // The mode applies at creation, so a key is never readable by others, not even briefly.
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    // A stale temporary file from a crash may carry other permissions: start from scratch.
+    let _ = fs::remove_file(&tmp);
+    let mut file = options.open(&tmp).map_err(io_error(&tmp))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_error(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_error(path))
+}

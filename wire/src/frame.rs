@@ -1,0 +1,147 @@
+//! The frames of the protocol. The order of variants and fields is the encoding: append, never reorder.
+
+use serde::{Deserialize, Serialize};
+
+/// A user name as the server announced it (already validated and unique in the room).
+pub type UserName = String;
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// First frame on the stream. `resume_after` is the id of the last `Chat` the client saw, if it has
+    /// been connected before: the server replays what came after it.
+    Hello {
+        version: u16,
+        user: String,
+        resume_after: Option<u64>,
+    },
+    /// A line for the room. `nonce` is unique per user and echoed in the resulting `Chat` (the receipt).
+    Say { nonce: u64, text: String },
+    /// Ask for `Users`.
+    ListUsers,
+    /// Leaving: the server tells the others and closes the stream.
+    Bye,
+}
+
+/// What a server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    /// `Hello` accepted: the name the server registered, who is here (including `you`), and the recent
+    /// history (or what came after `resume_after`), oldest first.
+    Welcome {
+        you: UserName,
+        users: Vec<UserName>,
+        history: Vec<ChatMessage>,
+    },
+    /// `Hello` refused; the server closes the connection after this frame.
+    Refused { reason: RefuseReason },
+    /// A line said in the room, stamped by the server. The sender gets it too: that is its receipt.
+    Chat(ChatMessage),
+    /// Somebody entered the room.
+    Joined { user: UserName },
+    /// Somebody left the room.
+    Left { user: UserName, why: LeaveReason },
+    /// The answer to `ListUsers`, sorted.
+    Users { list: Vec<UserName> },
+    /// A request was not carried out; the connection stays usable. `nonce` names the `Say` it is about.
+    Problem {
+        code: ProblemCode,
+        nonce: Option<u64>,
+        detail: String,
+    },
+    /// The server is about to close every connection.
+    ShuttingDown { reason: String },
+}
+
+/// One line of the room's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Increases by one per message in the room: a client that sees a gap knows it missed something.
+    pub id: u64,
+    pub from: UserName,
+    /// The sender's nonce from `Say`.
+    pub nonce: u64,
+    pub text: String,
+    /// Server time, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// Why a `Hello` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefuseReason {
+    /// Somebody in the room already has this name (compared case-insensitively).
+    NameTaken,
+    /// The name breaks a rule; the text says which.
+    InvalidName(String),
+    /// The server holds as many connections as it is allowed to.
+    ServerFull,
+    /// The server speaks another protocol version.
+    UnsupportedVersion { supported: u16 },
+}
+
+/// Why somebody left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeaveReason {
+    /// Said `Bye`.
+    Quit,
+    /// Went silent until the idle timeout.
+    TimedOut,
+    /// The connection broke or was closed without `Bye`.
+    Dropped,
+    /// Could not keep up with the room and was disconnected.
+    TooSlow,
+    /// Broke the protocol and was disconnected.
+    Misbehaved,
+}
+
+/// What went wrong with a request that was not carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProblemCode {
+    /// The message is longer than the server's limit.
+    TooLong,
+    /// The client sends faster than the server's limit.
+    TooFast,
+    /// The message is empty or only white space.
+    Empty,
+    /// `Hello` again after being welcomed.
+    AlreadyJoined,
+}
+
+impl std::fmt::Display for RefuseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NameTaken => f.write_str("that name is already taken"),
+            Self::InvalidName(why) => write!(f, "invalid name: {why}"),
+            Self::ServerFull => f.write_str("the server is full"),
+            Self::UnsupportedVersion { supported } => {
+                write!(
+                    f,
+                    "unsupported protocol version (server speaks {supported})"
+                )
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for LeaveReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Quit => "quit",
+            Self::TimedOut => "timed out",
+            Self::Dropped => "connection dropped",
+            Self::TooSlow => "too slow to keep up",
+            Self::Misbehaved => "protocol violation",
+        })
+    }
+}
+
+impl std::fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TooLong => "message too long",
+            Self::TooFast => "sending too fast",
+            Self::Empty => "empty message",
+            Self::AlreadyJoined => "already joined",
+        })
+    }
+}
