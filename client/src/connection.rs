@@ -1,0 +1,248 @@
+//! One QUIC connection to the server, its stream, and the frames on it.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use quinn::{Endpoint, EndpointConfig, RecvStream, SendStream, TokioRuntime};
+use wire::{ChatMessage, ClientFrame, FrameDecoder, ServerFrame};
+
+use crate::{ClientError, ServerAddr, Trust};
+
+/// How long connecting (handshake plus `Welcome`) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_CHUNK: usize = 256 * 1024;
+
+/// What the server said when it let us in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    pub you: String,
+    pub users: Vec<String>,
+    pub history: Vec<ChatMessage>,
+}
+
+impl From<Welcome> for ServerFrame {
+    fn from(w: Welcome) -> Self {
+        ServerFrame::Welcome {
+            you: w.you,
+            users: w.users,
+            history: w.history,
+        }
+    }
+}
+
+/// A client endpoint (one UDP socket) that can hold many connections, e.g. a load generator's.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    endpoint: Endpoint,
+}
+
+impl Connector {
+    /// A connector for servers of the same address family as `server` (a local socket on an
+    /// ephemeral port).
+    pub fn new(trust: &Trust, server: SocketAddr) -> Result<Self, ClientError> {
+        let bind: SocketAddr = if server.is_ipv6() {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = std::net::UdpSocket::bind(bind).map_err(ClientError::Socket)?;
+        Self::with_socket(trust, socket)
+    }
+
+    /// A connector on a socket the caller made.
+    pub fn with_socket(trust: &Trust, socket: std::net::UdpSocket) -> Result<Self, ClientError> {
+        let mut endpoint = Endpoint::new(
+            EndpointConfig::default(),
+            None,
+            socket,
+            Arc::new(TokioRuntime),
+        )
+        .map_err(ClientError::Socket)?;
+        endpoint.set_default_client_config(trust.client_config()?);
+        Ok(Self { endpoint })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Connects, opens the stream and says `Hello`; returns once the server welcomed us.
+    pub async fn connect(
+        &self,
+        server: &ServerAddr,
+        addr: SocketAddr,
+        user: &str,
+        resume_after: Option<u64>,
+    ) -> Result<(Connection, Welcome), ClientError> {
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            self.connect_inner(server, addr, user, resume_after),
+        )
+        .await
+        .map_err(|_| ClientError::Timeout)?
+    }
+
+    async fn connect_inner(
+        &self,
+        server: &ServerAddr,
+        addr: SocketAddr,
+        user: &str,
+        resume_after: Option<u64>,
+    ) -> Result<(Connection, Welcome), ClientError> {
+        let shown = server.to_string();
+        let connecting =
+            self.endpoint
+                .connect(addr, &server.host)
+                .map_err(|e| ClientError::Connect {
+                    addr: shown.clone(),
+                    detail: e.to_string(),
+                })?;
+        let conn = connecting
+            .await
+            .map_err(|e| ClientError::from_connection(&shown, &e))?;
+        let (send, recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::from_connection(&shown, &e))?;
+        let mut connection = Connection {
+            conn,
+            writer: FrameWriter::new(send),
+            reader: FrameReader::new(recv),
+        };
+        connection
+            .writer
+            .send(&ClientFrame::Hello {
+                version: wire::PROTOCOL_VERSION,
+                user: user.to_owned(),
+                resume_after,
+            })
+            .await?;
+        match connection.reader.next().await? {
+            Some(ServerFrame::Welcome {
+                you,
+                users,
+                history,
+            }) => Ok((
+                connection,
+                Welcome {
+                    you,
+                    users,
+                    history,
+                },
+            )),
+            Some(ServerFrame::Refused { reason }) => Err(ClientError::Refused(reason)),
+            Some(other) => Err(ClientError::Protocol(format!(
+                "expected Welcome, got {other:?}"
+            ))),
+            None => Err(ClientError::Closed("the server ended the stream".into())),
+        }
+    }
+}
+
+/// An established, welcomed connection.
+#[derive(Debug)]
+pub struct Connection {
+    conn: quinn::Connection,
+    writer: FrameWriter,
+    reader: FrameReader,
+}
+
+impl Connection {
+    /// The two directions, to be driven independently, and the QUIC connection itself.
+    pub fn split(self) -> (FrameWriter, FrameReader, quinn::Connection) {
+        (self.writer, self.reader, self.conn)
+    }
+
+    pub fn quic(&self) -> &quinn::Connection {
+        &self.conn
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) -> Result<(), ClientError> {
+        self.writer.send(frame).await
+    }
+
+    pub async fn next(&mut self) -> Result<Option<ServerFrame>, ClientError> {
+        self.reader.next().await
+    }
+}
+
+/// The sending half: encodes frames onto the stream.
+#[derive(Debug)]
+pub struct FrameWriter {
+    send: SendStream,
+    buf: BytesMut,
+}
+
+impl FrameWriter {
+    fn new(send: SendStream) -> Self {
+        Self {
+            send,
+            buf: BytesMut::new(),
+        }
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) -> Result<(), ClientError> {
+        self.buf.clear();
+        wire::encode_into(frame, wire::MAX_CLIENT_FRAME, &mut self.buf)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.send
+            .write_all(&self.buf)
+            .await
+            .map_err(|e| ClientError::Closed(e.to_string()))
+    }
+
+    /// Writes bytes as they are, framing or not: for tests that speak the protocol badly on purpose.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.send
+            .write_all(bytes)
+            .await
+            .map_err(|e| ClientError::Closed(e.to_string()))
+    }
+
+    /// Ends our direction of the stream.
+    pub fn finish(&mut self) {
+        let _ = self.send.finish();
+    }
+}
+
+/// The receiving half: decodes the server's frames.
+#[derive(Debug)]
+pub struct FrameReader {
+    recv: RecvStream,
+    decoder: FrameDecoder,
+}
+
+impl FrameReader {
+    fn new(recv: RecvStream) -> Self {
+        Self {
+            recv,
+            decoder: FrameDecoder::new(wire::MAX_SERVER_FRAME),
+        }
+    }
+
+    /// The next frame; `Ok(None)` when the server finished the stream cleanly.
+    pub async fn next(&mut self) -> Result<Option<ServerFrame>, ClientError> {
+        loop {
+            if let Some(frame) = self
+                .decoder
+                .next_frame()
+                .map_err(|e| ClientError::Protocol(e.to_string()))?
+            {
+                return Ok(Some(frame));
+            }
+            match self.recv.read_chunk(READ_CHUNK, true).await {
+                Ok(Some(chunk)) => self.decoder.push(&chunk.bytes),
+                Ok(None) => {
+                    self.decoder
+                        .finish()
+                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    return Ok(None);
+                }
+                Err(quinn::ReadError::ConnectionLost(e)) => {
+                    return Err(ClientError::from_connection("the server", &e));
+                }
+                Err(e) => return Err(ClientError::Closed(e.to_string())),
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The chat client library: everything a program needs to talk to `chat-server`.
+//!
+//! - [`Connector`] / [`Connection`]: one QUIC connection with its stream, framed. For programs that
+//!   want every frame in their own hands (the load tool, protocol tests).
+//! - [`Session`]: one user's session on a background task, driven by method calls and read as a
+//!   stream of [`Event`]s. What `chat-cli` and the GNOME client use.
+//! - [`Trust`]: which certificates the client accepts. There is no unverified mode.
+
+mod address;
+mod connection;
+mod error;
+pub mod render;
+mod session;
+mod trust;
+
+pub use address::ServerAddr;
+pub use connection::{Connection, Connector, FrameReader, FrameWriter, Welcome};
+pub use error::ClientError;
+pub use session::{CloseReason, Event, Session, SessionConfig};
+pub use trust::Trust;
+pub use wire;

@@ -1,0 +1,108 @@
+//! `chat-cli`: a terminal chat client. Lines typed are sent; `/users` lists who is here; `/quit` or the
+//! end of input leaves.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Parser;
+use client::{ClientError, CloseReason, Event, ServerAddr, Session, SessionConfig, Trust, render};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Terminal client for chat-server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Server address, HOST:PORT.
+    #[arg(long, default_value = "localhost:1234")]
+    server: String,
+    /// Your user name.
+    #[arg(long)]
+    user: String,
+    /// Trust only this CA certificate (PEM) instead of the system store and the local dev CA.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("chat-cli: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(chat(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("chat-cli: {e}");
+            match e {
+                ClientError::Refused(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+async fn chat(args: Args) -> Result<ExitCode, ClientError> {
+    let server: ServerAddr = args.server.parse()?;
+    let trust = args.ca.map_or(Trust::Default, Trust::CaFile);
+    let (session, welcome, events) = Session::connect(SessionConfig {
+        server,
+        user: args.user,
+        trust,
+    })
+    .await?;
+    let print = |frame: &wire::ServerFrame| {
+        if args.json {
+            println!("{}", render::json(frame));
+        } else {
+            println!("{}", render::text(frame));
+        }
+    };
+    print(&welcome.into());
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut input_open = true;
+    loop {
+        tokio::select! {
+            line = lines.next_line(), if input_open => match line {
+                Ok(Some(line)) => match line.trim() {
+                    "/quit" => { input_open = false; session.quit().await; }
+                    "/users" => { let _ = session.list_users(); }
+                    "" => {}
+                    _ => { let _ = session.say(line); }
+                },
+                // End of input (or unreadable input): leave as if /quit was typed.
+                Ok(None) | Err(_) => { input_open = false; session.quit().await; }
+            },
+            event = events.recv() => match event {
+                Ok(Event::Frame(frame)) => print(&frame),
+                Ok(Event::Closed(reason)) => {
+                    if args.json {
+                        println!("{}", render::closed_json(&reason));
+                    } else {
+                        println!("{}", render::closed_text(&reason));
+                    }
+                    return Ok(match reason {
+                        CloseReason::Quit => ExitCode::SUCCESS,
+                        CloseReason::ByServer(_) | CloseReason::Lost(_) => ExitCode::from(3),
+                    });
+                }
+                Err(_) => return Ok(ExitCode::FAILURE),
+            },
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The endpoint and its accept loop.
+//!
+//! The loop never awaits a handshake: each `Incoming` is handed to its own task at once, so a slow or
+//! hostile peer cannot hold up anybody else's connection. Tasks are tracked so that shutdown can wait
+//! for every session to flush before the endpoint closes.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use quinn::{Endpoint, EndpointConfig, TokioRuntime, VarInt};
+use thiserror::Error;
+use tokio_util::task::TaskTracker;
+
+use crate::{
+    Config, ShutdownHandle,
+    room::Room,
+    session::{self, Shared},
+    shutdown, tls,
+};
+
+/// How long shutdown waits for sessions to flush before closing the endpoint regardless.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Certificates(#[from] certs::CertError),
+    #[error("TLS configuration: {0}")]
+    Tls(rustls::Error),
+    #[error("QUIC configuration: {0}")]
+    Quic(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Server {
+    endpoint: Endpoint,
+    shared: Arc<Shared>,
+    shutdown: ShutdownHandle,
+    dev_ca: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Loads or creates the certificates and binds the UDP socket. Must be called inside a tokio
+    /// runtime.
+    pub fn bind(config: Config) -> Result<Self, ServerError> {
+        let limits = config.limits.clone();
+        // Welcome and Users carry the whole user list in one frame.
+        let list_bytes = limits
+            .max_connections
+            .saturating_mul(wire::MAX_NAME_BYTES + 5);
+        if list_bytes + 64 * 1024 > wire::MAX_SERVER_FRAME {
+            return Err(ServerError::Config(format!(
+                "at most {} connections fit in one user list",
+                (wire::MAX_SERVER_FRAME - 64 * 1024) / (wire::MAX_NAME_BYTES + 5)
+            )));
+        }
+        if limits.max_frame_bytes > wire::MAX_CLIENT_FRAME * 16 {
+            return Err(ServerError::Config("frame limit above 1 MiB".into()));
+        }
+        let identity = tls::load_identity(&config.tls)?;
+        let dev_ca = identity.dev_ca.clone();
+        let server_config = tls::server_config(identity, &limits)?;
+        let socket = bind_socket(config.listen).map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let endpoint = Endpoint::new(
+            EndpointConfig::default(),
+            Some(server_config),
+            socket,
+            Arc::new(TokioRuntime),
+        )
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let room = Room::new(
+            limits.max_connections,
+            limits.max_message_bytes,
+            limits.queue_frames,
+            config.history_len,
+            config.welcome_history,
+        );
+        Ok(Self {
+            endpoint,
+            shared: Arc::new(Shared { room, limits }),
+            shutdown: ShutdownHandle::new(),
+            dev_ca,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// The development CA clients should trust, when the server uses development certificates.
+    pub fn dev_ca(&self) -> Option<&Path> {
+        self.dev_ca.as_deref()
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Serves until shutdown is requested, then says `ShuttingDown` to everyone, lets each session
+    /// flush, and closes.
+    pub async fn run(self) -> Result<(), ServerError> {
+        let tracker = TaskTracker::new();
+        let mut stop = self.shutdown.subscribe();
+        let max = self.shared.limits.max_connections;
+        // Beyond this many connections even the courtesy of a `Refused` frame is too expensive.
+        let hard_cap = max.saturating_mul(2).max(max + 16);
+        let mut next_conn = 0u64;
+        let reason = loop {
+            tokio::select! {
+                reason = shutdown::requested(&mut stop) => break reason,
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break String::from("endpoint closed") };
+                    let open = tracker.len();
+                    if open >= hard_cap {
+                        incoming.refuse();
+                        continue;
+                    }
+                    next_conn += 1;
+                    tracker.spawn(session::serve(incoming, self.shared.clone(), next_conn, open >= max));
+                }
+            }
+        };
+        tracing::info!(%reason, "shutting down");
+        self.endpoint.set_server_config(None);
+        self.shared.room.shut_down(&reason);
+        tracker.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = tracker.len(),
+                "sessions still open after the drain timeout"
+            );
+        }
+        self.endpoint.close(
+            VarInt::from_u32(wire::close_code::SHUTTING_DOWN),
+            reason.as_bytes(),
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        Ok(())
+    }
+}
+
+/// Binds UDP; an IPv6 wildcard address also accepts IPv4, whatever the system default.
+fn bind_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}

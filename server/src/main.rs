@@ -1,0 +1,133 @@
+//! `chat-server`: the QUIC chat server.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use server::{Config, Limits, Server, TlsSource};
+
+/// A QUIC chat server. With no certificate given it creates development certificates (a local CA and
+/// a certificate for this host) and prints where the CA is, for clients on other machines (`--ca`).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// UDP address to listen on. The default accepts IPv4 and IPv6 on port 1234.
+    #[arg(long, default_value = "[::]:1234")]
+    listen: SocketAddr,
+    /// Certificate chain (PEM) for a real certificate; needs --key.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) for --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Directory for development certificates [default: the user's data directory].
+    #[arg(long, conflicts_with = "cert")]
+    cert_dir: Option<PathBuf>,
+    /// Most connections at once; further users are refused as "server full".
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Longest message, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    max_message_bytes: usize,
+    /// Largest frame a client may send, in bytes; larger closes its connection.
+    #[arg(long, default_value_t = Limits::default().max_frame_bytes)]
+    max_frame_bytes: usize,
+    /// Frames queued for one client before it counts as too slow and is disconnected.
+    #[arg(long, default_value_t = Limits::default().queue_frames)]
+    queue_frames: usize,
+    /// Seconds of silence after which a client is dropped.
+    #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs())]
+    idle_timeout_secs: u64,
+    /// Seconds a client has for the handshake, and again for saying Hello.
+    #[arg(long, default_value_t = Limits::default().handshake_timeout.as_secs())]
+    handshake_timeout_secs: u64,
+    /// Messages kept for newcomers and resuming clients.
+    #[arg(long, default_value_t = 1000)]
+    history: usize,
+    /// Messages of history a newcomer receives on joining.
+    #[arg(long, default_value_t = 100)]
+    welcome_history: usize,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> Result<()> {
+    let tls = match (args.cert, args.key) {
+        (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+        _ => TlsSource::DevCerts {
+            dir: match args.cert_dir {
+                Some(dir) => dir,
+                None => certs::default_dir()
+                    .context("no home directory for development certificates; pass --cert-dir")?,
+            },
+        },
+    };
+    let mut config = Config::new(args.listen, tls);
+    config.limits = Limits {
+        max_connections: args.max_connections,
+        max_message_bytes: args.max_message_bytes,
+        max_frame_bytes: args.max_frame_bytes,
+        queue_frames: args.queue_frames,
+        handshake_timeout: Duration::from_secs(args.handshake_timeout_secs),
+        hello_timeout: Duration::from_secs(args.handshake_timeout_secs),
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+    };
+    config.history_len = args.history;
+    config.welcome_history = args.welcome_history;
+
+    let server = Server::bind(config)?;
+    let addr = server
+        .local_addr()
+        .context("cannot read the bound address")?;
+    println!("chat-server listening on udp {addr}");
+    if let Some(ca) = server.dev_ca() {
+        println!(
+            "development CA: {} (clients on this machine trust it; elsewhere pass it with --ca)",
+            ca.display()
+        );
+    }
+    let handle = server.shutdown_handle();
+    tokio::spawn(async move {
+        let reason = wait_for_signal().await;
+        handle.shutdown(reason);
+    });
+    server.run().await?;
+    println!("chat-server stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "server stopped by the operator (SIGINT)",
+                _ = term.recv() => "server stopped by the operator (SIGTERM)",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "server stopped by the operator (SIGINT)"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "server stopped by the operator"
+    }
+}

@@ -1,0 +1,358 @@
+//! One client's life: handshake, `Hello`, then reading its frames and writing the room's, until it
+//! says `Bye`, breaks the protocol, falls behind, vanishes, or the server shuts down.
+//!
+//! Everything runs in one task. Reading and writing are two futures polled side by side, so a client
+//! that does not read can never stop us from reading it (and noticing `Bye`), and a write blocked on
+//! flow control never delays anyone else: the room only ever `try_send`s into this client's queue.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
+use tokio::{sync::mpsc, time::timeout};
+use wire::{
+    ClientFrame, DecodeError, FrameDecoder, LeaveReason, RefuseReason, ServerFrame, close_code,
+};
+
+use crate::{
+    Limits,
+    names::validate_name,
+    room::{ConnId, Membership, Rejection, Room},
+};
+
+/// What every session shares.
+pub(crate) struct Shared {
+    pub(crate) room: Room,
+    pub(crate) limits: Limits,
+}
+
+/// Most frames written in one go when a client's queue has several waiting.
+const WRITE_BATCH: usize = 64;
+/// How long we wait for a peer to acknowledge our last bytes before closing.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bytes asked of quinn per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+enum ReadEnd {
+    Bye,
+    Finished,
+    Decode(DecodeError),
+    Lost(LeaveReason),
+}
+
+enum Failure {
+    Decode(DecodeError),
+    Lost(LeaveReason),
+}
+
+/// Serves one incoming connection to the end. `full` says the server was already at its connection
+/// limit when this one arrived.
+pub(crate) async fn serve(
+    incoming: quinn::Incoming,
+    shared: Arc<Shared>,
+    conn: ConnId,
+    full: bool,
+) {
+    let remote = incoming.remote_address();
+    let connecting = match incoming.accept() {
+        Ok(connecting) => connecting,
+        Err(e) => {
+            tracing::debug!(%remote, error = %e, "accept failed");
+            return;
+        }
+    };
+    let connection = match timeout(shared.limits.handshake_timeout, connecting).await {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(e)) => {
+            tracing::debug!(%remote, error = %e, "handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "handshake timed out");
+            return;
+        }
+    };
+
+    let hello = timeout(
+        shared.limits.hello_timeout,
+        receive_hello(&connection, &shared.limits),
+    )
+    .await;
+    let (mut send, recv, decoder, user, resume_after) = match hello {
+        Err(_) => {
+            close(&connection, close_code::HELLO_TIMEOUT, "no Hello in time");
+            return;
+        }
+        Ok(Err(failure)) => {
+            close_for(&connection, &failure);
+            return;
+        }
+        Ok(Ok(Some(hello))) => hello,
+        Ok(Ok(None)) => return,
+    };
+
+    let joined = if full {
+        Err(RefuseReason::ServerFull)
+    } else if let Err(e) = validate_name(&user) {
+        Err(RefuseReason::InvalidName(e.to_string()))
+    } else {
+        shared.room.join(conn, &user, resume_after)
+    };
+    let membership = match joined {
+        Ok(membership) => membership,
+        Err(reason) => {
+            tracing::info!(%remote, %user, %reason, "refused");
+            refuse(&connection, &mut send, reason).await;
+            return;
+        }
+    };
+    tracing::info!(%remote, user = %membership.name, "joined");
+    run_member(connection, send, recv, decoder, membership, &shared, conn).await;
+}
+
+type Hello = (SendStream, RecvStream, FrameDecoder, String, Option<u64>);
+
+/// Waits for the client's stream and its first frame, which must be a `Hello` of our version.
+async fn receive_hello(connection: &Connection, limits: &Limits) -> Result<Option<Hello>, Failure> {
+    let (mut send, mut recv) = connection
+        .accept_bi()
+        .await
+        .map_err(|e| Failure::Lost(lost(&e)))?;
+    let mut decoder = FrameDecoder::new(limits.max_frame_bytes);
+    match read_frame(&mut recv, &mut decoder).await {
+        Ok(Some(ClientFrame::Hello {
+            version,
+            user,
+            resume_after,
+        })) => {
+            if version != wire::PROTOCOL_VERSION {
+                let reason = RefuseReason::UnsupportedVersion {
+                    supported: wire::PROTOCOL_VERSION,
+                };
+                refuse(connection, &mut send, reason).await;
+                return Ok(None);
+            }
+            Ok(Some((send, recv, decoder, user, resume_after)))
+        }
+        Ok(Some(_)) => {
+            close(
+                connection,
+                close_code::PROTOCOL_ERROR,
+                "the first frame must be Hello",
+            );
+            Ok(None)
+        }
+        Ok(None) => Ok(None),
+        Err(ReadEnd::Decode(e)) => Err(Failure::Decode(e)),
+        Err(ReadEnd::Lost(why)) => Err(Failure::Lost(why)),
+        Err(ReadEnd::Bye | ReadEnd::Finished) => Ok(None),
+    }
+}
+
+async fn run_member(
+    connection: Connection,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    mut decoder: FrameDecoder,
+    membership: Membership,
+    shared: &Shared,
+    conn: ConnId,
+) {
+    let Membership {
+        name,
+        key,
+        mut rx,
+        tx,
+        mut kicked,
+    } = membership;
+    let room = &shared.room;
+
+    let mut said_bye = false;
+
+    // The loop ends when the connection failed or when our queue is closed and flushed; the queue
+    // closes once the room lets go of us (after Bye, a lost connection, a kick or shutdown).
+    let failure: Option<Failure> = {
+        let reader = read_loop(&mut recv, &mut decoder, room, &key, &tx, conn);
+        let writer = write_loop(&mut send, &mut rx);
+        tokio::pin!(reader, writer);
+        let mut reading = true;
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut kicked => break None,
+                end = &mut reader, if reading => {
+                    reading = false;
+                    match end {
+                        ReadEnd::Bye => {
+                            said_bye = true;
+                            room.leave(conn, &key, LeaveReason::Quit);
+                        }
+                        ReadEnd::Finished => {
+                            room.leave(conn, &key, LeaveReason::Dropped);
+                        }
+                        ReadEnd::Decode(e) => break Some(Failure::Decode(e)),
+                        ReadEnd::Lost(why) => break Some(Failure::Lost(why)),
+                    }
+                }
+                written = &mut writer => match written {
+                    Ok(()) => break None,
+                    Err(e) => break Some(Failure::Lost(lost_on_write(&e))),
+                },
+            }
+        }
+    };
+
+    match failure {
+        Some(Failure::Lost(why)) => {
+            room.leave(conn, &key, why);
+            tracing::info!(user = %name, %why, "connection ended");
+        }
+        Some(failure @ Failure::Decode(_)) => {
+            room.leave(conn, &key, LeaveReason::Misbehaved);
+            close_for(&connection, &failure);
+        }
+        None if kicked.try_recv().is_ok() => {
+            close(
+                &connection,
+                close_code::TOO_SLOW,
+                "too slow to keep up with the room",
+            );
+        }
+        None => {
+            // Our queue is flushed: finish the stream and give the peer a moment to acknowledge it,
+            // so that the last frames (ShuttingDown, the last Left) are not cut off by the close.
+            let _ = send.finish();
+            let _ = timeout(FLUSH_TIMEOUT, send.stopped()).await;
+            if said_bye {
+                close(&connection, close_code::NORMAL, "bye");
+            } else {
+                close(
+                    &connection,
+                    close_code::SHUTTING_DOWN,
+                    "server shutting down",
+                );
+            }
+        }
+    }
+}
+
+/// Reads frames and acts on them until the client leaves or something breaks.
+async fn read_loop(
+    recv: &mut RecvStream,
+    decoder: &mut FrameDecoder,
+    room: &Room,
+    key: &str,
+    tx: &mpsc::WeakSender<Bytes>,
+    conn: ConnId,
+) -> ReadEnd {
+    loop {
+        let frame = match read_frame(recv, decoder).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return ReadEnd::Finished,
+            Err(end) => return end,
+        };
+        let reply = match frame {
+            ClientFrame::Say { nonce, text } => match room.say(key, nonce, text) {
+                Ok(_) => None,
+                Err(Rejection::Problem { code, detail }) => Some(ServerFrame::Problem {
+                    code,
+                    nonce: Some(nonce),
+                    detail,
+                }),
+                Err(Rejection::NotMember) => None,
+            },
+            ClientFrame::ListUsers => Some(ServerFrame::Users { list: room.users() }),
+            ClientFrame::Hello { .. } => Some(ServerFrame::Problem {
+                code: wire::ProblemCode::AlreadyJoined,
+                nonce: None,
+                detail: "Hello was already accepted on this connection".into(),
+            }),
+            ClientFrame::Bye => return ReadEnd::Bye,
+        };
+        if let Some(reply) = reply {
+            let Some(tx) = tx.upgrade() else { continue };
+            match wire::encode(&reply, wire::MAX_SERVER_FRAME) {
+                Ok(bytes) => {
+                    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(bytes) {
+                        room.kick_slow(conn, key);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
+            }
+        }
+    }
+}
+
+/// Reads until one whole frame is decoded. `Ok(None)`: the client finished its stream cleanly.
+async fn read_frame(
+    recv: &mut RecvStream,
+    decoder: &mut FrameDecoder,
+) -> Result<Option<ClientFrame>, ReadEnd> {
+    loop {
+        if let Some(frame) = decoder.next_frame().map_err(ReadEnd::Decode)? {
+            return Ok(Some(frame));
+        }
+        match recv.read_chunk(READ_CHUNK, true).await {
+            Ok(Some(chunk)) => decoder.push(&chunk.bytes),
+            Ok(None) => {
+                decoder.finish().map_err(ReadEnd::Decode)?;
+                return Ok(None);
+            }
+            Err(quinn::ReadError::ConnectionLost(e)) => return Err(ReadEnd::Lost(lost(&e))),
+            Err(_) => return Err(ReadEnd::Lost(LeaveReason::Dropped)),
+        }
+    }
+}
+
+/// Writes whatever the room queues for us, several frames per write when they pile up, so a busy
+/// client costs fewer packets while an idle one gets each frame at once.
+async fn write_loop(
+    send: &mut SendStream,
+    rx: &mut mpsc::Receiver<Bytes>,
+) -> Result<(), quinn::WriteError> {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        send.write_all_chunks(&mut batch).await?;
+        batch.clear();
+    }
+    Ok(())
+}
+
+async fn refuse(connection: &Connection, send: &mut SendStream, reason: RefuseReason) {
+    let detail = reason.to_string();
+    if let Ok(bytes) = wire::encode(&ServerFrame::Refused { reason }, wire::MAX_SERVER_FRAME)
+        && send.write_all(&bytes).await.is_ok()
+    {
+        let _ = send.finish();
+        let _ = timeout(FLUSH_TIMEOUT, send.stopped()).await;
+    }
+    close(connection, close_code::REFUSED, &detail);
+}
+
+fn close_for(connection: &Connection, failure: &Failure) {
+    match failure {
+        Failure::Decode(e @ DecodeError::FrameTooLarge { .. }) => {
+            close(connection, close_code::FRAME_TOO_LARGE, &e.to_string());
+        }
+        Failure::Decode(e) => close(connection, close_code::PROTOCOL_ERROR, &e.to_string()),
+        Failure::Lost(_) => {}
+    }
+}
+
+fn close(connection: &Connection, code: u32, reason: &str) {
+    connection.close(VarInt::from_u32(code), reason.as_bytes());
+}
+
+fn lost(e: &ConnectionError) -> LeaveReason {
+    match e {
+        ConnectionError::TimedOut => LeaveReason::TimedOut,
+        _ => LeaveReason::Dropped,
+    }
+}
+
+fn lost_on_write(e: &quinn::WriteError) -> LeaveReason {
+    match e {
+        quinn::WriteError::ConnectionLost(e) => lost(e),
+        _ => LeaveReason::Dropped,
+    }
+}

@@ -1,0 +1,75 @@
+//! TLS and QUIC transport configuration, each number with its reason.
+
+use std::sync::Arc;
+
+use quinn::{IdleTimeout, TransportConfig, VarInt, crypto::rustls::QuicServerConfig};
+
+use crate::{Limits, ServerError, TlsSource};
+
+/// The certificate material the server presents, plus the CA file clients should trust when it is
+/// a development certificate.
+pub(crate) struct Identity {
+    pub(crate) chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub(crate) key: rustls::pki_types::PrivateKeyDer<'static>,
+    pub(crate) dev_ca: Option<std::path::PathBuf>,
+}
+
+pub(crate) fn load_identity(source: &TlsSource) -> Result<Identity, ServerError> {
+    match source {
+        TlsSource::Files { cert, key } => Ok(Identity {
+            chain: certs::load_certs(cert)?,
+            key: certs::load_key(key)?,
+            dev_ca: None,
+        }),
+        TlsSource::DevCerts { dir } => {
+            let (dev, outcome) = certs::ensure(dir)?;
+            tracing::info!(?outcome, dir = %dev.dir.display(), "development certificates");
+            Ok(Identity {
+                chain: certs::load_certs(&dev.server_cert)?,
+                key: certs::load_key(&dev.server_key)?,
+                dev_ca: Some(dev.ca_cert),
+            })
+        }
+    }
+}
+
+pub(crate) fn server_config(
+    identity: Identity,
+    limits: &Limits,
+) -> Result<quinn::ServerConfig, ServerError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(ServerError::Tls)?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain, identity.key)
+        .map_err(ServerError::Tls)?;
+    tls.alpn_protocols = vec![wire::ALPN.to_vec()];
+    // No 0-RTT: early data can be replayed, and a chat line must never be said twice.
+    tls.max_early_data_size = 0;
+    let crypto = QuicServerConfig::try_from(tls).map_err(|e| ServerError::Quic(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(Arc::new(transport(limits)?));
+    Ok(config)
+}
+
+fn transport(limits: &Limits) -> Result<TransportConfig, ServerError> {
+    let mut t = TransportConfig::default();
+    // Exactly one bidirectional stream per client and no unidirectional ones: the protocol has one
+    // stream, so the transport itself refuses any other.
+    t.max_concurrent_bidi_streams(VarInt::from_u32(1));
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    // The client must be able to send one frame of the largest size without waiting for a window
+    // update; more than that only lets a client park data in our memory.
+    let frame_window = u32::try_from(limits.max_frame_bytes + wire::LENGTH_PREFIX)
+        .map_err(|_| ServerError::Quic("frame limit too large".into()))?;
+    t.stream_receive_window(VarInt::from_u32(frame_window.saturating_mul(2)));
+    t.receive_window(VarInt::from_u32(frame_window.saturating_mul(2)));
+    // Unacknowledged data we keep per client; the per-client queue bounds the rest.
+    t.send_window(256 * 1024);
+    t.datagram_receive_buffer_size(None);
+    let idle = IdleTimeout::try_from(limits.idle_timeout)
+        .map_err(|_| ServerError::Quic("idle timeout out of range".into()))?;
+    t.max_idle_timeout(Some(idle));
+    Ok(t)
+}
