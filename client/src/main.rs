@@ -90,6 +90,19 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
             },
             event = events.recv() => match event {
                 Ok(Event::Frame(frame)) => print(&frame),
+                Ok(Event::Disconnected { error, attempt, retry_in }) => {
+                    if args.json {
+                        println!("{}", serde_json::json!({"Disconnected": {"error": error, "attempt": attempt, "retry_in_ms": retry_in.as_millis() as u64}}));
+                    } else {
+                        println!("* disconnected ({error}); retry {attempt} in {:.1}s", retry_in.as_secs_f64());
+                    }
+                }
+                Ok(Event::Reconnected(welcome)) => {
+                    if !args.json {
+                        println!("* reconnected");
+                    }
+                    print(&welcome.into());
+                }
                 Ok(Event::Closed(reason)) => {
                     if args.json {
                         println!("{}", render::closed_json(&reason));

@@ -37,6 +37,16 @@ pub struct SessionConfig {
 pub enum Event {
     /// A frame from the server, in the order it was sent.
     Frame(ServerFrame),
+    /// The connection was lost; the session tries again after `retry_in` (attempt `attempt`, from 1).
+    /// Lines said meanwhile are queued and sent after the resume.
+    Disconnected {
+        error: String,
+        attempt: u32,
+        retry_in: Duration,
+    },
+    /// Connected again. The `Welcome` carries the current user list and, in its history, exactly the
+    /// messages missed while away.
+    Reconnected(Welcome),
     /// The session is over; no more events follow.
     Closed(CloseReason),
 }
