@@ -35,7 +35,16 @@ pub(crate) struct Leaf {
 pub(crate) fn new_ca(now: OffsetDateTime) -> Result<Ca, CertError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.distinguished_name.push(DnType::CommonName, CA_NAME);
+    // A name of its own per CA: a verifier picks the issuer by name, and two dev CAs with one name
+    // would turn "not trusted" into a confusing "bad signature".
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    params.distinguished_name.push(
+        DnType::CommonName,
+        format!("{CA_NAME} {host} {}", now.unix_timestamp_nanos()),
+    );
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,

@@ -168,6 +168,7 @@ async fn run_member(
     let room = &shared.room;
 
     let mut said_bye = false;
+    let mut was_kicked = false;
 
     // The loop ends when the connection failed or when our queue is closed and flushed; the queue
     // closes once the room lets go of us (after Bye, a lost connection, a kick or shutdown).
@@ -179,7 +180,11 @@ async fn run_member(
         loop {
             tokio::select! {
                 biased;
-                _ = &mut kicked => break None,
+                // Only a real kick counts: the sender is also dropped when we merely leave the room.
+            Ok(()) = &mut kicked => {
+                was_kicked = true;
+                break None;
+            }
                 end = &mut reader, if reading => {
                     reading = false;
                     match end {
@@ -211,7 +216,7 @@ async fn run_member(
             room.leave(conn, &key, LeaveReason::Misbehaved);
             close_for(&connection, &failure);
         }
-        None if kicked.try_recv().is_ok() => {
+        None if was_kicked || kicked.try_recv().is_ok() => {
             close(
                 &connection,
                 close_code::TOO_SLOW,

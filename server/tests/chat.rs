@@ -1,0 +1,231 @@
+//! People chatting: joining, saying, listing, in order, with receipts.
+
+mod support;
+
+use support::{TestServer, chats, next, say, until};
+use wire::{ClientFrame, RefuseReason, ServerFrame};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_chat_and_each_gets_a_receipt() {
+    let server = TestServer::start().await;
+    let (mut alice, welcome) = server.join("alice").await;
+    assert_eq!(welcome.you, "alice");
+    assert_eq!(welcome.users, vec!["alice"]);
+    let (mut bob, welcome) = server.join("bob").await;
+    assert_eq!(welcome.users, vec!["alice", "bob"]);
+    assert_eq!(
+        next(&mut alice).await,
+        ServerFrame::Joined { user: "bob".into() }
+    );
+
+    say(&mut alice, 7, "hello bob").await;
+    for conn in [&mut alice, &mut bob] {
+        let got = chats(conn, 1).await;
+        assert_eq!(got[0].from, "alice");
+        assert_eq!(got[0].text, "hello bob");
+        assert_eq!(got[0].nonce, 7, "the sender's nonce is echoed");
+        assert_eq!(got[0].id, 1);
+        assert!(got[0].at_ms > 1_700_000_000_000, "stamped with server time");
+    }
+    say(&mut bob, 1, "hi alice").await;
+    for conn in [&mut alice, &mut bob] {
+        let got = chats(conn, 1).await;
+        assert_eq!((got[0].id, got[0].from.as_str()), (2, "bob"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_users_all_receive_every_message_in_one_order() {
+    const USERS: usize = 10;
+    const EACH: usize = 20;
+    let server = TestServer::start().await;
+    let mut conns = Vec::new();
+    for i in 0..USERS {
+        conns.push(server.join(&format!("user{i}")).await.0);
+    }
+    // Everyone talks at once.
+    let mut writers = Vec::new();
+    let mut readers = Vec::new();
+    for conn in conns {
+        let (w, r, q) = conn.split();
+        writers.push(w);
+        readers.push((r, q));
+    }
+    let senders: Vec<_> = writers
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut w)| {
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    w.send(&ClientFrame::Say {
+                        nonce: n as u64,
+                        text: format!("{i}:{n}"),
+                    })
+                    .await
+                    .expect("sent");
+                }
+                w
+            })
+        })
+        .collect();
+    let receivers: Vec<_> = readers
+        .into_iter()
+        .map(|(mut r, q)| {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while got.len() < USERS * EACH {
+                    let frame = tokio::time::timeout(support::WAIT, r.next())
+                        .await
+                        .expect("in time")
+                        .expect("readable")
+                        .expect("open");
+                    if let ServerFrame::Chat(m) = frame {
+                        got.push(m);
+                    }
+                }
+                drop(q);
+                got
+            })
+        })
+        .collect();
+    let mut _keep = Vec::new();
+    for s in senders {
+        _keep.push(s.await.expect("sender"));
+    }
+    let mut all = Vec::new();
+    for r in receivers {
+        all.push(r.await.expect("receiver"));
+    }
+
+    let reference: Vec<u64> = all[0].iter().map(|m| m.id).collect();
+    assert_eq!(
+        reference,
+        (1..=(USERS * EACH) as u64).collect::<Vec<_>>(),
+        "ids increase by one with no gap"
+    );
+    for got in &all {
+        assert_eq!(
+            got.iter().map(|m| (m.id, &m.text)).collect::<Vec<_>>(),
+            all[0].iter().map(|m| (m.id, &m.text)).collect::<Vec<_>>(),
+            "everyone sees the same sequence"
+        );
+        // Each sender's own lines arrive in the order it said them.
+        for i in 0..USERS {
+            let from: Vec<&str> = got
+                .iter()
+                .filter(|m| m.from == format!("user{i}"))
+                .map(|m| m.text.as_str())
+                .collect();
+            let expected: Vec<String> = (0..EACH).map(|n| format!("{i}:{n}")).collect();
+            assert_eq!(from, expected);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_name_is_refused_whatever_its_case() {
+    let server = TestServer::start().await;
+    let (_alice, _) = server.join("alice").await;
+    for name in ["alice", "ALICE", "Alice"] {
+        match server.try_join(name).await {
+            Err(client::ClientError::Refused(RefuseReason::NameTaken)) => {}
+            other => panic!("{name}: expected NameTaken, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_names_are_refused_with_the_reason() {
+    let server = TestServer::start().await;
+    for (name, why) in [
+        ("", "blank"),
+        ("   ", "blank"),
+        ("bad\nname", "control"),
+        (" padded", "white space"),
+        ("a-name-that-is-far-too-long-for-us", "longer than 32"),
+    ] {
+        match server.try_join(name).await {
+            Err(client::ClientError::Refused(RefuseReason::InvalidName(text))) => {
+                assert!(text.contains(why), "{name:?}: {text}");
+            }
+            other => panic!("{name:?}: expected InvalidName, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_list_follows_joins_and_leaves() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.join("alice").await;
+    let (bob, _) = server.join("Bob").await;
+    let (carol, _) = server.join("carol").await;
+    alice.send(&ClientFrame::ListUsers).await.expect("sent");
+    assert_eq!(
+        until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
+        ServerFrame::Users {
+            list: vec!["alice".into(), "Bob".into(), "carol".into()]
+        }
+    );
+    let mut bob = bob;
+    bob.send(&ClientFrame::Bye).await.expect("bye");
+    until(
+        &mut alice,
+        |f| matches!(f, ServerFrame::Left { user, .. } if user == "Bob"),
+    )
+    .await;
+    alice.send(&ClientFrame::ListUsers).await.expect("sent");
+    assert_eq!(
+        until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
+        ServerFrame::Users {
+            list: vec!["alice".into(), "carol".into()]
+        }
+    );
+    drop(carol);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_gets_recent_history_and_can_reuse_a_freed_name() {
+    let server = TestServer::start_with(|c| c.welcome_history = 3).await;
+    let (mut alice, _) = server.join("alice").await;
+    for n in 0..5 {
+        say(&mut alice, n, &format!("line {n}")).await;
+    }
+    chats(&mut alice, 5).await;
+    let (mut bob, welcome) = server.join("bob").await;
+    let history: Vec<_> = welcome.history.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(history, ["line 2", "line 3", "line 4"]);
+
+    bob.send(&ClientFrame::Bye).await.expect("bye");
+    until(&mut alice, |f| matches!(f, ServerFrame::Left { .. })).await;
+    let (_bob_again, welcome) = server.join("bob").await;
+    assert_eq!(welcome.users, vec!["alice", "bob"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_loopback_works_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = server::Config::new(
+        "[::1]:0".parse().expect("addr"),
+        server::TlsSource::DevCerts {
+            dir: dir.path().to_path_buf(),
+        },
+    );
+    let Ok(srv) = server::Server::bind(config) else {
+        // A machine without IPv6 loopback cannot run this test; say so rather than pass silently.
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    };
+    let addr = srv.local_addr().expect("addr");
+    let ca = srv.dev_ca().expect("ca").to_path_buf();
+    let stop = srv.shutdown_handle();
+    let task = tokio::spawn(srv.run());
+    let connector = client::Connector::new(&client::Trust::CaFile(ca), addr).expect("connector");
+    let server_addr: client::ServerAddr = format!("[::1]:{}", addr.port()).parse().expect("addr");
+    let (_conn, welcome) = connector
+        .connect(&server_addr, addr, "six", None)
+        .await
+        .expect("joins over IPv6");
+    assert_eq!(welcome.you, "six");
+    stop.shutdown("done");
+    task.await.expect("joined").expect("clean exit");
+}

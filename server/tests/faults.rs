@@ -1,0 +1,388 @@
+//! Bad input, bad peers and leaving: each gets its typed answer and only the offender is affected.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{TestServer, WAIT, chats, closed_with, next, say, until};
+use wire::{ClientFrame, LeaveReason, ProblemCode, RefuseReason, ServerFrame, close_code};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bye_tells_the_others_quit() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.join("alice").await;
+    let (mut bob, _) = server.join("bob").await;
+    bob.send(&ClientFrame::Bye).await.expect("bye");
+    assert_eq!(
+        until(&mut alice, |f| matches!(f, ServerFrame::Left { .. })).await,
+        ServerFrame::Left {
+            user: "bob".into(),
+            why: LeaveReason::Quit
+        }
+    );
+    // The server ends bob's stream after Bye and closes with the normal code.
+    assert!(matches!(
+        tokio::time::timeout(WAIT, bob.next())
+            .await
+            .expect("in time"),
+        Ok(None)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_without_bye_tells_the_others_dropped() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.join("alice").await;
+    let (bob, _) = server.join("bob").await;
+    bob.quic().close(quinn::VarInt::from_u32(99), b"gone");
+    assert_eq!(
+        until(&mut alice, |f| matches!(f, ServerFrame::Left { .. })).await,
+        ServerFrame::Left {
+            user: "bob".into(),
+            why: LeaveReason::Dropped
+        }
+    );
+}
+
+/// A client that vanishes (no close, no packets) is noticed by the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_client_times_out_and_leaves_no_ghost() {
+    let server =
+        // Above the client's 3 s keep-alive, so only the vanished client times out.
+        TestServer::start_with(|c| c.limits.idle_timeout = Duration::from_secs(4)).await;
+    let (mut alice, _) = server.join("alice").await;
+
+    // Bob talks to the server through a UDP relay that we can cut.
+    let relay = support_relay::Relay::start(server.addr).await;
+    let connector = server.connector();
+    let (_bob, _) = connector
+        .connect(&server.server_addr(), relay.addr, "bob", None)
+        .await
+        .expect("bob joins through the relay");
+    until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
+    relay.cut();
+
+    assert_eq!(
+        until(&mut alice, |f| matches!(f, ServerFrame::Left { .. })).await,
+        ServerFrame::Left {
+            user: "bob".into(),
+            why: LeaveReason::TimedOut
+        }
+    );
+    alice.send(&ClientFrame::ListUsers).await.expect("sent");
+    assert_eq!(
+        until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
+        ServerFrame::Users {
+            list: vec!["alice".into()]
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_too_long_message_gets_a_problem_and_the_connection_stays() {
+    let server = TestServer::start_with(|c| c.limits.max_message_bytes = 100).await;
+    let (mut alice, _) = server.join("alice").await;
+    say(&mut alice, 41, &"x".repeat(101)).await;
+    match next(&mut alice).await {
+        ServerFrame::Problem {
+            code: ProblemCode::TooLong,
+            nonce: Some(41),
+            detail,
+        } => assert!(detail.contains("100"), "{detail}"),
+        other => panic!("expected Problem, got {other:?}"),
+    }
+    say(&mut alice, 42, &"y".repeat(100)).await;
+    let got = chats(&mut alice, 1).await;
+    assert_eq!((got[0].nonce, got[0].text.len()), (42, 100));
+
+    say(&mut alice, 43, "   ").await;
+    assert!(matches!(
+        next(&mut alice).await,
+        ServerFrame::Problem {
+            code: ProblemCode::Empty,
+            nonce: Some(43),
+            ..
+        }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_frame_closes_only_that_connection() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.join("alice").await;
+    let (mallory, _) = server.join("mallory").await;
+    until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
+
+    // A frame whose body names a variant that does not exist.
+    let (mut w, _r, conn) = mallory.split();
+    w.send_raw(&[0, 0, 0, 1, 0x7f]).await.expect("sent");
+    let code = match tokio::time::timeout(WAIT, conn.closed())
+        .await
+        .expect("closed")
+    {
+        quinn::ConnectionError::ApplicationClosed(c) => c.error_code.into_inner(),
+        other => panic!("closed otherwise: {other}"),
+    };
+    assert_eq!(code, u64::from(close_code::PROTOCOL_ERROR));
+    assert_eq!(
+        until(&mut alice, |f| matches!(f, ServerFrame::Left { .. })).await,
+        ServerFrame::Left {
+            user: "mallory".into(),
+            why: LeaveReason::Misbehaved
+        }
+    );
+    // Alice carries on.
+    say(&mut alice, 1, "still here").await;
+    assert_eq!(chats(&mut alice, 1).await[0].text, "still here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_length_prefix_closes_only_that_connection() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.join("alice").await;
+    let (mallory, _) = server.join("mallory").await;
+    until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
+    let (mut w, _r, q) = mallory.split();
+    // 4 GiB announced; nothing else sent.
+    w.send_raw(&u32::MAX.to_be_bytes()).await.expect("sent");
+    let closed = tokio::time::timeout(WAIT, q.closed())
+        .await
+        .expect("closed");
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(
+                c.error_code.into_inner(),
+                u64::from(close_code::FRAME_TOO_LARGE)
+            );
+            assert!(String::from_utf8_lossy(&c.reason).contains("exceeds the limit"));
+        }
+        other => panic!("closed otherwise: {other}"),
+    }
+    say(&mut alice, 1, "unaffected").await;
+    assert_eq!(chats(&mut alice, 1).await[0].text, "unaffected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_trusts_another_ca_fails_verification() {
+    let server = TestServer::start().await;
+    let other = tempfile::tempdir().expect("tempdir");
+    let (other_certs, _) = certs::ensure(other.path()).expect("other CA");
+    let connector =
+        client::Connector::new(&client::Trust::CaFile(other_certs.ca_cert), server.addr)
+            .expect("connector");
+    match connector
+        .connect(&server.server_addr(), server.addr, "eve", None)
+        .await
+    {
+        Err(client::ClientError::Certificate(detail)) => {
+            assert!(detail.contains("UnknownIssuer"), "{detail}");
+            let shown = client::ClientError::Certificate(detail).to_string();
+            assert!(
+                shown.contains("--ca"),
+                "the message says what to do: {shown}"
+            );
+        }
+        other => panic!("expected a certificate error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_bidirectional_stream_is_refused_by_the_transport() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.join("alice").await;
+    // The server grants exactly one bidirectional stream and no unidirectional ones, so opening
+    // another cannot complete while the first is open.
+    let second = tokio::time::timeout(Duration::from_millis(500), alice.quic().open_bi()).await;
+    assert!(second.is_err(), "a second stream was granted");
+    let uni = tokio::time::timeout(Duration::from_millis(500), alice.quic().open_uni()).await;
+    assert!(uni.is_err(), "a unidirectional stream was granted");
+    say(&mut alice, 1, "first stream still works").await;
+    assert_eq!(chats(&mut alice, 1).await[0].nonce, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_refuses_with_server_full() {
+    let server = TestServer::start_with(|c| c.limits.max_connections = 2).await;
+    let (_a, _) = server.join("a").await;
+    let (_b, _) = server.join("b").await;
+    match server.try_join("c").await {
+        Err(client::ClientError::Refused(RefuseReason::ServerFull)) => {}
+        other => panic!("expected ServerFull, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_says_hello_is_closed() {
+    let server =
+        TestServer::start_with(|c| c.limits.hello_timeout = Duration::from_millis(300)).await;
+    let connector = server.connector();
+    let conn = connector
+        .endpoint()
+        .connect(server.addr, "127.0.0.1")
+        .expect("connect")
+        .await
+        .expect("handshake");
+    let (_send, _recv) = conn.open_bi().await.expect("stream");
+    match tokio::time::timeout(WAIT, conn.closed())
+        .await
+        .expect("closed")
+    {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(
+                c.error_code.into_inner(),
+                u64::from(close_code::HELLO_TIMEOUT)
+            );
+        }
+        other => panic!("closed otherwise: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wrong_protocol_version_is_refused() {
+    let server = TestServer::start().await;
+    let connector = server.connector();
+    let conn = connector
+        .endpoint()
+        .connect(server.addr, "127.0.0.1")
+        .expect("connect")
+        .await
+        .expect("handshake");
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    let hello = wire::encode(
+        &ClientFrame::Hello {
+            version: 99,
+            user: "future".into(),
+            resume_after: None,
+        },
+        wire::MAX_CLIENT_FRAME,
+    )
+    .expect("encodes");
+    send.write_all(&hello).await.expect("sent");
+    let bytes = tokio::time::timeout(WAIT, recv.read_to_end(1024))
+        .await
+        .expect("in time")
+        .expect("read");
+    let mut dec = wire::FrameDecoder::new(wire::MAX_SERVER_FRAME);
+    dec.push(&bytes);
+    assert_eq!(
+        dec.next_frame::<ServerFrame>(),
+        Ok(Some(ServerFrame::Refused {
+            reason: RefuseReason::UnsupportedVersion { supported: 1 }
+        }))
+    );
+}
+
+/// A client that stops reading is disconnected as too slow; the others never wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_the_others_carry_on() {
+    const LINES: u64 = 1000;
+    /// Alice keeps at most this many of her lines unconfirmed, as a well-behaved client would.
+    const IN_FLIGHT: u64 = 8;
+    let server = TestServer::start_with(|c| c.limits.queue_frames = 32).await;
+    let (mut alice, _) = server.join("alice").await;
+    let (sloth, _) = server.join("sloth").await;
+    until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
+    // Sloth never reads. Each line is big, so its flow-control window fills after a few hundred
+    // lines, the server's writes to it block, and its queue overflows.
+    let big = "z".repeat(4000);
+    let mut sent = 0;
+    let mut received = Vec::new();
+    let mut sloth_left = None;
+    while received.len() < LINES as usize || sloth_left.is_none() {
+        while sent < LINES && sent < received.len() as u64 + IN_FLIGHT {
+            say(&mut alice, sent, &big).await;
+            sent += 1;
+        }
+        match next(&mut alice).await {
+            ServerFrame::Chat(m) => received.push(m.nonce),
+            ServerFrame::Left { user, why } => sloth_left = Some((user, why)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(sloth_left, Some(("sloth".into(), LeaveReason::TooSlow)));
+    assert_eq!(
+        received,
+        (0..LINES).collect::<Vec<_>>(),
+        "alice got every line once, in order"
+    );
+    assert_eq!(closed_with(&sloth).await.0, close_code::TOO_SLOW);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_tells_everyone_and_the_server_exits_cleanly() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.join("alice").await;
+    let (mut bob, _) = server.join("bob").await;
+    until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
+    server.shutdown.shutdown("maintenance");
+    for conn in [&mut alice, &mut bob] {
+        assert_eq!(
+            until(conn, |f| matches!(f, ServerFrame::ShuttingDown { .. })).await,
+            ServerFrame::ShuttingDown {
+                reason: "maintenance".into()
+            }
+        );
+        assert!(
+            matches!(
+                tokio::time::timeout(WAIT, conn.next())
+                    .await
+                    .expect("in time"),
+                Ok(None)
+            ),
+            "the stream ends after ShuttingDown"
+        );
+    }
+    assert_eq!(closed_with(&alice).await.0, close_code::SHUTTING_DOWN);
+    tokio::time::timeout(WAIT, server.task)
+        .await
+        .expect("server stops in time")
+        .expect("task")
+        .expect("clean exit");
+}
+
+mod support_relay {
+    //! A UDP relay between a client and the server that the test can cut, to make a client vanish
+    //! without a close.
+
+    use std::{net::SocketAddr, sync::Arc};
+    use tokio::net::UdpSocket;
+
+    pub struct Relay {
+        pub addr: SocketAddr,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Relay {
+        pub async fn start(server: SocketAddr) -> Self {
+            let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+            let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+            back.connect(server).await.expect("connect");
+            let addr = front.local_addr().expect("addr");
+            let task = tokio::spawn(async move {
+                let mut client: Option<SocketAddr> = None;
+                let mut a = [0u8; 65536];
+                let mut b = [0u8; 65536];
+                loop {
+                    tokio::select! {
+                        r = front.recv_from(&mut a) => {
+                            let Ok((n, from)) = r else { return };
+                            client = Some(from);
+                            let _ = back.send(&a[..n]).await;
+                        }
+                        r = back.recv(&mut b) => {
+                            let Ok(n) = r else { return };
+                            if let Some(to) = client {
+                                let _ = front.send_to(&b[..n], to).await;
+                            }
+                        }
+                    }
+                }
+            });
+            Self { addr, task }
+        }
+
+        pub fn cut(&self) {
+            self.task.abort();
+        }
+    }
+}

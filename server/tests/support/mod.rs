@@ -1,0 +1,129 @@
+//! A real server on loopback and real clients for the integration tests. Every wait is bounded.
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use client::{Connection, Connector, ServerAddr, Trust, Welcome};
+use server::{Config, Server, ShutdownHandle, TlsSource};
+use wire::{ClientFrame, ServerFrame};
+
+/// Upper bound for any single wait in these tests: generous for a loaded 2-core CI machine, but a
+/// broken server still fails in seconds, not never.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub ca: PathBuf,
+    pub shutdown: ShutdownHandle,
+    pub task: tokio::task::JoinHandle<Result<(), server::ServerError>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::new(
+            "127.0.0.1:0".parse().expect("addr"),
+            TlsSource::DevCerts {
+                dir: dir.path().join("certs"),
+            },
+        );
+        tweak(&mut config);
+        let server = Server::bind(config).expect("server binds");
+        let addr = server.local_addr().expect("local addr");
+        let ca = server.dev_ca().expect("dev certs").to_path_buf();
+        let shutdown = server.shutdown_handle();
+        let task = tokio::spawn(server.run());
+        Self {
+            addr,
+            ca,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    pub fn server_addr(&self) -> ServerAddr {
+        ServerAddr {
+            host: "127.0.0.1".into(),
+            port: self.addr.port(),
+        }
+    }
+
+    pub fn connector(&self) -> Connector {
+        Connector::new(&Trust::CaFile(self.ca.clone()), self.addr).expect("connector")
+    }
+
+    /// Connects and joins as `user`.
+    pub async fn join(&self, user: &str) -> (Connection, Welcome) {
+        self.try_join(user).await.expect("joins")
+    }
+
+    pub async fn try_join(&self, user: &str) -> Result<(Connection, Welcome), client::ClientError> {
+        self.connector()
+            .connect(&self.server_addr(), self.addr, user, None)
+            .await
+    }
+}
+
+/// The next frame, failing the test if none comes within [`WAIT`].
+pub async fn next(conn: &mut Connection) -> ServerFrame {
+    tokio::time::timeout(WAIT, conn.next())
+        .await
+        .expect("a frame in time")
+        .expect("readable")
+        .expect("stream open")
+}
+
+/// Reads frames until `want` matches one; returns it. Frames before it are skipped.
+pub async fn until(conn: &mut Connection, want: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, conn.next())
+            .await
+            .expect("the awaited frame in time")
+            .expect("readable")
+            .expect("stream open");
+        if want(&frame) {
+            return frame;
+        }
+    }
+}
+
+pub async fn say(conn: &mut Connection, nonce: u64, text: &str) {
+    conn.send(&ClientFrame::Say {
+        nonce,
+        text: text.into(),
+    })
+    .await
+    .expect("sent");
+}
+
+/// The text of every `Chat` until `count` have arrived, skipping other frames.
+pub async fn chats(conn: &mut Connection, count: usize) -> Vec<wire::ChatMessage> {
+    let mut got = Vec::with_capacity(count);
+    while got.len() < count {
+        if let ServerFrame::Chat(m) = until(conn, |f| matches!(f, ServerFrame::Chat(_))).await {
+            got.push(m);
+        }
+    }
+    got
+}
+
+/// How the server closed a connection: (application code, reason).
+pub async fn closed_with(conn: &Connection) -> (u32, String) {
+    match tokio::time::timeout(WAIT, conn.quic().closed())
+        .await
+        .expect("closed in time")
+    {
+        quinn::ConnectionError::ApplicationClosed(c) => (
+            u32::try_from(c.error_code.into_inner()).expect("small code"),
+            String::from_utf8_lossy(&c.reason).into_owned(),
+        ),
+        other => panic!("closed otherwise: {other}"),
+    }
+}
