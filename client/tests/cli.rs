@@ -1,0 +1,199 @@
+//! `chat-cli` driven through stdin/stdout against a real server, as a person or a script would.
+
+use std::{process::Stdio, time::Duration};
+
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    process::{Child, ChildStdin, ChildStdout, Command},
+};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+struct Server {
+    port: u16,
+    ca: std::path::PathBuf,
+    shutdown: server::ShutdownHandle,
+    _dir: tempfile::TempDir,
+}
+
+fn start_server() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = server::Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        server::TlsSource::DevCerts {
+            dir: dir.path().to_path_buf(),
+        },
+    );
+    let srv = server::Server::bind(config).expect("bind");
+    let port = srv.local_addr().expect("addr").port();
+    let ca = srv.dev_ca().expect("ca").to_path_buf();
+    let shutdown = srv.shutdown_handle();
+    tokio::spawn(srv.run());
+    Server {
+        port,
+        ca,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+struct Cli {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Cli {
+    fn start(server: &Server, user: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-cli"))
+            .args(["--server", &format!("localhost:{}", server.port), "--user", user, "--json"])
+            .arg("--ca")
+            .arg(&server.ca)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chat-cli starts");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    async fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("typed");
+        stdin.flush().await.expect("flushed");
+    }
+
+    /// Reads JSON lines until one has the top-level key `kind` and satisfies `want`.
+    async fn expect(&mut self, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.stdout.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} line in time"))
+                .expect("readable")
+                .unwrap_or_else(|| panic!("output ended before a {kind} line"));
+            let value: Value = serde_json::from_str(&line).expect("every line is JSON");
+            if let Some(inner) = value.get(kind)
+                && want(inner)
+            {
+                return inner.clone();
+            }
+        }
+    }
+
+    async fn exit_code(mut self) -> i32 {
+        drop(self.stdin.take());
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("exits in time")
+            .expect("status")
+            .code()
+            .expect("exit code")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_terminal_clients_chat() {
+    let server = start_server();
+    let mut alice = Cli::start(&server, "alice");
+    alice.expect("Welcome", |w| w["you"] == "alice").await;
+    let mut bob = Cli::start(&server, "bob");
+    let welcome = bob.expect("Welcome", |_| true).await;
+    assert_eq!(welcome["users"], serde_json::json!(["alice", "bob"]));
+    alice.expect("Joined", |j| j["user"] == "bob").await;
+
+    alice.type_line("hello bob").await;
+    let seen = bob.expect("Chat", |c| c["from"] == "alice").await;
+    assert_eq!(seen["text"], "hello bob");
+    let receipt = alice.expect("Chat", |c| c["from"] == "alice").await;
+    assert_eq!(receipt["id"], seen["id"]);
+
+    bob.type_line("hi alice, 👋").await;
+    assert_eq!(
+        alice.expect("Chat", |c| c["from"] == "bob").await["text"],
+        "hi alice, 👋"
+    );
+
+    bob.type_line("/users").await;
+    assert_eq!(
+        bob.expect("Users", |_| true).await["list"],
+        serde_json::json!(["alice", "bob"])
+    );
+
+    bob.type_line("/quit").await;
+    bob.expect("Closed", |_| true).await;
+    assert_eq!(bob.exit_code().await, 0);
+    let left = alice.expect("Left", |l| l["user"] == "bob").await;
+    assert_eq!(left["why"], "Quit");
+
+    // End of input leaves just like /quit.
+    assert_eq!(alice.exit_code().await, 0);
+    server.shutdown.shutdown("test over");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_shutdown_reaches_the_terminal() {
+    let server = start_server();
+    let mut alice = Cli::start(&server, "alice");
+    alice.expect("Welcome", |_| true).await;
+    server.shutdown.shutdown("maintenance");
+    assert_eq!(
+        alice.expect("ShuttingDown", |_| true).await["reason"],
+        "maintenance"
+    );
+    alice.expect("Closed", |_| true).await;
+    assert_eq!(alice.exit_code().await, 3, "ended by the server, not by the user");
+}
+
+async fn run_to_end(args: &[&str]) -> (i32, String) {
+    let out = tokio::time::timeout(
+        WAIT,
+        Command::new(env!("CARGO_BIN_EXE_chat-cli"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("in time")
+    .expect("runs");
+    (
+        out.status.code().expect("code"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_and_failures_exit_non_zero_with_a_clear_message() {
+    let server = start_server();
+    let addr = format!("127.0.0.1:{}", server.port);
+    let ca = server.ca.to_string_lossy().into_owned();
+    let mut alice = Cli::start(&server, "alice");
+    alice.expect("Welcome", |_| true).await;
+
+    let (code, err) = run_to_end(&["--server", &addr, "--user", "ALICE", "--ca", &ca]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("already taken"), "{err}");
+
+    let other = tempfile::tempdir().expect("tempdir");
+    let (other_ca, _) = certs::ensure(other.path()).expect("another CA");
+    let other_ca = other_ca.ca_cert.to_string_lossy().into_owned();
+    let (code, err) = run_to_end(&["--server", &addr, "--user", "eve", "--ca", &other_ca]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("not trusted"), "{err}");
+
+    let (code, err) = run_to_end(&["--server", "no-such-host.invalid:1", "--user", "x", "--ca", &ca]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot find server"), "{err}");
+    server.shutdown.shutdown("test over");
+}
