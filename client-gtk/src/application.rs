@@ -1,0 +1,129 @@
+//! `ChatApplication`: the `AdwApplication` with the app-wide bits (style, Ctrl+Q, activation).
+
+use std::{cell::RefCell, path::PathBuf};
+
+use adw::{prelude::*, subclass::prelude::*};
+use gtk::{gio, glib};
+
+use crate::{settings::Settings, widgets::Window};
+
+pub const APP_ID: &str = "org.quicchat.Chat";
+
+/// What the command line asked for.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchOptions {
+    pub server: Option<String>,
+    pub user: Option<String>,
+    pub ca: Option<PathBuf>,
+}
+
+impl LaunchOptions {
+    /// Both server and name given: skip the sign-in page.
+    pub fn signs_in(&self) -> bool {
+        self.server.is_some() && self.user.as_deref().is_some_and(|u| !u.trim().is_empty())
+    }
+}
+
+mod imp {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    pub struct Application {
+        pub options: RefCell<LaunchOptions>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for Application {
+        const NAME: &'static str = "ChatApplication";
+        type Type = super::Application;
+        type ParentType = adw::Application;
+    }
+
+    impl ObjectImpl for Application {}
+
+    impl ApplicationImpl for Application {
+        fn startup(&self) {
+            self.parent_startup();
+            let app = self.obj();
+            app.load_style();
+            app.setup_actions();
+        }
+
+        fn activate(&self) {
+            self.parent_activate();
+            let app = self.obj();
+            if let Some(window) = app.active_window() {
+                window.present();
+                return;
+            }
+            let window = app.new_window();
+            window.present();
+            if app.imp().options.borrow().signs_in() {
+                window.sign_in();
+            }
+        }
+    }
+
+    impl GtkApplicationImpl for Application {}
+    impl AdwApplicationImpl for Application {}
+}
+
+glib::wrapper! {
+    pub struct Application(ObjectSubclass<imp::Application>)
+        @extends adw::Application, gtk::Application, gio::Application,
+        @implements gio::ActionGroup, gio::ActionMap;
+}
+
+impl Application {
+    pub fn new(options: LaunchOptions) -> Self {
+        let app: Self = glib::Object::builder()
+            .property("application-id", APP_ID)
+            .property("flags", gio::ApplicationFlags::empty())
+            .build();
+        app.imp().options.replace(options);
+        app
+    }
+
+    /// A window set up from the launch options and the remembered sign-in.
+    fn new_window(&self) -> Window {
+        let options = self.imp().options.borrow().clone();
+        let window = Window::new(self);
+        window.set_settings_path(Settings::default_path());
+        window.prefill(options.server.as_deref(), options.user.as_deref());
+        window.set_ca(options.ca);
+        window
+    }
+
+    fn load_style(&self) {
+        let provider = gtk::CssProvider::new();
+        provider.load_from_data(include_str!("../data/style.css"));
+        if let Some(display) = gtk::gdk::Display::default() {
+            gtk::style_context_add_provider_for_display(
+                &display,
+                &provider,
+                gtk::STYLE_PROVIDER_PRIORITY_APPLICATION,
+            );
+        }
+    }
+
+    fn setup_actions(&self) {
+        // Quit is Exit for every window: each says goodbye before it closes.
+        let quit = gio::ActionEntry::builder("quit")
+            .activate(|app: &Self, _, _| {
+                for window in app.windows() {
+                    match window.downcast::<Window>() {
+                        Ok(window) => window.request_exit(),
+                        Err(other) => other.close(),
+                    }
+                }
+            })
+            .build();
+        self.add_action_entries([quit]);
+        self.set_accels_for_action("app.quit", &["<Control>q"]);
+    }
+}
+
+/// The app's style sheet, for tests that build windows without running the application.
+pub fn install_style(app: &Application) {
+    app.load_style();
+}

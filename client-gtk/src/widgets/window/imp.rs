@@ -1,0 +1,94 @@
+use std::{
+    cell::{Cell, RefCell},
+    path::PathBuf,
+    rc::Rc,
+};
+
+use adw::subclass::prelude::*;
+use client::{Session, SessionConfig};
+use gtk::{CompositeTemplate, glib, prelude::*};
+
+use crate::{
+    bridge::ChatState,
+    widgets::{ChatView, SignIn, UsersPopover},
+};
+
+#[derive(Debug, Default, CompositeTemplate)]
+#[template(file = "window.ui")]
+pub struct Window {
+    #[template_child]
+    pub window_title: TemplateChild<adw::WindowTitle>,
+    #[template_child]
+    pub users_button: TemplateChild<gtk::MenuButton>,
+    #[template_child]
+    pub users_popover: TemplateChild<UsersPopover>,
+    #[template_child]
+    pub exit_button: TemplateChild<gtk::Button>,
+    #[template_child]
+    pub toast_overlay: TemplateChild<adw::ToastOverlay>,
+    #[template_child]
+    pub stack: TemplateChild<gtk::Stack>,
+    #[template_child]
+    pub sign_in: TemplateChild<SignIn>,
+    #[template_child]
+    pub chat_view: TemplateChild<ChatView>,
+
+    /// The models of the current conversation (new for each sign-in, kept across a reconnect).
+    pub state: RefCell<Option<Rc<ChatState>>>,
+    pub session: RefCell<Option<Session>>,
+    /// What we last connected with, for Reconnect.
+    pub config: RefCell<Option<SessionConfig>>,
+    pub event_loop: RefCell<Option<glib::JoinHandle<()>>>,
+    /// `--ca`: trust only this CA instead of the defaults.
+    pub ca: RefCell<Option<PathBuf>>,
+    /// Where to remember the sign-in; `None` remembers nothing (tests).
+    pub settings_path: RefCell<Option<PathBuf>>,
+    /// Lines from others that arrived while the window was not focused.
+    pub unread: Cell<u32>,
+    /// Exit has started (goodbye on its way); a second request does nothing.
+    pub exiting: Cell<bool>,
+    /// The goodbye is done: let the window close.
+    pub may_close: Cell<bool>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for Window {
+    const NAME: &'static str = "ChatWindow";
+    type Type = super::Window;
+    type ParentType = adw::ApplicationWindow;
+
+    fn class_init(klass: &mut Self::Class) {
+        // The template names these types; they must be registered before it is parsed.
+        SignIn::ensure_type();
+        ChatView::ensure_type();
+        UsersPopover::ensure_type();
+        klass.bind_template();
+    }
+
+    fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+        obj.init_template();
+    }
+}
+
+impl ObjectImpl for Window {
+    fn constructed(&self) {
+        self.parent_constructed();
+        self.obj().setup();
+    }
+}
+
+impl WidgetImpl for Window {}
+
+impl WindowImpl for Window {
+    /// Closing the window is Exit: say goodbye first, then close for real.
+    fn close_request(&self) -> glib::Propagation {
+        if self.may_close.get() {
+            return self.parent_close_request();
+        }
+        self.obj().request_exit();
+        glib::Propagation::Stop
+    }
+}
+
+impl ApplicationWindowImpl for Window {}
+impl AdwApplicationWindowImpl for Window {}
