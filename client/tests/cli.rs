@@ -47,7 +47,13 @@ struct Cli {
 impl Cli {
     fn start(server: &Server, user: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chat-cli"))
-            .args(["--server", &format!("localhost:{}", server.port), "--user", user, "--json"])
+            .args([
+                "--server",
+                &format!("localhost:{}", server.port),
+                "--user",
+                user,
+                "--json",
+            ])
             .arg("--ca")
             .arg(&server.ca)
             .stdin(Stdio::piped())
@@ -153,7 +159,11 @@ async fn a_server_shutdown_reaches_the_terminal() {
         "maintenance"
     );
     alice.expect("Closed", |_| true).await;
-    assert_eq!(alice.exit_code().await, 3, "ended by the server, not by the user");
+    assert_eq!(
+        alice.exit_code().await,
+        3,
+        "ended by the server, not by the user"
+    );
 }
 
 async fn run_to_end(args: &[&str]) -> (i32, String) {
@@ -192,7 +202,15 @@ async fn refusals_and_failures_exit_non_zero_with_a_clear_message() {
     assert_eq!(code, 1);
     assert!(err.contains("not trusted"), "{err}");
 
-    let (code, err) = run_to_end(&["--server", "no-such-host.invalid:1", "--user", "x", "--ca", &ca]).await;
+    let (code, err) = run_to_end(&[
+        "--server",
+        "no-such-host.invalid:1",
+        "--user",
+        "x",
+        "--ca",
+        &ca,
+    ])
+    .await;
     assert_eq!(code, 1);
     assert!(err.contains("cannot find server"), "{err}");
     server.shutdown.shutdown("test over");

@@ -2,6 +2,8 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+pub use crate::store::Retention;
+
 /// Where the server's certificate comes from.
 #[derive(Debug, Clone)]
 pub enum TlsSource {
@@ -28,6 +30,18 @@ pub struct Limits {
     pub hello_timeout: Duration,
     /// A connection silent for this long is dropped (clients send keep-alives well within it).
     pub idle_timeout: Duration,
+    /// Sustained messages per second per client (token bucket refill rate); 0 turns the limit off.
+    pub messages_per_sec: u32,
+    /// Messages a client may send in a burst above the sustained rate.
+    pub message_burst: u32,
+    /// `TooFast` answers in a row after which the client is disconnected.
+    pub too_fast_strikes: u32,
+    /// Connections from one IP address at once; 0 turns the limit off. Loopback is exempt: local
+    /// clients are the operator's own (and the load tool's).
+    pub max_connections_per_ip: usize,
+    /// Above this many handshakes in progress, unvalidated clients must first prove their address
+    /// with a QUIC Retry, so spoofed floods cost us one packet each instead of a handshake.
+    pub retry_above_handshakes: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +54,11 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             hello_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(15),
+            messages_per_sec: 20,
+            message_burst: 40,
+            too_fast_strikes: 20,
+            max_connections_per_ip: 64,
+            retry_above_handshakes: 256,
         }
     }
 }
@@ -53,6 +72,11 @@ pub struct Config {
     pub history_len: usize,
     /// Messages a newcomer (no `resume_after`) receives in `Welcome`.
     pub welcome_history: usize,
+    /// Most messages replayed to one resuming client.
+    pub max_replay: usize,
+    /// The history database; `None` keeps history in memory only.
+    pub history_db: Option<PathBuf>,
+    pub retention: Retention,
 }
 
 impl Config {
@@ -64,6 +88,12 @@ impl Config {
             limits: Limits::default(),
             history_len: 1000,
             welcome_history: 100,
+            max_replay: 10_000,
+            history_db: None,
+            retention: Retention {
+                max_messages: 100_000,
+                max_age_ms: 30 * 24 * 3600 * 1000,
+            },
         }
     }
 }

@@ -3,17 +3,26 @@
 //!
 //! Layout, one concept per module: `config` (every limit and its default), `tls` (the rustls/quinn
 //! set-up), `listener` (accepting connections), `session` (one client's life), `room` (membership,
-//! fan-out, history), `names` (what a valid user name is), `shutdown` (the signal).
+//! fan-out, history), `names` (what a valid user name is, what makes two names the same), `store` (history on disk),
+//! `limits` (per-client rate and per-address connection counts), `shutdown` (the signal).
 
 mod config;
+mod limits;
 mod listener;
 mod names;
 mod room;
 mod session;
 mod shutdown;
+mod store;
 mod tls;
 
-pub use config::{Config, Limits, TlsSource};
+pub use config::{Config, Limits, Retention, TlsSource};
 pub use listener::{Server, ServerError};
 pub use names::{NameError, validate_name};
 pub use shutdown::ShutdownHandle;
+pub use store::StoreError;
+
+/// The server's data directory: `$XDG_DATA_HOME/quic-chat` (the parent of the certificate directory).
+pub fn default_data_dir() -> Option<std::path::PathBuf> {
+    certs::default_dir().and_then(|certs| certs.parent().map(std::path::Path::to_path_buf))
+}

@@ -11,15 +11,21 @@ use std::{
     time::Duration,
 };
 
+use std::sync::atomic::Ordering;
+
 use quinn::{Endpoint, EndpointConfig, TokioRuntime, VarInt};
 use thiserror::Error;
 use tokio_util::task::TaskTracker;
+use wire::RefuseReason;
 
 use crate::{
     Config, ShutdownHandle,
+    limits::PerAddress,
     room::Room,
-    session::{self, Shared},
-    shutdown, tls,
+    session::{self, Admission, Shared},
+    shutdown,
+    store::{Store, StoreError},
+    tls,
 };
 
 /// How long shutdown waits for sessions to flush before closing the endpoint regardless.
@@ -41,6 +47,8 @@ pub enum ServerError {
     },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// A bound, not yet running server.
@@ -95,16 +103,18 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let room = Room::new(
-            limits.max_connections,
-            limits.max_message_bytes,
-            limits.queue_frames,
-            config.history_len,
-            config.welcome_history,
-        );
+        let store = match &config.history_db {
+            Some(path) => Store::open(path, config.retention)?,
+            None => Store::in_memory(config.retention)?,
+        };
+        let room = Room::new(&config, store)?;
         Ok(Self {
             endpoint,
-            shared: Arc::new(Shared { room, limits }),
+            shared: Arc::new(Shared {
+                room,
+                limits,
+                handshaking: Default::default(),
+            }),
             shutdown: ShutdownHandle::new(),
             dev_ca,
         })
@@ -133,6 +143,7 @@ impl Server {
         // Beyond this many connections even the courtesy of a `Refused` frame is too expensive.
         let hard_cap = max.saturating_mul(2).max(max + 16);
         let mut next_conn = 0u64;
+        let per_address = PerAddress::default();
         let reason = loop {
             tokio::select! {
                 reason = shutdown::requested(&mut stop) => break reason,
@@ -143,8 +154,25 @@ impl Server {
                         incoming.refuse();
                         continue;
                     }
+                    let limits = &self.shared.limits;
+                    if self.shared.handshaking.load(Ordering::Relaxed) >= limits.retry_above_handshakes
+                        && !incoming.remote_address_validated()
+                        && incoming.may_retry()
+                    {
+                        let _ = incoming.retry();
+                        continue;
+                    }
+                    let per_ip = limits.max_connections_per_ip;
+                    let ip = incoming.remote_address().ip();
+                    let admission = match per_address.take(ip, per_ip) {
+                        Some(slot) if open < max => Admission::Welcome(slot),
+                        Some(slot) => Admission::Refuse(RefuseReason::ServerFull, slot),
+                        // The total hard cap above still bounds what refusals can cost.
+                        None => Admission::Refuse(RefuseReason::TooManyConnections, None),
+                    };
                     next_conn += 1;
-                    tracker.spawn(session::serve(incoming, self.shared.clone(), next_conn, open >= max));
+                    self.shared.handshaking.fetch_add(1, Ordering::Relaxed);
+                    tracker.spawn(session::serve(incoming, self.shared.clone(), next_conn, admission));
                 }
             }
         };

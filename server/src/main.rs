@@ -47,6 +47,33 @@ struct Args {
     /// Messages of history a newcomer receives on joining.
     #[arg(long, default_value_t = 100)]
     welcome_history: usize,
+    /// Sustained messages per second per client (0: no limit).
+    #[arg(long, default_value_t = Limits::default().messages_per_sec)]
+    max_messages_per_sec: u32,
+    /// Messages a client may send at once above the sustained rate.
+    #[arg(long, default_value_t = Limits::default().message_burst)]
+    message_burst: u32,
+    /// "Too fast" answers in a row before the client is disconnected.
+    #[arg(long, default_value_t = Limits::default().too_fast_strikes)]
+    too_fast_strikes: u32,
+    /// Connections at once from one IP address (0: no limit; loopback is never limited).
+    #[arg(long, default_value_t = Limits::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+    /// Handshakes in progress above which new clients must validate their address (QUIC Retry).
+    #[arg(long, default_value_t = Limits::default().retry_above_handshakes)]
+    retry_above_handshakes: usize,
+    /// History database file [default: history.sqlite3 in the user's data directory].
+    #[arg(long)]
+    history_db: Option<PathBuf>,
+    /// Keep history in memory only: it is lost when the server stops.
+    #[arg(long, conflicts_with = "history_db")]
+    no_persist: bool,
+    /// Messages kept in the database (0: no count limit).
+    #[arg(long, default_value_t = 100_000)]
+    retain_messages: u64,
+    /// Days a message is kept in the database (0: no age limit).
+    #[arg(long, default_value_t = 30)]
+    retain_days: u64,
 }
 
 fn main() -> Result<()> {
@@ -85,9 +112,31 @@ async fn serve(args: Args) -> Result<()> {
         handshake_timeout: Duration::from_secs(args.handshake_timeout_secs),
         hello_timeout: Duration::from_secs(args.handshake_timeout_secs),
         idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        messages_per_sec: args.max_messages_per_sec,
+        message_burst: args.message_burst,
+        too_fast_strikes: args.too_fast_strikes,
+        max_connections_per_ip: args.max_connections_per_ip,
+        retry_above_handshakes: args.retry_above_handshakes,
     };
     config.history_len = args.history;
     config.welcome_history = args.welcome_history;
+    config.retention = server::Retention {
+        max_messages: args.retain_messages,
+        max_age_ms: args.retain_days.saturating_mul(24 * 3600 * 1000),
+    };
+    config.history_db = if args.no_persist {
+        None
+    } else {
+        Some(match args.history_db {
+            Some(path) => path,
+            None => server::default_data_dir()
+                .context("no home directory for the history database; pass --history-db")?
+                .join("history.sqlite3"),
+        })
+    };
+    if let Some(db) = &config.history_db {
+        println!("history: {}", db.display());
+    }
 
     let server = Server::bind(config)?;
     let addr = server

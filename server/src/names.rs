@@ -1,6 +1,28 @@
 //! What a valid user name is, and the key that makes two names "the same".
+//!
+//! Two names are the same when they *look* the same: the key is the Unicode confusable skeleton
+//! (UTS #39) of the NFKC-normalised, lower-cased name. So `Alice`, `ALICE`, `аlice` (Cyrillic а),
+//! `ａｌｉｃｅ` (full-width) and `ali\u{200B}ce` (a zero-width space) all collide with `alice`, and nobody can
+//! pass for somebody else in the user list.
 
 use thiserror::Error;
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::{
+    GeneralSecurityProfile, general_security_profile::IdentifierType, skeleton,
+};
+
+/// Names that belong to the system: users must not be able to pose as the server.
+const RESERVED: &[&str] = &[
+    "server",
+    "system",
+    "admin",
+    "administrator",
+    "root",
+    "moderator",
+    "chat",
+    "everyone",
+    "nobody",
+];
 
 /// Why a name was rejected. The text is shown to the user as is.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -11,8 +33,12 @@ pub enum NameError {
     TooLong { max: usize },
     #[error("the name contains control characters")]
     ControlCharacters,
+    #[error("the name contains invisible characters")]
+    InvisibleCharacters,
     #[error("the name starts or ends with white space")]
     SurroundingSpace,
+    #[error("the name is reserved for the system")]
+    Reserved,
 }
 
 /// Checks a requested name.
@@ -28,15 +54,30 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.chars().any(char::is_control) {
         return Err(NameError::ControlCharacters);
     }
+    if name
+        .chars()
+        .any(|c| c.identifier_type() == Some(IdentifierType::Default_Ignorable))
+    {
+        return Err(NameError::InvisibleCharacters);
+    }
     if name.trim() != name {
         return Err(NameError::SurroundingSpace);
+    }
+    let key = name_key(name);
+    if RESERVED.iter().any(|r| name_key(r) == key) {
+        return Err(NameError::Reserved);
     }
     Ok(())
 }
 
 /// Two names with the same key cannot be in the room at once.
 pub(crate) fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
+    skeleton(&folded)
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .nfkc()
+        .collect()
 }
 
 #[cfg(test)]
@@ -45,7 +86,7 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for name in ["alice", "Bob 2", "Zoë", "李小龙", "a"] {
+        for name in ["alice", "Bob 2", "Zoë", "李小龙", "a", "Ольга"] {
             assert_eq!(validate_name(name), Ok(()), "{name}");
         }
     }
@@ -58,14 +99,35 @@ mod tests {
         assert_eq!(validate_name("a\nb"), Err(NameError::ControlCharacters));
         assert_eq!(validate_name(" al"), Err(NameError::SurroundingSpace));
         assert_eq!(
+            validate_name("ali\u{200B}ce"),
+            Err(NameError::InvisibleCharacters)
+        );
+        assert_eq!(
+            validate_name("evil\u{202E}txt"),
+            Err(NameError::InvisibleCharacters)
+        );
+        assert_eq!(
             validate_name(&"x".repeat(33)),
             Err(NameError::TooLong { max: 32 })
         );
     }
 
     #[test]
-    fn keys_ignore_case() {
-        assert_eq!(name_key("Alice"), name_key("aLICE"));
-        assert_ne!(name_key("alice"), name_key("alice2"));
+    fn system_names_are_reserved_in_any_disguise() {
+        for name in ["server", "System", "ADMIN", "ѕуѕtеm", "ｓｅｒｖｅｒ"] {
+            assert_eq!(validate_name(name), Err(NameError::Reserved), "{name}");
+        }
+    }
+
+    #[test]
+    fn look_alikes_share_a_key() {
+        let alice = name_key("alice");
+        for same in ["Alice", "ALICE", "\u{430}lice", "ａｌｉｃｅ"] {
+            assert_eq!(name_key(same), alice, "{same}");
+        }
+        assert_ne!(name_key("alicé"), alice);
+        assert_ne!(name_key("alice2"), alice);
+        // Composed and decomposed forms of the same letter are one name.
+        assert_eq!(name_key("Zo\u{eb}"), name_key("Zoe\u{308}"));
     }
 }

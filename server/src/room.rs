@@ -6,15 +6,18 @@
 //! every member the same order of messages, joins and leaves, and it is what lets `join` hand a
 //! newcomer a history that meets the live stream with no gap and no duplicate.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use wire::{ChatMessage, LeaveReason, ProblemCode, RefuseReason, ServerFrame};
 
-use crate::names::name_key;
+use crate::{
+    Config,
+    names::name_key,
+    store::{Store, StoreError, now_ms},
+};
 
 /// Identifies one connection, so that a stale session cannot remove a newer one with the same name.
 pub(crate) type ConnId = u64;
@@ -30,7 +33,12 @@ struct State {
     /// Keyed by `name_key`, so iteration is in name order and lookups ignore case.
     members: BTreeMap<String, Member>,
     next_id: u64,
+    /// The newest messages, also in the store: newcomers and most resumes are served from here.
     history: VecDeque<ChatMessage>,
+    /// (sender key, nonce) of every message in `history`: a `Say` re-sent after a reconnect is
+    /// recognised and not said twice.
+    said: HashSet<(String, u64)>,
+    store: Store,
     closed: bool,
 }
 
@@ -53,6 +61,9 @@ pub(crate) enum Rejection {
     Problem { code: ProblemCode, detail: String },
     /// The sender is no longer in the room (disconnected while its frame was in flight).
     NotMember,
+    /// Already said (same sender and nonce): a re-send after a reconnect. The sender finds the
+    /// original in its replay.
+    Duplicate,
 }
 
 pub(crate) struct Room {
@@ -62,29 +73,34 @@ pub(crate) struct Room {
     queue_frames: usize,
     history_len: usize,
     welcome_history: usize,
+    max_replay: usize,
 }
 
 impl Room {
-    pub(crate) fn new(
-        max_members: usize,
-        max_message_bytes: usize,
-        queue_frames: usize,
-        history_len: usize,
-        welcome_history: usize,
-    ) -> Self {
-        Self {
+    /// A room that continues the history in `store`: ids go on from the last one stored.
+    pub(crate) fn new(config: &Config, store: Store) -> Result<Self, StoreError> {
+        let history: VecDeque<ChatMessage> = store.recent(config.history_len)?.into();
+        let said = history
+            .iter()
+            .map(|m| (name_key(&m.from), m.nonce))
+            .collect();
+        let next_id = store.last_id()? + 1;
+        Ok(Self {
             state: Mutex::new(State {
                 members: BTreeMap::new(),
-                next_id: 1,
-                history: VecDeque::new(),
+                next_id,
+                history,
+                said,
+                store,
                 closed: false,
             }),
-            max_members,
-            max_message_bytes,
-            queue_frames: queue_frames.max(1),
-            history_len,
-            welcome_history,
-        }
+            max_members: config.limits.max_connections,
+            max_message_bytes: config.limits.max_message_bytes,
+            queue_frames: config.limits.queue_frames.max(1),
+            history_len: config.history_len,
+            welcome_history: config.welcome_history,
+            max_replay: config.max_replay,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -111,11 +127,23 @@ impl Room {
             return Err(RefuseReason::NameTaken);
         }
 
+        let oldest_cached = state.history.front().map_or(state.next_id, |m| m.id);
         let replay: Vec<ChatMessage> = match resume_after {
+            // Older than the cache: the store has it (as far as retention allows).
+            Some(last_seen) if last_seen + 1 < oldest_cached => {
+                match state.store.after(last_seen, self.max_replay) {
+                    Ok(missed) => missed,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read history for a resume");
+                        state.history.iter().cloned().collect()
+                    }
+                }
+            }
             Some(last_seen) => state
                 .history
                 .iter()
                 .filter(|m| m.id > last_seen)
+                .take(self.max_replay)
                 .cloned()
                 .collect(),
             None => {
@@ -183,23 +211,37 @@ impl Room {
         let Some(from) = state.members.get(key).map(|m| m.name.clone()) else {
             return Err(Rejection::NotMember);
         };
-        let id = state.next_id;
-        state.next_id += 1;
+        if state.said.contains(&(key.to_owned(), nonce)) {
+            return Err(Rejection::Duplicate);
+        }
         let message = ChatMessage {
-            id,
+            id: state.next_id,
             from,
             nonce,
             text,
             at_ms: now_ms(),
         };
+        // Stored before anyone sees it: what was delivered survives a crash.
+        if let Err(e) = state.store.append(&message) {
+            tracing::error!(error = %e, "cannot store a message");
+            return Err(Rejection::Problem {
+                code: ProblemCode::ServerError,
+                detail: "the server cannot store messages right now; try again later".into(),
+            });
+        }
+        state.next_id += 1;
+        let id = message.id;
         let frame = ServerFrame::Chat(message);
         Self::broadcast(&mut state, &frame);
         if let ServerFrame::Chat(message) = frame
             && self.history_len > 0
         {
-            if state.history.len() >= self.history_len {
-                state.history.pop_front();
+            if state.history.len() >= self.history_len
+                && let Some(old) = state.history.pop_front()
+            {
+                state.said.remove(&(name_key(&old.from), old.nonce));
             }
+            state.said.insert((key.to_owned(), message.nonce));
             state.history.push_back(message);
         }
         Ok(id)
@@ -339,10 +381,4 @@ fn welcome_frames(you: &str, users: Vec<String>, replay: Vec<ChatMessage>) -> Ve
             .filter_map(|m| wire::encode(&ServerFrame::Chat(m), wire::MAX_SERVER_FRAME).ok()),
     );
     frames
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

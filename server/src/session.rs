@@ -14,8 +14,11 @@ use wire::{
     ClientFrame, DecodeError, FrameDecoder, LeaveReason, RefuseReason, ServerFrame, close_code,
 };
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::{
     Limits,
+    limits::{AddressSlot, RateLimit},
     names::validate_name,
     room::{ConnId, Membership, Rejection, Room},
 };
@@ -24,6 +27,15 @@ use crate::{
 pub(crate) struct Shared {
     pub(crate) room: Room,
     pub(crate) limits: Limits,
+    /// Handshakes started and not yet finished, for the Retry decision.
+    pub(crate) handshaking: AtomicUsize,
+}
+
+/// What the listener decided before the handshake; the session carries it out after `Hello`, so
+/// that a refused client learns why.
+pub(crate) enum Admission {
+    Welcome(Option<AddressSlot>),
+    Refuse(RefuseReason, Option<AddressSlot>),
 }
 
 /// Most frames written in one go when a client's queue has several waiting.
@@ -38,6 +50,7 @@ enum ReadEnd {
     Finished,
     Decode(DecodeError),
     Lost(LeaveReason),
+    TooFast,
 }
 
 enum Failure {
@@ -45,23 +58,21 @@ enum Failure {
     Lost(LeaveReason),
 }
 
-/// Serves one incoming connection to the end. `full` says the server was already at its connection
-/// limit when this one arrived.
+/// Serves one incoming connection to the end.
 pub(crate) async fn serve(
     incoming: quinn::Incoming,
     shared: Arc<Shared>,
     conn: ConnId,
-    full: bool,
+    admission: Admission,
 ) {
     let remote = incoming.remote_address();
-    let connecting = match incoming.accept() {
-        Ok(connecting) => connecting,
-        Err(e) => {
-            tracing::debug!(%remote, error = %e, "accept failed");
-            return;
-        }
+    let handshake = async {
+        let connecting = incoming.accept()?;
+        connecting.await
     };
-    let connection = match timeout(shared.limits.handshake_timeout, connecting).await {
+    let handshake = timeout(shared.limits.handshake_timeout, handshake).await;
+    shared.handshaking.fetch_sub(1, Ordering::Relaxed);
+    let connection = match handshake {
         Ok(Ok(connection)) => connection,
         Ok(Err(e)) => {
             tracing::debug!(%remote, error = %e, "handshake failed");
@@ -91,8 +102,13 @@ pub(crate) async fn serve(
         Ok(Ok(None)) => return,
     };
 
-    let joined = if full {
-        Err(RefuseReason::ServerFull)
+    // Held until the session ends: this connection's place in the per-address count.
+    let (refusal, _slot) = match admission {
+        Admission::Welcome(slot) => (None, slot),
+        Admission::Refuse(reason, slot) => (Some(reason), slot),
+    };
+    let joined = if let Some(reason) = refusal {
+        Err(reason)
     } else if let Err(e) = validate_name(&user) {
         Err(RefuseReason::InvalidName(e.to_string()))
     } else {
@@ -145,7 +161,7 @@ async fn receive_hello(connection: &Connection, limits: &Limits) -> Result<Optio
         Ok(None) => Ok(None),
         Err(ReadEnd::Decode(e)) => Err(Failure::Decode(e)),
         Err(ReadEnd::Lost(why)) => Err(Failure::Lost(why)),
-        Err(ReadEnd::Bye | ReadEnd::Finished) => Ok(None),
+        Err(ReadEnd::Bye | ReadEnd::Finished | ReadEnd::TooFast) => Ok(None),
     }
 }
 
@@ -169,11 +185,24 @@ async fn run_member(
 
     let mut said_bye = false;
     let mut was_kicked = false;
+    let mut too_fast = false;
 
     // The loop ends when the connection failed or when our queue is closed and flushed; the queue
     // closes once the room lets go of us (after Bye, a lost connection, a kick or shutdown).
     let failure: Option<Failure> = {
-        let reader = read_loop(&mut recv, &mut decoder, room, &key, &tx, conn);
+        let rate = RateLimit::new(shared.limits.messages_per_sec, shared.limits.message_burst);
+        let reader = read_loop(
+            &mut recv,
+            &mut decoder,
+            room,
+            Speaker {
+                key: &key,
+                tx: &tx,
+                conn,
+                rate,
+                strikes_allowed: shared.limits.too_fast_strikes,
+            },
+        );
         let writer = write_loop(&mut send, &mut rx);
         tokio::pin!(reader, writer);
         let mut reading = true;
@@ -197,6 +226,12 @@ async fn run_member(
                         }
                         ReadEnd::Decode(e) => break Some(Failure::Decode(e)),
                         ReadEnd::Lost(why) => break Some(Failure::Lost(why)),
+                        ReadEnd::TooFast => {
+                            // Leave first, then let the writer flush: the client gets every
+                            // TooFast answer before the close that explains them.
+                            too_fast = true;
+                            room.leave(conn, &key, LeaveReason::Misbehaved);
+                        }
                     }
                 }
                 written = &mut writer => match written {
@@ -228,7 +263,13 @@ async fn run_member(
             // so that the last frames (ShuttingDown, the last Left) are not cut off by the close.
             let _ = send.finish();
             let _ = timeout(FLUSH_TIMEOUT, send.stopped()).await;
-            if said_bye {
+            if too_fast {
+                close(
+                    &connection,
+                    close_code::TOO_FAST,
+                    "kept sending too fast after being told to slow down",
+                );
+            } else if said_bye {
                 close(&connection, close_code::NORMAL, "bye");
             } else {
                 close(
@@ -241,15 +282,24 @@ async fn run_member(
     }
 }
 
+/// Who is speaking on this connection, and how fast they may.
+struct Speaker<'a> {
+    key: &'a str,
+    tx: &'a mpsc::WeakSender<Bytes>,
+    conn: ConnId,
+    rate: RateLimit,
+    strikes_allowed: u32,
+}
+
 /// Reads frames and acts on them until the client leaves or something breaks.
 async fn read_loop(
     recv: &mut RecvStream,
     decoder: &mut FrameDecoder,
     room: &Room,
-    key: &str,
-    tx: &mpsc::WeakSender<Bytes>,
-    conn: ConnId,
+    mut me: Speaker<'_>,
 ) -> ReadEnd {
+    let (key, tx, conn) = (me.key, me.tx, me.conn);
+    let mut strikes = 0;
     loop {
         let frame = match read_frame(recv, decoder).await {
             Ok(Some(frame)) => frame,
@@ -257,15 +307,29 @@ async fn read_loop(
             Err(end) => return end,
         };
         let reply = match frame {
-            ClientFrame::Say { nonce, text } => match room.say(key, nonce, text) {
-                Ok(_) => None,
-                Err(Rejection::Problem { code, detail }) => Some(ServerFrame::Problem {
-                    code,
+            ClientFrame::Say { nonce, .. } if !me.rate.allow(std::time::Instant::now()) => {
+                strikes += 1;
+                if strikes > me.strikes_allowed {
+                    return ReadEnd::TooFast;
+                }
+                Some(ServerFrame::Problem {
+                    code: wire::ProblemCode::TooFast,
                     nonce: Some(nonce),
-                    detail,
-                }),
-                Err(Rejection::NotMember) => None,
-            },
+                    detail: "slow down: the message was not sent; send it again in a moment".into(),
+                })
+            }
+            ClientFrame::Say { nonce, text } => {
+                strikes = 0;
+                match room.say(key, nonce, text) {
+                    Ok(_) => None,
+                    Err(Rejection::Problem { code, detail }) => Some(ServerFrame::Problem {
+                        code,
+                        nonce: Some(nonce),
+                        detail,
+                    }),
+                    Err(Rejection::NotMember | Rejection::Duplicate) => None,
+                }
+            }
             ClientFrame::ListUsers => Some(ServerFrame::Users { list: room.users() }),
             ClientFrame::Hello { .. } => Some(ServerFrame::Problem {
                 code: wire::ProblemCode::AlreadyJoined,

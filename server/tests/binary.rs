@@ -30,10 +30,7 @@ async fn sigterm_says_shutting_down_and_exits_zero() {
             .expect("readable")
             .expect("still running");
         if let Some(addr) = line.strip_prefix("chat-server listening on udp ") {
-            port = addr
-                .parse::<std::net::SocketAddr>()
-                .ok()
-                .map(|a| a.port());
+            port = addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port());
         }
         if line.starts_with("development CA: ") {
             assert!(line.contains(&dir.path().display().to_string()), "{line}");
@@ -42,7 +39,8 @@ async fn sigterm_says_shutting_down_and_exits_zero() {
     }
     let port = port.expect("port");
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let connector = Connector::new(&Trust::CaFile(dir.path().join("ca.pem")), addr).expect("connector");
+    let connector =
+        Connector::new(&Trust::CaFile(dir.path().join("ca.pem")), addr).expect("connector");
     let server = ServerAddr {
         host: "localhost".into(),
         port,

@@ -278,7 +278,11 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_carry_on() {
     const LINES: u64 = 1000;
     /// Alice keeps at most this many of her lines unconfirmed, as a well-behaved client would.
     const IN_FLIGHT: u64 = 8;
-    let server = TestServer::start_with(|c| c.limits.queue_frames = 32).await;
+    let server = TestServer::start_with(|c| {
+        c.limits.queue_frames = 32;
+        c.limits.messages_per_sec = 0;
+    })
+    .await;
     let (mut alice, _) = server.join("alice").await;
     let (sloth, _) = server.join("sloth").await;
     until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
@@ -384,5 +388,92 @@ mod support_relay {
         pub fn cut(&self) {
             self.task.abort();
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_answered_too_fast_then_disconnected() {
+    let server = TestServer::start_with(|c| {
+        c.limits.messages_per_sec = 5;
+        c.limits.message_burst = 10;
+        c.limits.too_fast_strikes = 30;
+    })
+    .await;
+    let (mut alice, _) = server.join("alice").await;
+    let (flooder, _) = server.join("flooder").await;
+    until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
+    let (mut w, mut r, q) = flooder.split();
+    for n in 0..100u64 {
+        if w.send(&ClientFrame::Say {
+            nonce: n,
+            text: format!("spam {n}"),
+        })
+        .await
+        .is_err()
+        {
+            break;
+        }
+    }
+    // The burst passes, then each extra line is answered with TooFast naming its nonce, then the
+    // connection is closed with its own code.
+    let mut accepted = Vec::new();
+    let mut too_fast = Vec::new();
+    while let Ok(Some(frame)) = tokio::time::timeout(WAIT, r.next()).await.expect("in time") {
+        match frame {
+            ServerFrame::Chat(m) => accepted.push(m.nonce),
+            ServerFrame::Problem {
+                code: ProblemCode::TooFast,
+                nonce: Some(n),
+                ..
+            } => too_fast.push(n),
+            _ => {}
+        }
+    }
+    assert!(
+        (10..=12).contains(&accepted.len()),
+        "the burst: {accepted:?}"
+    );
+    assert_eq!(
+        too_fast.len(),
+        30,
+        "one TooFast per refused line until the strikes run out"
+    );
+    match tokio::time::timeout(WAIT, q.closed())
+        .await
+        .expect("closed")
+    {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(c.error_code.into_inner(), u64::from(close_code::TOO_FAST));
+        }
+        other => panic!("closed otherwise: {other}"),
+    }
+    assert_eq!(
+        until(&mut alice, |f| matches!(f, ServerFrame::Left { .. })).await,
+        ServerFrame::Left {
+            user: "flooder".into(),
+            why: LeaveReason::Misbehaved
+        }
+    );
+    say(&mut alice, 1, "calm again").await;
+    until(&mut alice, |f| matches!(f, ServerFrame::Chat(m) if m.text == "calm again")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_alike_and_reserved_names_are_refused() {
+    let server = TestServer::start().await;
+    let (_alice, _) = server.join("alice").await;
+    for fake in ["\u{430}lice", "ＡＬＩＣＥ", "ali\u{200B}ce"] {
+        match server.try_join(fake).await {
+            Err(client::ClientError::Refused(
+                RefuseReason::NameTaken | RefuseReason::InvalidName(_),
+            )) => {}
+            other => panic!("{fake:?}: expected a refusal, got {other:?}"),
+        }
+    }
+    match server.try_join("System").await {
+        Err(client::ClientError::Refused(RefuseReason::InvalidName(why))) => {
+            assert!(why.contains("reserved"), "{why}");
+        }
+        other => panic!("expected reserved, got {other:?}"),
     }
 }

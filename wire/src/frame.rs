@@ -77,6 +77,8 @@ pub enum RefuseReason {
     ServerFull,
     /// The server speaks another protocol version.
     UnsupportedVersion { supported: u16 },
+    /// Too many connections from the client's address.
+    TooManyConnections,
 }
 
 /// Why somebody left.
@@ -105,6 +107,8 @@ pub enum ProblemCode {
     Empty,
     /// `Hello` again after being welcomed.
     AlreadyJoined,
+    /// The server could not carry it out through no fault of the client; trying later may work.
+    ServerError,
 }
 
 impl std::fmt::Display for RefuseReason {
@@ -119,6 +123,7 @@ impl std::fmt::Display for RefuseReason {
                     "unsupported protocol version (server speaks {supported})"
                 )
             }
+            Self::TooManyConnections => f.write_str("too many connections from your address"),
         }
     }
 }
@@ -142,6 +147,7 @@ impl std::fmt::Display for ProblemCode {
             Self::TooFast => "sending too fast",
             Self::Empty => "empty message",
             Self::AlreadyJoined => "already joined",
+            Self::ServerError => "server error",
         })
     }
 }

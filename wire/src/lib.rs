@@ -51,4 +51,6 @@ pub mod close_code {
     pub const REFUSED: u32 = 5;
     /// The client did not say `Hello` in time.
     pub const HELLO_TIMEOUT: u32 = 6;
+    /// The client kept sending faster than the rate limit after being told (`Problem(TooFast)`).
+    pub const TOO_FAST: u32 = 7;
 }

@@ -1,0 +1,275 @@
+//! The room's history on disk: SQLite (bundled, so nothing to install), one table of messages.
+//!
+//! Why SQLite: one file, crash-safe, a well-known format an operator can inspect with `sqlite3`, and
+//! the bundled build needs only a C compiler. WAL mode with `synchronous=NORMAL`: each message is
+//! appended to the write-ahead log before anyone receives it, so a server killed with SIGKILL loses
+//! nothing it has delivered (the data is in the kernel's page cache); only a power cut may lose the
+//! last transactions, never the database's consistency. Writes happen under the room lock, which
+//! keeps ids, history and delivery order one and the same.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+use wire::ChatMessage;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("history database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("history database: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// How much history to keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Keep at most this many messages (0: no count limit).
+    pub max_messages: u64,
+    /// Drop messages older than this many milliseconds (0: no age limit).
+    pub max_age_ms: u64,
+}
+
+pub(crate) struct Store {
+    conn: Connection,
+    retention: Retention,
+    appended_since_prune: u32,
+}
+
+/// Prune after this many appends, so the cost is spread thin.
+const PRUNE_EVERY: u32 = 1000;
+
+impl Store {
+    pub(crate) fn open(path: &Path, retention: Retention) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::init(conn, retention)
+    }
+
+    /// A store that forgets everything when the server stops (`--no-persist`, tests).
+    pub(crate) fn in_memory(retention: Retention) -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?, retention)
+    }
+
+    fn init(conn: Connection, retention: Retention) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS messages (
+                 id     INTEGER PRIMARY KEY,
+                 sender TEXT    NOT NULL,
+                 nonce  INTEGER NOT NULL,
+                 text   TEXT    NOT NULL,
+                 at_ms  INTEGER NOT NULL
+             );
+             -- Ids must never go back, even after every message was pruned.
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+        )?;
+        let mut store = Self {
+            conn,
+            retention,
+            appended_since_prune: 0,
+        };
+        store.prune(now_ms())?;
+        Ok(store)
+    }
+
+    /// The highest id ever stored (0 when none).
+    pub(crate) fn last_id(&self) -> Result<u64, StoreError> {
+        let from_messages: Option<i64> =
+            self.conn
+                .query_row("SELECT MAX(id) FROM messages", [], |r| r.get(0))?;
+        let from_meta: Option<i64> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'last_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(from_messages.max(from_meta).map_or(0, to_u64))
+    }
+
+    pub(crate) fn append(&mut self, m: &ChatMessage) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages (id, sender, nonce, text, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                to_i64(m.id),
+                m.from,
+                to_i64(m.nonce),
+                m.text,
+                to_i64(m.at_ms)
+            ])?;
+        self.appended_since_prune += 1;
+        if self.appended_since_prune >= PRUNE_EVERY {
+            self.prune(m.at_ms)?;
+        }
+        Ok(())
+    }
+
+    /// The newest `limit` messages, oldest first.
+    pub(crate) fn recent(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut rows = self.query(
+            "SELECT id, sender, nonce, text, at_ms FROM messages ORDER BY id DESC LIMIT ?1",
+            &[&to_i64(limit as u64)],
+        )?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Up to `limit` messages with an id above `after`, oldest first.
+    pub(crate) fn after(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        self.query(
+            "SELECT id, sender, nonce, text, at_ms FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
+            &[&to_i64(after), &to_i64(limit as u64)],
+        )
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(args, |r| {
+            Ok(ChatMessage {
+                id: to_u64(r.get(0)?),
+                from: r.get(1)?,
+                nonce: to_u64(r.get(2)?),
+                text: r.get(3)?,
+                at_ms: to_u64(r.get(4)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn prune(&mut self, now_ms: u64) -> Result<(), StoreError> {
+        self.appended_since_prune = 0;
+        let last = self.last_id()?;
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('last_id', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+            [to_i64(last)],
+        )?;
+        if self.retention.max_messages > 0 {
+            self.conn.execute(
+                "DELETE FROM messages WHERE id <= ?1",
+                [to_i64(last.saturating_sub(self.retention.max_messages))],
+            )?;
+        }
+        if self.retention.max_age_ms > 0 {
+            self.conn.execute(
+                "DELETE FROM messages WHERE at_ms < ?1",
+                [to_i64(now_ms.saturating_sub(self.retention.max_age_ms))],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+// SQLite integers are signed; ids, nonces and times are u64 on the wire. The mapping is a bijection
+// (two's complement), so values round-trip exactly, and ordering holds for ids and times, which stay
+// far below 2^63.
+fn to_i64(v: u64) -> i64 {
+    v as i64
+}
+
+fn to_u64(v: i64) -> u64 {
+    v as u64
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: u64, at_ms: u64) -> ChatMessage {
+        ChatMessage {
+            id,
+            from: "al".into(),
+            nonce: u64::MAX - id,
+            text: format!("line {id}"),
+            at_ms,
+        }
+    }
+
+    const KEEP_ALL: Retention = Retention {
+        max_messages: 0,
+        max_age_ms: 0,
+    };
+
+    #[test]
+    fn messages_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.sqlite3");
+        let now = now_ms();
+        {
+            let mut store = Store::open(&path, KEEP_ALL).expect("open");
+            for id in 1..=5 {
+                store.append(&msg(id, now)).expect("append");
+            }
+        }
+        let store = Store::open(&path, KEEP_ALL).expect("reopen");
+        assert_eq!(store.last_id().expect("last"), 5);
+        assert_eq!(
+            store.recent(2).expect("recent"),
+            vec![msg(4, now), msg(5, now)]
+        );
+        assert_eq!(
+            store.after(3, 10).expect("after"),
+            vec![msg(4, now), msg(5, now)]
+        );
+    }
+
+    #[test]
+    fn retention_drops_old_messages_but_ids_never_go_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.sqlite3");
+        let now = now_ms();
+        {
+            let mut store = Store::open(&path, KEEP_ALL).expect("open");
+            store.append(&msg(1, now - 10_000_000)).expect("append");
+            store.append(&msg(2, now)).expect("append");
+            store.append(&msg(3, now)).expect("append");
+        }
+        let by_age = Retention {
+            max_messages: 0,
+            max_age_ms: 1_000_000,
+        };
+        let store = Store::open(&path, by_age).expect("reopen");
+        assert_eq!(store.recent(10).expect("recent").len(), 2);
+        drop(store);
+        let by_count = Retention {
+            max_messages: 1,
+            max_age_ms: 0,
+        };
+        let store = Store::open(&path, by_count).expect("reopen");
+        assert_eq!(store.recent(10).expect("recent"), vec![msg(3, now)]);
+        drop(store);
+        let none_kept = Retention {
+            max_messages: 0,
+            max_age_ms: 1,
+        };
+        let store = Store::open(&path, none_kept).expect("reopen");
+        assert!(store.recent(10).expect("recent").is_empty());
+        assert_eq!(
+            store.last_id().expect("last"),
+            3,
+            "ids continue after pruning"
+        );
+    }
+}
