@@ -2,12 +2,13 @@
 //!
 //! Our own lines go in as pending rows at once (the user sees what they typed immediately); the
 //! server's echo of the line, recognised by sender and nonce, turns the same row delivered instead of
-//! adding a second one. Server ids only grow, so a replayed line (after a resume) is recognised by
-//! its id and not shown twice.
+//! adding a second one. A line the server replays (after a resume or a new sign-in, in `Welcome`'s
+//! history) is recognised by id, sender and nonce and not shown twice. Not by the id alone: a
+//! restarted server counts from 1 again.
 
 use std::{
     cell::{Cell, RefCell},
-    collections::HashMap,
+    collections::{HashMap, HashSet},
 };
 
 use client::wire::ChatMessage;
@@ -22,7 +23,7 @@ pub enum Added {
     Receipt(Message),
     /// A new row.
     New(Message),
-    /// Already shown (an id at or below the newest we have).
+    /// Already shown.
     Duplicate,
 }
 
@@ -33,6 +34,8 @@ pub struct MessageList {
     pending: RefCell<HashMap<u64, Message>>,
     /// The newest server id shown.
     last_id: Cell<Option<u64>>,
+    /// Every server line shown, as (id, sender, nonce).
+    seen: RefCell<HashSet<(u64, String, u64)>>,
 }
 
 impl Default for MessageList {
@@ -47,6 +50,7 @@ impl MessageList {
             store: gio::ListStore::new::<Message>(),
             pending: RefCell::default(),
             last_id: Cell::new(None),
+            seen: RefCell::default(),
         }
     }
 
@@ -95,14 +99,13 @@ impl MessageList {
             let pending = self.pending.borrow_mut().remove(&m.nonce);
             if let Some(row) = pending {
                 row.mark_delivered(m);
-                self.see(m.id);
+                self.see(m);
                 return Added::Receipt(row);
             }
         }
-        if self.last_id.get().is_some_and(|last| m.id <= last) {
+        if !self.see(m) {
             return Added::Duplicate;
         }
-        self.see(m.id);
         let message = Message::from_chat(m, you);
         self.store.append(&message);
         Added::New(message)
@@ -123,10 +126,14 @@ impl MessageList {
         rows.len()
     }
 
-    fn see(&self, id: u64) {
-        if self.last_id.get().is_none_or(|last| id > last) {
-            self.last_id.set(Some(id));
+    /// Records a server line; false if it was shown before.
+    fn see(&self, m: &ChatMessage) -> bool {
+        if self.last_id.get().is_none_or(|last| m.id > last) {
+            self.last_id.set(Some(m.id));
         }
+        self.seen
+            .borrow_mut()
+            .insert((m.id, m.from.clone(), m.nonce))
     }
 }
 
@@ -196,6 +203,11 @@ mod tests {
         ));
         assert_eq!(list.len(), 3);
         assert_eq!(list.last_id(), Some(3));
+        // A restarted server counts from 1 again: a different line with an old id is new.
+        assert!(matches!(
+            list.add_chat(&chat(1, "carol", 8, "after restart"), "ann"),
+            Added::New(_)
+        ));
     }
 
     #[test]

@@ -1,0 +1,373 @@
+//! The real window against a real server on loopback: real QUIC, real (development) certificates.
+//!
+//! Run under a display: `dbus-run-session -- xvfb-run -a cargo test -p client-gtk`. `#[gtk::test]`
+//! runs every test on one GTK thread; each test starts its own server on a tokio runtime of its own
+//! and drives the window by emitting the real widgets' signals, iterating the GLib main loop in
+//! bounded waits.
+
+use std::{
+    cell::OnceCell,
+    net::SocketAddr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use client::{Event, Session, SessionConfig, Trust, wire::LeaveReason, wire::ServerFrame};
+use client_gtk::{
+    Application, LaunchOptions,
+    model::{DeliveryState, Message, MessageKind},
+    widgets::Window,
+};
+use gtk::{gio, glib, prelude::*};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct TestServer {
+    rt: tokio::runtime::Runtime,
+    addr: SocketAddr,
+    ca: PathBuf,
+    dir: tempfile::TempDir,
+    shutdown: server::ShutdownHandle,
+}
+
+fn start_server() -> TestServer {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("test runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (addr, ca, shutdown) = bind(&rt, &dir, "127.0.0.1:0".parse().expect("address"));
+    TestServer {
+        rt,
+        addr,
+        ca,
+        dir,
+        shutdown,
+    }
+}
+
+fn bind(
+    rt: &tokio::runtime::Runtime,
+    dir: &tempfile::TempDir,
+    listen: SocketAddr,
+) -> (SocketAddr, PathBuf, server::ShutdownHandle) {
+    rt.block_on(async {
+        let config = server::Config::new(
+            listen,
+            server::TlsSource::DevCerts {
+                dir: dir.path().to_path_buf(),
+            },
+        );
+        let srv = server::Server::bind(config).expect("server binds");
+        let addr = srv.local_addr().expect("local address");
+        let ca = srv.dev_ca().expect("dev CA").to_path_buf();
+        let shutdown = srv.shutdown_handle();
+        tokio::spawn(srv.run());
+        (addr, ca, shutdown)
+    })
+}
+
+impl TestServer {
+    /// A second user, straight on the client library.
+    fn connect(&self, user: &str) -> (Session, async_channel::Receiver<Event>) {
+        let config = SessionConfig {
+            server: self.addr.to_string().parse().expect("server address"),
+            user: user.into(),
+            trust: Trust::CaFile(self.ca.clone()),
+        };
+        let (session, _, events) = self
+            .rt
+            .block_on(Session::connect(config))
+            .expect("second client connects");
+        (session, events)
+    }
+}
+
+thread_local! {
+    static APP: OnceCell<Application> = const { OnceCell::new() };
+}
+
+/// The application, registered once per test thread (windows need a registered application).
+fn app() -> Application {
+    APP.with(|cell| {
+        cell.get_or_init(|| {
+            adw::init().expect("libadwaita initialises");
+            let app = Application::new(LaunchOptions::default());
+            // Tests must not talk to (or be) a running chat-gtk.
+            app.set_flags(gio::ApplicationFlags::NON_UNIQUE);
+            app.register(None::<&gio::Cancellable>)
+                .expect("application registers");
+            client_gtk::application::install_style(&app);
+            app
+        })
+        .clone()
+    })
+}
+
+fn window_for(server: &TestServer, user: &str) -> Window {
+    let window = Window::new(&app());
+    window.set_ca(Some(server.ca.clone()));
+    window.prefill(Some(&server.addr.to_string()), Some(user));
+    window.present();
+    window
+}
+
+/// Iterates the main loop until `done` holds; false when the deadline passes first.
+fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    let context = glib::MainContext::default();
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        while context.iteration(false) {}
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn messages(window: &Window) -> Vec<Message> {
+    let model = window
+        .chat_view()
+        .list_view()
+        .model()
+        .expect("list has a model");
+    (0..model.n_items())
+        .filter_map(|i| model.item(i).and_downcast::<Message>())
+        .collect()
+}
+
+fn find(window: &Window, text: &str) -> Option<Message> {
+    messages(window).into_iter().find(|m| m.text() == text)
+}
+
+fn sign_in(window: &Window) {
+    window.sign_in_page().sign_in_button().emit_clicked();
+    assert!(
+        wait_until(|| window.page().as_deref() == Some("chat")),
+        "signed in; sign-in error: {:?}",
+        window.sign_in_page().error()
+    );
+}
+
+/// Exit and wait until the window is gone.
+fn exit(window: &Window) {
+    window.exit_button().emit_clicked();
+    assert!(wait_until(|| !window.is_visible()), "window closed");
+}
+
+#[gtk::test]
+fn chat_round_trip_users_and_exit() {
+    let server = start_server();
+    let window = window_for(&server, "ann");
+    sign_in(&window);
+    let view = window.chat_view();
+    let entry = view.entry();
+    assert!(
+        wait_until(|| gtk::prelude::RootExt::focus(&window)
+            .is_some_and(|w| w == entry.clone().upcast::<gtk::Widget>() || w.is_ancestor(&entry))),
+        "focus starts in the entry"
+    );
+
+    // Send with the button: the row shows at once, pending, and turns delivered on the receipt.
+    view.entry().set_text("hello from gtk");
+    view.send_button().emit_clicked();
+    let mine = find(&window, "hello from gtk").expect("own row shown at once");
+    assert_eq!(mine.state(), DeliveryState::Pending);
+    assert_eq!(mine.kind(), MessageKind::Own);
+    assert_eq!(view.entry().text(), "", "entry cleared");
+    assert!(wait_until(|| mine.state() == DeliveryState::Delivered));
+    assert!(mine.id() > 0);
+
+    // Enter sends too; blank text does not.
+    view.entry().set_text("sent with enter");
+    view.entry().emit_activate();
+    assert!(find(&window, "sent with enter").is_some());
+    let count = messages(&window).len();
+    view.entry().set_text("   ");
+    view.entry().emit_activate();
+    view.send_button().emit_clicked();
+    assert_eq!(messages(&window).len(), count, "blank lines are not sent");
+
+    // A second user joins and talks.
+    let (bob, bob_events) = server.connect("bob");
+    bob.say("hi from bob").expect("bob says");
+    assert!(wait_until(|| find(&window, "hi from bob").is_some()));
+    let line = find(&window, "hi from bob").expect("bob's line");
+    assert_eq!(line.sender(), "bob");
+    assert_eq!(line.kind(), MessageKind::Chat);
+    assert!(
+        find(&window, "bob joined").is_some(),
+        "join as a system line"
+    );
+
+    // Users lists both, live.
+    window.users_button().popup();
+    let popover = window.users_popover();
+    assert!(wait_until(|| popover.is_visible()));
+    assert!(
+        wait_until(|| popover.shown_names() == ["ann", "bob"]),
+        "users shown: {:?}",
+        popover.shown_names()
+    );
+    window.users_button().popdown();
+
+    // Exit says goodbye: bob sees ann leave because she quit.
+    exit(&window);
+    let mut left = false;
+    assert!(
+        wait_until(|| {
+            while let Ok(event) = bob_events.try_recv() {
+                if let Event::Frame(ServerFrame::Left { user, why }) = event {
+                    left |= user == "ann" && why == LeaveReason::Quit;
+                }
+            }
+            left
+        }),
+        "bob sees Left {{ ann, Quit }}"
+    );
+    server.rt.block_on(bob.quit());
+}
+
+#[gtk::test]
+fn follows_new_lines_at_the_bottom_but_not_while_reading() {
+    let server = start_server();
+    let window = window_for(&server, "ann");
+    sign_in(&window);
+    let view = window.chat_view();
+    let (bob, _bob_events) = server.connect("bob");
+    let say = |text: String| {
+        bob.say(text).expect("bob says");
+    };
+    for i in 0..40 {
+        say(format!("line {i}"));
+    }
+    assert!(wait_until(|| find(&window, "line 39").is_some()));
+    let adjustment = view.list_view().vadjustment().expect("list scrolls");
+    let at_bottom = || adjustment.value() + adjustment.page_size() >= adjustment.upper() - 4.0;
+    assert!(wait_until(|| adjustment.upper() > adjustment.page_size()));
+    assert!(wait_until(at_bottom), "followed the new lines");
+    assert!(view.is_following());
+
+    // The user scrolls up to read: new lines must not move the view, only count.
+    adjustment.set_value(0.0);
+    assert!(wait_until(|| !view.is_following()));
+    for i in 0..3 {
+        say(format!("unseen {i}"));
+    }
+    assert!(
+        wait_until(|| view.unseen() == 3),
+        "unseen: {}",
+        view.unseen()
+    );
+    assert!(view.jump_button().is_visible());
+    assert!(adjustment.value() < 1.0, "did not yank the reader down");
+
+    // Jump to newest: back at the bottom, following again.
+    view.jump_button().emit_clicked();
+    assert!(wait_until(at_bottom));
+    assert!(view.is_following());
+    assert!(!view.jump_button().is_visible());
+
+    // Sending from up the page goes to the bottom as well.
+    adjustment.set_value(0.0);
+    assert!(wait_until(|| !view.is_following()));
+    view.entry().set_text("my reply");
+    view.entry().emit_activate();
+    assert!(view.is_following());
+    assert!(wait_until(at_bottom));
+
+    exit(&window);
+    server.rt.block_on(bob.quit());
+}
+
+#[gtk::test]
+fn refused_name_is_shown_and_can_be_corrected() {
+    let server = start_server();
+    let (bob, _events) = server.connect("bob");
+    let window = window_for(&server, "bob");
+    let page = window.sign_in_page();
+    page.sign_in_button().emit_clicked();
+    assert!(wait_until(|| page.error().is_some()), "an error is shown");
+    let error = page.error().expect("error text");
+    assert!(error.contains("taken"), "{error}");
+    assert_eq!(window.page().as_deref(), Some("sign-in"));
+    assert!(page.sign_in_button().is_sensitive(), "can try again");
+
+    page.set_user("ann");
+    sign_in(&window);
+    exit(&window);
+    server.rt.block_on(bob.quit());
+}
+
+#[gtk::test]
+fn untrusted_certificate_is_refused_with_a_reason() {
+    let server = start_server();
+    let window = window_for(&server, "ann");
+    // The system store (and this machine's own dev CA, if any) does not know the test server's CA.
+    window.set_ca(None);
+    let page = window.sign_in_page();
+    page.sign_in_button().emit_clicked();
+    assert!(wait_until(|| page.error().is_some()), "an error is shown");
+    let error = page.error().expect("error text");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    assert_eq!(window.page().as_deref(), Some("sign-in"));
+    exit(&window);
+}
+
+#[gtk::test]
+fn server_shutdown_is_shown_and_reconnect_carries_on() {
+    let server = start_server();
+    let window = window_for(&server, "ann");
+    sign_in(&window);
+    let view = window.chat_view();
+    view.entry().set_text("before the restart");
+    view.entry().emit_activate();
+    let before = find(&window, "before the restart").expect("own row");
+    assert!(wait_until(|| before.state() == DeliveryState::Delivered));
+
+    server.shutdown.shutdown("maintenance");
+    assert!(
+        wait_until(|| view.reconnect_button().is_visible() && view.banner_text().is_some()),
+        "banner with Reconnect"
+    );
+    assert!(!view.entry().is_sensitive(), "nothing to send on");
+    assert!(
+        messages(&window)
+            .iter()
+            .any(|m| m.kind() == MessageKind::System && m.text().contains("maintenance")),
+        "the shutdown reason is shown"
+    );
+
+    // The server comes back on the same port with the same certificates.
+    let deadline = Instant::now() + WAIT;
+    let restarted = loop {
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            bind(&server.rt, &server.dir, server.addr)
+        }));
+        match attempt {
+            Ok(bound) => break bound,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    };
+    view.reconnect_button().emit_clicked();
+    assert!(
+        wait_until(|| view.banner_text().is_none() && view.entry().is_sensitive()),
+        "back online; banner: {:?}",
+        view.banner_text()
+    );
+    assert!(
+        find(&window, "before the restart").is_some(),
+        "the conversation is kept"
+    );
+    view.entry().set_text("after the restart");
+    view.entry().emit_activate();
+    let after = find(&window, "after the restart").expect("own row");
+    assert!(wait_until(|| after.state() == DeliveryState::Delivered));
+    exit(&window);
+    restarted.2.shutdown("done");
+}
