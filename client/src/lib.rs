@@ -7,6 +7,7 @@
 //! - [`Trust`]: which certificates the client accepts. There is no unverified mode.
 
 mod address;
+mod backoff;
 mod connection;
 mod error;
 pub mod render;
@@ -14,6 +15,7 @@ mod session;
 mod trust;
 
 pub use address::ServerAddr;
+pub use backoff::Backoff;
 pub use connection::{Connection, Connector, FrameReader, FrameWriter, Welcome};
 pub use error::ClientError;
 pub use session::{CloseReason, Event, Session, SessionConfig};

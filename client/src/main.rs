@@ -4,7 +4,9 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Parser;
-use client::{ClientError, CloseReason, Event, ServerAddr, Session, SessionConfig, Trust, render};
+use client::{
+    Backoff, ClientError, CloseReason, Event, ServerAddr, Session, SessionConfig, Trust, render,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Terminal client for chat-server.
@@ -23,6 +25,9 @@ struct Args {
     /// Print one JSON object per line instead of text.
     #[arg(long)]
     json: bool,
+    /// End when the connection is lost instead of reconnecting and resuming.
+    #[arg(long)]
+    no_reconnect: bool,
 }
 
 fn main() -> ExitCode {
@@ -59,11 +64,19 @@ fn main() -> ExitCode {
 async fn chat(args: Args) -> Result<ExitCode, ClientError> {
     let server: ServerAddr = args.server.parse()?;
     let trust = args.ca.map_or(Trust::Default, Trust::CaFile);
-    let (session, welcome, events) = Session::connect(SessionConfig {
-        server,
-        user: args.user,
-        trust,
-    })
+    let backoff = if args.no_reconnect {
+        Backoff::never()
+    } else {
+        Backoff::default()
+    };
+    let (session, welcome, events) = Session::connect_with(
+        SessionConfig {
+            server,
+            user: args.user,
+            trust,
+        },
+        backoff,
+    )
     .await?;
     let print = |frame: &wire::ServerFrame| {
         if args.json {

@@ -7,6 +7,7 @@
 //! behind and disconnects us, rather than memory growing without bound.
 
 use std::{
+    collections::VecDeque,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -15,9 +16,12 @@ use std::{
 };
 
 use tokio::sync::{mpsc, oneshot};
-use wire::{ClientFrame, ServerFrame};
+use wire::{ChatMessage, ClientFrame, ProblemCode, RefuseReason, ServerFrame};
 
-use crate::{ClientError, Connector, FrameReader, FrameWriter, ServerAddr, Trust, Welcome};
+use crate::{
+    Backoff, ClientError, Connection, Connector, FrameReader, FrameWriter, ServerAddr, Trust,
+    Welcome,
+};
 
 /// Events buffered between the session task and the consumer.
 const EVENT_QUEUE: usize = 4096;
@@ -72,11 +76,6 @@ impl std::fmt::Display for CloseReason {
     }
 }
 
-enum Command {
-    Send(ClientFrame),
-    Quit(oneshot::Sender<()>),
-}
-
 /// A handle on a running session. Cheap to clone; the session ends when [`Session::quit`] is called
 /// or every handle is dropped.
 #[derive(Debug, Clone)]
@@ -87,19 +86,42 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects and joins. Must be called inside a tokio runtime; the session task runs there.
+    /// Connects and joins, reconnecting with the default [`Backoff`] whenever the connection is
+    /// lost. Must be called inside a tokio runtime; the session task runs there.
     pub async fn connect(
         config: SessionConfig,
+    ) -> Result<(Self, Welcome, async_channel::Receiver<Event>), ClientError> {
+        Self::connect_with(config, Backoff::default()).await
+    }
+
+    /// Like [`Session::connect`], with a reconnection policy of your choice.
+    pub async fn connect_with(
+        config: SessionConfig,
+        backoff: Backoff,
     ) -> Result<(Self, Welcome, async_channel::Receiver<Event>), ClientError> {
         let addr = config.server.resolve().await?;
         let connector = Connector::new(&config.trust, addr)?;
         let (connection, welcome) = connector
             .connect(&config.server, addr, &config.user, None)
             .await?;
-        let (writer, reader, conn) = connection.split();
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = async_channel::bounded(EVENT_QUEUE);
-        tokio::spawn(run(connector, conn, writer, reader, command_rx, event_tx));
+        let mut state = State {
+            config: SessionConfig {
+                user: welcome.you.clone(),
+                ..config
+            },
+            connector,
+            backoff,
+            you: welcome.you.clone(),
+            last_seen: None,
+            unconfirmed: VecDeque::new(),
+            held_back: VecDeque::new(),
+            commands: command_rx,
+            events: event_tx,
+        };
+        state.absorb_history(&welcome.history);
+        tokio::spawn(run(state, connection));
         let session = Self {
             commands,
             // A random start makes nonces unique across this user's sessions too.
@@ -115,23 +137,19 @@ impl Session {
     }
 
     /// Sends a line; returns its nonce, which the receipt (`Chat` from us) and any `Problem` carry.
+    /// While disconnected the line is queued and sent after the resume: it is said exactly once.
     pub fn say(&self, text: impl Into<String>) -> Result<u64, ClientError> {
         let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
-        self.send(ClientFrame::Say {
-            nonce,
-            text: text.into(),
-        })?;
+        self.commands
+            .send(Command::Say(nonce, text.into()))
+            .map_err(|_| ClientError::SessionEnded)?;
         Ok(nonce)
     }
 
     /// Asks for the user list; the answer arrives as a `Users` frame.
     pub fn list_users(&self) -> Result<(), ClientError> {
-        self.send(ClientFrame::ListUsers)
-    }
-
-    fn send(&self, frame: ClientFrame) -> Result<(), ClientError> {
         self.commands
-            .send(Command::Send(frame))
+            .send(Command::ListUsers)
             .map_err(|_| ClientError::SessionEnded)
     }
 
@@ -144,39 +162,238 @@ impl Session {
     }
 }
 
-async fn run(
+enum Command {
+    Say(u64, String),
+    ListUsers,
+    Quit(oneshot::Sender<()>),
+}
+
+/// What the session task keeps across connections.
+struct State {
+    config: SessionConfig,
     connector: Connector,
-    conn: quinn::Connection,
-    mut writer: FrameWriter,
-    mut reader: FrameReader,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    backoff: Backoff,
+    you: String,
+    /// The id of the newest `Chat` seen: what a resume asks to continue after.
+    last_seen: Option<u64>,
+    /// Lines said and not yet confirmed by their receipt, in order: re-sent after a reconnect.
+    unconfirmed: VecDeque<(u64, String)>,
+    /// Lines the server answered `TooFast`: sent again when the hold-back delay is over.
+    held_back: VecDeque<(u64, String)>,
+    commands: mpsc::UnboundedReceiver<Command>,
     events: async_channel::Sender<Event>,
-) {
-    let mut quit_waiter = None;
-    let reason = loop {
+}
+
+/// How one connection ended.
+enum Ended {
+    Quit(Option<oneshot::Sender<()>>),
+    Lost(CloseReason),
+}
+
+impl State {
+    fn absorb_history(&mut self, history: &[ChatMessage]) {
+        for m in history {
+            self.absorb(m);
+        }
+    }
+
+    /// Notes a message: advances `last_seen` and settles our own line's receipt.
+    fn absorb(&mut self, m: &ChatMessage) {
+        self.last_seen = Some(self.last_seen.map_or(m.id, |seen| seen.max(m.id)));
+        if m.from == self.you {
+            self.unconfirmed.retain(|(nonce, _)| *nonce != m.nonce);
+            self.held_back.retain(|(nonce, _)| *nonce != m.nonce);
+        }
+    }
+
+    async fn emit(&self, event: Event) -> bool {
+        self.events.send(event).await.is_ok()
+    }
+}
+
+/// How long a line refused as `TooFast` waits before it is sent again.
+const HOLD_BACK: Duration = Duration::from_secs(1);
+/// A reconnection attempt that takes longer than this is abandoned for the next one.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+
+async fn run(mut state: State, mut connection: Connection) {
+    loop {
+        let ended = drive(&mut state, connection).await;
+        let reason = match ended {
+            Ended::Quit(waiter) => {
+                let _ = state.emit(Event::Closed(CloseReason::Quit)).await;
+                if let Some(done) = waiter {
+                    let _ = done.send(());
+                }
+                return;
+            }
+            Ended::Lost(reason) => reason,
+        };
+        if !state.backoff.enabled {
+            let _ = state.emit(Event::Closed(reason)).await;
+            return;
+        }
+        match reconnect(&mut state, reason.to_string()).await {
+            Some(next) => connection = next,
+            None => return,
+        }
+    }
+}
+
+/// Keeps trying until a connection is back (`Some`) or the session is over (`None`, after the final
+/// event was sent).
+async fn reconnect(state: &mut State, mut error: String) -> Option<Connection> {
+    let mut attempt = 0u32;
+    loop {
+        attempt = attempt.saturating_add(1);
+        let retry_in = state.backoff.delay(attempt);
+        if !state
+            .emit(Event::Disconnected {
+                error: error.clone(),
+                attempt,
+                retry_in,
+            })
+            .await
+        {
+            return None;
+        }
+        let wake = tokio::time::Instant::now() + retry_in;
+        // Wait, still taking commands: lines are queued, quitting ends the session at once.
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => break,
+                command = state.commands.recv() => match command {
+                    Some(Command::Say(nonce, text)) => state.unconfirmed.push_back((nonce, text)),
+                    Some(Command::ListUsers) => {}
+                    Some(Command::Quit(done)) => {
+                        let _ = state.emit(Event::Closed(CloseReason::Quit)).await;
+                        let _ = done.send(());
+                        return None;
+                    }
+                    None => return None,
+                },
+            }
+        }
+        let attempt_result = async {
+            let addr = state.config.server.resolve().await?;
+            tokio::time::timeout(
+                RECONNECT_TIMEOUT,
+                state
+                    .connector
+                    .connect(&state.config.server, addr, &state.you, state.last_seen),
+            )
+            .await
+            .map_err(|_| ClientError::Timeout)?
+        }
+        .await;
+        match attempt_result {
+            Ok((mut connection, welcome)) => {
+                state.absorb_history(&welcome.history);
+                state.unconfirmed.extend(state.held_back.drain(..));
+                for (nonce, text) in state.unconfirmed.clone() {
+                    if connection
+                        .send(&ClientFrame::Say { nonce, text })
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                if !state.emit(Event::Reconnected(welcome)).await {
+                    return None;
+                }
+                return Some(connection);
+            }
+            // Our old connection may still hold the name until the server notices it is gone.
+            Err(ClientError::Refused(RefuseReason::NameTaken | RefuseReason::ServerFull)) => {
+                error = "the server still holds our previous connection".into();
+            }
+            Err(ClientError::Refused(reason)) => {
+                let _ = state
+                    .emit(Event::Closed(CloseReason::ByServer(reason.to_string())))
+                    .await;
+                return None;
+            }
+            Err(e) => error = e.to_string(),
+        }
+    }
+}
+
+/// Runs one connection until it ends.
+async fn drive(state: &mut State, connection: Connection) -> Ended {
+    let (mut writer, mut reader, conn) = connection.split();
+    let hold_back = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(hold_back);
+    let mut holding = false;
+    let ended = loop {
         tokio::select! {
-            command = commands.recv() => match command {
-                Some(Command::Send(frame)) => {
-                    if let Err(e) = writer.send(&frame).await {
-                        break CloseReason::Lost(e);
+            command = state.commands.recv() => match command {
+                Some(Command::Say(nonce, text)) => {
+                    state.unconfirmed.push_back((nonce, text.clone()));
+                    if let Err(e) = writer.send(&ClientFrame::Say { nonce, text }).await {
+                        break Ended::Lost(CloseReason::Lost(e));
+                    }
+                }
+                Some(Command::ListUsers) => {
+                    if let Err(e) = writer.send(&ClientFrame::ListUsers).await {
+                        break Ended::Lost(CloseReason::Lost(e));
                     }
                 }
                 Some(Command::Quit(done)) => {
-                    quit_waiter = Some(done);
-                    break say_bye(&mut writer, &mut reader, &events).await;
+                    say_bye(&mut writer, &mut reader, &state.events).await;
+                    break Ended::Quit(Some(done));
                 }
-                None => break say_bye(&mut writer, &mut reader, &events).await,
+                None => {
+                    say_bye(&mut writer, &mut reader, &state.events).await;
+                    break Ended::Quit(None);
+                }
             },
-            frame = reader.next() => match frame {
-                Ok(Some(frame)) => {
-                    if events.send(Event::Frame(frame)).await.is_err() {
-                        // Nobody listens any more: leave politely.
-                        break say_bye(&mut writer, &mut reader, &events).await;
+            () = &mut hold_back, if holding => {
+                holding = false;
+                let again: Vec<_> = state.held_back.drain(..).collect();
+                let mut failed = None;
+                for (nonce, text) in again {
+                    state.unconfirmed.push_back((nonce, text.clone()));
+                    if failed.is_none()
+                        && let Err(e) = writer.send(&ClientFrame::Say { nonce, text }).await
+                    {
+                        failed = Some(e);
                     }
                 }
-                Ok(None) => break closed_by_server(&conn).await,
-                Err(ClientError::Closed(why)) => break CloseReason::ByServer(why),
-                Err(e) => break CloseReason::Lost(e),
+                if let Some(e) = failed {
+                    break Ended::Lost(CloseReason::Lost(e));
+                }
+            }
+            frame = reader.next() => match frame {
+                Ok(Some(frame)) => {
+                    match &frame {
+                        ServerFrame::Chat(m) => state.absorb(m),
+                        ServerFrame::Problem { code: ProblemCode::TooFast, nonce: Some(n), .. } => {
+                            if let Some(at) = state.unconfirmed.iter().position(|(nonce, _)| nonce == n)
+                                && let Some(line) = state.unconfirmed.remove(at)
+                            {
+                                state.held_back.push_back(line);
+                            }
+                            if !holding {
+                                holding = true;
+                                hold_back.as_mut().reset(tokio::time::Instant::now() + HOLD_BACK);
+                            }
+                        }
+                        // Any other problem with a line is final: it will not be sent again.
+                        ServerFrame::Problem { nonce: Some(n), .. } => {
+                            state.unconfirmed.retain(|(nonce, _)| nonce != n);
+                        }
+                        _ => {}
+                    }
+                    if !state.emit(Event::Frame(frame)).await {
+                        // Nobody listens any more: leave politely.
+                        say_bye(&mut writer, &mut reader, &state.events).await;
+                        break Ended::Quit(None);
+                    }
+                }
+                Ok(None) => break Ended::Lost(closed_by_server(&conn).await),
+                Err(ClientError::Closed(why)) => break Ended::Lost(CloseReason::ByServer(why)),
+                Err(e) => break Ended::Lost(CloseReason::Lost(e)),
             },
         }
     };
@@ -184,11 +401,10 @@ async fn run(
         quinn::VarInt::from_u32(wire::close_code::NORMAL),
         b"client closed",
     );
-    let _ = tokio::time::timeout(QUIT_TIMEOUT, connector.endpoint().wait_idle()).await;
-    let _ = events.send(Event::Closed(reason)).await;
-    if let Some(done) = quit_waiter {
-        let _ = done.send(());
+    if matches!(ended, Ended::Quit(_)) {
+        let _ = tokio::time::timeout(QUIT_TIMEOUT, state.connector.endpoint().wait_idle()).await;
     }
+    ended
 }
 
 /// Sends `Bye`, then passes on what the server still sends until it ends the stream.
@@ -196,9 +412,9 @@ async fn say_bye(
     writer: &mut FrameWriter,
     reader: &mut FrameReader,
     events: &async_channel::Sender<Event>,
-) -> CloseReason {
+) {
     if writer.send(&ClientFrame::Bye).await.is_err() {
-        return CloseReason::Quit;
+        return;
     }
     writer.finish();
     let drain = async {
@@ -207,7 +423,6 @@ async fn say_bye(
         }
     };
     let _ = tokio::time::timeout(QUIT_TIMEOUT, drain).await;
-    CloseReason::Quit
 }
 
 /// The server finished its stream without us asking: it is shutting down or dropped us.

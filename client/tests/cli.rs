@@ -46,7 +46,12 @@ struct Cli {
 
 impl Cli {
     fn start(server: &Server, user: &str) -> Self {
+        Self::start_with(server, user, &[])
+    }
+
+    fn start_with(server: &Server, user: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chat-cli"))
+            .args(extra)
             .args([
                 "--server",
                 &format!("localhost:{}", server.port),
@@ -151,7 +156,7 @@ async fn two_terminal_clients_chat() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_shutdown_reaches_the_terminal() {
     let server = start_server();
-    let mut alice = Cli::start(&server, "alice");
+    let mut alice = Cli::start_with(&server, "alice", &["--no-reconnect"]);
     alice.expect("Welcome", |_| true).await;
     server.shutdown.shutdown("maintenance");
     assert_eq!(

@@ -229,3 +229,48 @@ async fn ipv6_loopback_works_too() {
     stop.shutdown("done");
     task.await.expect("joined").expect("clean exit");
 }
+
+/// QUIC connection migration: the client's socket changes (new port, as after a NAT rebinding or a
+/// network switch) and the session carries on, without a reconnect and without anyone seeing it leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_address_changes_keeps_its_session() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.join("alice").await;
+    let bob_connector = server.connector();
+    let (mut bob, _) = bob_connector
+        .connect(&server.server_addr(), server.addr, "bob", None)
+        .await
+        .expect("bob joins");
+    until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
+
+    let before = bob_connector.endpoint().local_addr().expect("addr");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("new socket");
+    bob_connector.endpoint().rebind(socket).expect("rebind");
+    let after = bob_connector.endpoint().local_addr().expect("addr");
+    assert_ne!(
+        before.port(),
+        after.port(),
+        "bob now sends from another port"
+    );
+
+    say(&mut bob, 1, "from my new address").await;
+    assert_eq!(chats(&mut bob, 1).await[0].text, "from my new address");
+    say(&mut alice, 2, "got you").await;
+    let seen_by_alice = chats(&mut alice, 2).await;
+    assert_eq!(
+        seen_by_alice
+            .iter()
+            .map(|m| m.from.as_str())
+            .collect::<Vec<_>>(),
+        ["bob", "alice"]
+    );
+    assert_eq!(chats(&mut bob, 1).await[0].text, "got you");
+    alice.send(&ClientFrame::ListUsers).await.expect("sent");
+    assert_eq!(
+        until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
+        ServerFrame::Users {
+            list: vec!["alice".into(), "bob".into()]
+        },
+        "no Left, no reconnect: the same session"
+    );
+}

@@ -455,7 +455,11 @@ async fn a_flood_is_answered_too_fast_then_disconnected() {
         }
     );
     say(&mut alice, 1, "calm again").await;
-    until(&mut alice, |f| matches!(f, ServerFrame::Chat(m) if m.text == "calm again")).await;
+    until(
+        &mut alice,
+        |f| matches!(f, ServerFrame::Chat(m) if m.text == "calm again"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,4 +480,16 @@ async fn look_alike_and_reserved_names_are_refused() {
         }
         other => panic!("expected reserved, got {other:?}"),
     }
+}
+
+/// With the Retry threshold at zero every client must first prove its address (a QUIC Retry round
+/// trip); honest clients notice nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_pass_address_validation_when_retry_is_demanded() {
+    let server = TestServer::start_with(|c| c.limits.retry_above_handshakes = 0).await;
+    let (mut alice, _) = server.join("alice").await;
+    let (_bob, welcome) = server.join("bob").await;
+    assert_eq!(welcome.users, vec!["alice", "bob"]);
+    say(&mut alice, 1, "validated").await;
+    assert_eq!(chats(&mut alice, 1).await[0].text, "validated");
 }
