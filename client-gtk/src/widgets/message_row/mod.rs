@@ -64,6 +64,11 @@ impl MessageRow {
         imp.time.set_label(&message.time());
         imp.text.set_label(&message.text());
         imp.text.set_xalign(if system { 0.5 } else { 0.0 });
+        imp.text.set_halign(if system {
+            gtk::Align::Center
+        } else {
+            gtk::Align::Start
+        });
 
         let state = message.state();
         let status = match state {
