@@ -298,7 +298,7 @@ async fn read_loop(
     room: &Room,
     mut me: Speaker<'_>,
 ) -> ReadEnd {
-    let (key, tx, conn) = (me.key, me.tx, me.conn);
+    let key = me.key;
     let mut strikes = 0;
     loop {
         let frame = match read_frame(recv, decoder).await {
@@ -306,30 +306,42 @@ async fn read_loop(
             Ok(None) => return ReadEnd::Finished,
             Err(end) => return end,
         };
-        let reply = match frame {
-            ClientFrame::Say { nonce, .. } if !me.rate.allow(std::time::Instant::now()) => {
+        // Saying something and asking for the user list (which can be large and is built for
+        // this client alone) spend from the same bucket.
+        if matches!(frame, ClientFrame::Say { .. } | ClientFrame::ListUsers) {
+            if me.rate.allow(std::time::Instant::now()) {
+                strikes = 0;
+            } else {
                 strikes += 1;
                 if strikes > me.strikes_allowed {
                     return ReadEnd::TooFast;
                 }
-                Some(ServerFrame::Problem {
-                    code: wire::ProblemCode::TooFast,
+                let nonce = match &frame {
+                    ClientFrame::Say { nonce, .. } => Some(*nonce),
+                    _ => None,
+                };
+                reply_to_self(
+                    room,
+                    &me,
+                    ServerFrame::Problem {
+                        code: wire::ProblemCode::TooFast,
+                        nonce,
+                        detail: "slow down: this was not carried out; try again in a moment".into(),
+                    },
+                );
+                continue;
+            }
+        }
+        let reply = match frame {
+            ClientFrame::Say { nonce, text } => match room.say(key, nonce, text) {
+                Ok(_) => None,
+                Err(Rejection::Problem { code, detail }) => Some(ServerFrame::Problem {
+                    code,
                     nonce: Some(nonce),
-                    detail: "slow down: the message was not sent; send it again in a moment".into(),
-                })
-            }
-            ClientFrame::Say { nonce, text } => {
-                strikes = 0;
-                match room.say(key, nonce, text) {
-                    Ok(_) => None,
-                    Err(Rejection::Problem { code, detail }) => Some(ServerFrame::Problem {
-                        code,
-                        nonce: Some(nonce),
-                        detail,
-                    }),
-                    Err(Rejection::NotMember | Rejection::Duplicate) => None,
-                }
-            }
+                    detail,
+                }),
+                Err(Rejection::NotMember | Rejection::Duplicate) => None,
+            },
             ClientFrame::ListUsers => Some(ServerFrame::Users { list: room.users() }),
             ClientFrame::Hello { .. } => Some(ServerFrame::Problem {
                 code: wire::ProblemCode::AlreadyJoined,
@@ -339,16 +351,21 @@ async fn read_loop(
             ClientFrame::Bye => return ReadEnd::Bye,
         };
         if let Some(reply) = reply {
-            let Some(tx) = tx.upgrade() else { continue };
-            match wire::encode(&reply, wire::MAX_SERVER_FRAME) {
-                Ok(bytes) => {
-                    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(bytes) {
-                        room.kick_slow(conn, key);
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
+            reply_to_self(room, &me, reply);
+        }
+    }
+}
+
+/// Queues a frame for this client only. A client whose own replies overflow its queue is too slow.
+fn reply_to_self(room: &Room, me: &Speaker<'_>, reply: ServerFrame) {
+    let Some(tx) = me.tx.upgrade() else { return };
+    match wire::encode(&reply, wire::MAX_SERVER_FRAME) {
+        Ok(bytes) => {
+            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(bytes) {
+                room.kick_slow(me.conn, me.key);
             }
         }
+        Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
     }
 }
 
