@@ -88,7 +88,7 @@ impl Config {
             limits: Limits::default(),
             history_len: 1000,
             welcome_history: 100,
-            max_replay: 10_000,
+            max_replay: 1000,
             history_db: None,
             retention: Retention {
                 max_messages: 100_000,
