@@ -45,6 +45,7 @@ mod imp {
         fn startup(&self) {
             self.parent_startup();
             let app = self.obj();
+            gtk::Window::set_default_icon_name(APP_ID);
             app.load_style();
             app.setup_actions();
         }

@@ -53,6 +53,17 @@ impl Window {
             self,
             move |_| window.request_exit()
         ));
+        // The list is kept live from Joined / Left; asking again on open also repairs any drift.
+        imp.users_popover.connect_show(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_| {
+                if let Some(session) = window.imp().session.borrow().as_ref() {
+                    // A failure only means the session is ending; the status shows that already.
+                    let _ = session.list_users();
+                }
+            }
+        ));
         self.connect_is_active_notify(|window| {
             if window.is_active() {
                 window.mark_read();
