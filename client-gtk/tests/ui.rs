@@ -114,8 +114,12 @@ fn window_for(server: &TestServer, user: &str) -> Window {
 }
 
 /// Iterates the main loop until `done` holds; false when the deadline passes first.
-fn wait_until(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
+fn wait_until(done: impl FnMut() -> bool) -> bool {
+    wait_for(WAIT, done)
+}
+
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
     let context = glib::MainContext::default();
     loop {
         if done() {
@@ -384,4 +388,68 @@ fn server_restart_is_shown_and_the_session_carries_on() {
     );
     exit(&window);
     restarted.2.shutdown("done");
+}
+
+#[gtk::test]
+fn ctrl_q_and_closing_the_window_say_goodbye_too() {
+    let server = start_server();
+    let (bob, bob_events) = server.connect("bob");
+    let saw_quit = |name: &str| {
+        let mut left = false;
+        wait_until(|| {
+            while let Ok(event) = bob_events.try_recv() {
+                if let Event::Frame(ServerFrame::Left { user, why }) = event {
+                    left |= user == name && why == LeaveReason::Quit;
+                }
+            }
+            left
+        })
+    };
+
+    // Ctrl+Q is the app's quit action: every window says goodbye before it closes.
+    assert_eq!(app().accels_for_action("app.quit"), ["<Control>q"]);
+    let window = window_for(&server, "ann");
+    sign_in(&window);
+    app().activate_action("quit", None);
+    assert!(saw_quit("ann"), "bob sees ann quit after Ctrl+Q");
+    assert!(wait_until(|| !window.is_visible()), "window closed");
+
+    // The window's close button goes the same way.
+    let window = window_for(&server, "carol");
+    sign_in(&window);
+    window.close();
+    assert!(window.is_visible(), "stays open until the goodbye is done");
+    assert!(saw_quit("carol"), "bob sees carol quit after closing");
+    assert!(wait_until(|| !window.is_visible()), "window closed");
+    server.rt.block_on(bob.quit());
+}
+
+#[gtk::test]
+fn unreachable_server_is_reported_and_the_window_stays_usable() {
+    let server = start_server();
+    // A port nobody listens on: take one from the system and let it go again.
+    let free = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port");
+    let window = window_for(&server, "ann");
+    let page = window.sign_in_page();
+    page.set_server(&free.to_string());
+    page.sign_in_button().emit_clicked();
+    assert!(
+        !page.sign_in_button().is_sensitive(),
+        "busy while connecting"
+    );
+    // The library gives up on a silent server after its connect timeout (10 s).
+    assert!(
+        wait_for(Duration::from_secs(20), || page.error().is_some()),
+        "an error is shown"
+    );
+    let error = page.error().expect("error text");
+    assert!(error.starts_with("Cannot reach the server"), "{error}");
+    assert!(page.sign_in_button().is_sensitive(), "can try again");
+
+    // Retry against the real server from the same page.
+    page.set_server(&server.addr.to_string());
+    sign_in(&window);
+    exit(&window);
 }
