@@ -439,7 +439,7 @@ fn unreachable_server_is_reported_and_the_window_stays_usable() {
         !page.sign_in_button().is_sensitive(),
         "busy while connecting"
     );
-    // The library gives up on a silent server after its connect timeout (10 s).
+    // The library gives up on a silent server after its connect timeout (6 s).
     assert!(
         wait_for(Duration::from_secs(20), || page.error().is_some()),
         "an error is shown"

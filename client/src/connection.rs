@@ -9,7 +9,7 @@ use wire::{ChatMessage, ClientFrame, FrameDecoder, ServerFrame};
 use crate::{ClientError, ServerAddr, Trust};
 
 /// How long connecting (handshake plus `Welcome`) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
 const READ_CHUNK: usize = 256 * 1024;
 
 /// What the server said when it let us in.
