@@ -1,0 +1,11 @@
+//! `chat-bench` as a library, so that the smoke test runs the very same workloads in-process.
+//!
+//! - [`server_process`]: start the release `chat-server` (or find an existing one) and stop it.
+//! - [`proc_stats`]: the server's CPU time and memory, read from `/proc`, around each workload.
+//! - [`workloads`]: fan-out, connect storm, idle memory, one big room; each returns a [`report::Report`].
+//! - [`report`]: the human table (stderr) and the JSON line (stdout).
+
+pub mod proc_stats;
+pub mod report;
+pub mod server_process;
+pub mod workloads;

@@ -1,0 +1,255 @@
+//! `chat-bench`: measures `chat-server` under load. See `bench/README.md` for the figures and the
+//! commands that produced them.
+
+use std::{net::SocketAddr, path::PathBuf, process::Command};
+
+use anyhow::{Context, Result, bail};
+use bench::{
+    report::Report,
+    server_process::{ServerProcess, Spawn},
+    workloads::{self, Target},
+};
+use clap::{Parser, Subcommand};
+use client::Trust;
+
+/// Load generator and cost meter for chat-server. Without --server it starts the release chat-server
+/// itself, a fresh one per workload, on a loopback port with its own temporary certificates.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Use a running server at this address instead of starting one (loopback only).
+    #[arg(long, requires = "ca")]
+    server: Option<SocketAddr>,
+    /// The running server's CA certificate (its "development CA" line).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// The running server's process id, to read its CPU time and memory from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// The chat-server binary to start [default: chat-server next to chat-bench, i.e. target/release].
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Pin the started server to these cores (taskset -c list).
+    #[arg(long)]
+    server_cpu: Option<String>,
+    /// Pin the load tool to these cores (taskset -c list).
+    #[arg(long)]
+    bench_cpu: Option<String>,
+    /// --max-connections for the started server (at most ~26,500 fit in one user-list frame).
+    #[arg(long, default_value_t = 20_000)]
+    max_connections: usize,
+    /// RUST_LOG for the started server; per-connection info lines would be measured too.
+    #[arg(long, default_value = "warn")]
+    server_log: String,
+    /// Extra flag for the started server (repeatable), e.g. --server-arg=--queue-frames=4096.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// Run each workload this many times.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Print one JSON object per workload run on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum Workload {
+    /// N clients in one room, each saying M lines at RATE per second (0 = full speed).
+    Fanout {
+        #[arg(short = 'n', long, default_value_t = 100)]
+        clients: usize,
+        #[arg(short = 'm', long, default_value_t = 20)]
+        messages: usize,
+        #[arg(short = 'r', long, default_value_t = 5.0)]
+        rate: f64,
+    },
+    /// N clients connecting and joining, C at a time.
+    Connect {
+        #[arg(short = 'n', long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// N idle clients: server memory per connection.
+    Idle {
+        #[arg(short = 'n', long, default_value_t = 5000)]
+        clients: usize,
+    },
+    /// One room of N clients; one line to all of them.
+    Room {
+        #[arg(short = 'n', long, default_value_t = 10_000)]
+        clients: usize,
+    },
+    /// The five target workloads, one after the other.
+    Targets,
+}
+
+/// Concurrent handshakes while a room fills.
+const JOIN_CONCURRENCY: usize = 64;
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if let Some(cpu) = &args.bench_cpu {
+        // Before the runtime starts, so every worker thread inherits the mask (-a: all threads).
+        pin_self(cpu)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(args))
+}
+
+fn pin_self(cpu: &str) -> Result<()> {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", cpu, &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run taskset")?;
+    if !status.success() {
+        bail!("taskset -c {cpu} failed");
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> Result<()> {
+    let plan = match &args.workload {
+        Workload::Targets => vec![
+            Workload::Fanout {
+                clients: 100,
+                messages: 20,
+                rate: 5.0,
+            },
+            Workload::Fanout {
+                clients: 10,
+                messages: 1000,
+                rate: 0.0,
+            },
+            Workload::Connect {
+                clients: 1000,
+                concurrency: 64,
+            },
+            Workload::Idle { clients: 5000 },
+            Workload::Room { clients: 10_000 },
+        ],
+        one => vec![one.clone()],
+    };
+    let mut failed = false;
+    for workload in &plan {
+        for run in 1..=args.runs.max(1) {
+            let mut report = match on_server(&args, workload).await {
+                Ok(report) => report,
+                Err(e) => {
+                    eprintln!("{workload:?} run {run}: {e:#}");
+                    failed = true;
+                    continue;
+                }
+            };
+            report.add("run", run);
+            eprint!("{}", report.to_table());
+            if args.json {
+                println!("{}", report.to_json());
+            }
+        }
+    }
+    if failed {
+        bail!("some workloads failed");
+    }
+    Ok(())
+}
+
+/// Runs one workload against the given server, or a fresh one started for it.
+async fn on_server(args: &Args, workload: &Workload) -> Result<Report> {
+    if let Some(addr) = args.server {
+        if !addr.ip().is_loopback() {
+            bail!("chat-bench only runs against loopback servers");
+        }
+        let ca = args.ca.clone().context("--server needs --ca")?;
+        let target = Target {
+            addr,
+            trust: Trust::CaFile(ca),
+            pid: args.server_pid,
+        };
+        return run_workload(&target, workload).await;
+    }
+    let spawn = Spawn {
+        binary: match &args.server_bin {
+            Some(bin) => bin.clone(),
+            None => default_server_bin()?,
+        },
+        cpu: args.server_cpu.clone(),
+        max_connections: args.max_connections,
+        log: args.server_log.clone(),
+        extra_args: args.server_args.clone(),
+    };
+    let server = ServerProcess::start(&spawn).await?;
+    let target = Target {
+        addr: server.addr,
+        trust: Trust::CaFile(server.ca.clone()),
+        pid: Some(server.pid),
+    };
+    let result = run_workload(&target, workload).await;
+    let stopped = server.stop().await;
+    let report = result?;
+    stopped?;
+    Ok(report)
+}
+
+async fn run_workload(target: &Target, workload: &Workload) -> Result<Report> {
+    Ok(match *workload {
+        Workload::Fanout {
+            clients,
+            messages,
+            rate,
+        } => {
+            let params = workloads::fanout::Params {
+                clients,
+                messages,
+                rate,
+                join_concurrency: JOIN_CONCURRENCY,
+            };
+            workloads::fanout::run(target, params).await?.report
+        }
+        Workload::Connect {
+            clients,
+            concurrency,
+        } => {
+            let params = workloads::connect::Params {
+                clients,
+                concurrency,
+            };
+            workloads::connect::run(target, params).await?.report
+        }
+        Workload::Idle { clients } => {
+            let params = workloads::idle::Params {
+                clients,
+                join_concurrency: JOIN_CONCURRENCY,
+            };
+            workloads::idle::run(target, params).await?.report
+        }
+        Workload::Room { clients } => {
+            let params = workloads::room::Params {
+                clients,
+                join_concurrency: JOIN_CONCURRENCY,
+            };
+            workloads::room::run(target, params).await?.report
+        }
+        Workload::Targets => bail!("`targets` is expanded before it runs"),
+    })
+}
+
+/// `chat-server` in the same directory as this binary (both live in target/release).
+fn default_server_bin() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find the chat-bench binary")?;
+    let dir = me.parent().context("chat-bench has no directory")?;
+    Ok(dir.join("chat-server"))
+}

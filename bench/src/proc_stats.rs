@@ -1,0 +1,114 @@
+//! What a process has cost so far, read from `/proc` (Linux only).
+//!
+//! CPU is `utime + stime` from `/proc/PID/stat`, in clock ticks. The tick length is asked of
+//! `getconf CLK_TCK` once rather than assumed (calling `sysconf` would need `unsafe`, which the
+//! workspace forbids). Memory is `VmRSS` (now) and `VmHWM` (peak since start) from `/proc/PID/status`.
+
+use std::{process::Command, sync::OnceLock, time::Duration};
+
+use anyhow::{Context, Result, bail};
+
+/// One reading of a process's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// User plus system CPU time of all its threads so far.
+    pub cpu: Duration,
+    /// Resident memory now, KiB.
+    pub rss_kib: u64,
+    /// Peak resident memory since the process started, KiB.
+    pub hwm_kib: u64,
+}
+
+impl Sample {
+    /// Reads the counters of process `pid`.
+    pub fn read(pid: u32) -> Result<Self> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("cannot read /proc/{pid}/stat: is the server running?"))?;
+        let ticks = cpu_ticks(&stat)?;
+        let hz = clock_ticks_per_second()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+        Ok(Self {
+            cpu: Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz),
+            rss_kib: status_kib(&status, "VmRSS:")?,
+            hwm_kib: status_kib(&status, "VmHWM:")?,
+        })
+    }
+}
+
+/// `utime + stime` from the text of `/proc/PID/stat`. The command name (field 2) may contain spaces
+/// and parentheses, so fields are counted from the last `)`.
+fn cpu_ticks(stat: &str) -> Result<u64> {
+    let after_name = stat
+        .rfind(')')
+        .map(|i| &stat[i + 1..])
+        .context("unexpected /proc/PID/stat format")?;
+    // After the name: field 3 (state) is index 0, so utime (field 14) is index 11, stime index 12.
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .context("short /proc/PID/stat")?
+            .parse()
+            .context("non-numeric /proc/PID/stat field")
+    };
+    Ok(field(11)? + field(12)?)
+}
+
+/// The value in KiB of a `Name:   1234 kB` line of `/proc/PID/status`.
+fn status_kib(status: &str, name: &str) -> Result<u64> {
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .with_context(|| format!("no {name} in /proc/PID/status"))?;
+    line[name.len()..]
+        .split_whitespace()
+        .next()
+        .context("empty status line")?
+        .parse()
+        .with_context(|| format!("bad {name} line"))
+}
+
+/// Clock ticks per second, from `getconf CLK_TCK` (asked once).
+pub fn clock_ticks_per_second() -> Result<u64> {
+    static HZ: OnceLock<Result<u64, String>> = OnceLock::new();
+    let hz = HZ.get_or_init(|| {
+        let out = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .map_err(|e| format!("cannot run getconf CLK_TCK: {e}"))?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u64>()
+            .map_err(|e| format!("getconf CLK_TCK printed no number: {e}"))
+    });
+    match hz {
+        Ok(0) => bail!("getconf CLK_TCK said 0"),
+        Ok(hz) => Ok(*hz),
+        Err(e) => bail!("{e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_awkward_names() {
+        let stat = "42 (chat) server) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1 2 3";
+        assert_eq!(cpu_ticks(stat).expect("parses"), 300);
+    }
+
+    #[test]
+    fn parses_status_lines() {
+        let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
+        assert_eq!(status_kib(status, "VmRSS:").expect("rss"), 1024);
+        assert_eq!(status_kib(status, "VmHWM:").expect("hwm"), 2048);
+    }
+
+    #[test]
+    fn reads_our_own_process() {
+        let s = Sample::read(std::process::id()).expect("own /proc entry");
+        assert!(s.rss_kib > 0 && s.hwm_kib >= s.rss_kib);
+    }
+}

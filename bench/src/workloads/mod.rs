@@ -1,0 +1,330 @@
+//! The workloads and what they share: the server under test ([`Target`]), the cost meter around a
+//! phase ([`Meter`]), a pool of client sockets ([`Pool`]) and a member connection that reads frames
+//! cheaply ([`Member`]).
+//!
+//! The load tool speaks the protocol with `wire` directly on top of `client::Connector` instead of
+//! `client::Connection`, for two reasons: it times the TLS handshake and the `Hello`→`Welcome` join
+//! separately, and it skips the frames it does not look at (thousands of `Joined` in a big room) by
+//! their length prefix instead of decoding each one, so the load side stays cheap.
+
+pub mod connect;
+pub mod fanout;
+pub mod idle;
+pub mod room;
+
+use std::{
+    net::SocketAddr,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use bytes::{Buf, BytesMut};
+use client::{Connector, ServerAddr, Trust};
+use quinn::{RecvStream, SendStream};
+use wire::{ChatMessage, ClientFrame, ServerFrame};
+
+use crate::{proc_stats::Sample, report::Report};
+
+/// Clients per UDP socket: enough sockets that one socket's queue is not the bottleneck, few enough
+/// that 10,000 clients do not need 10,000 descriptors and endpoint drivers.
+pub const CLIENTS_PER_SOCKET: usize = 256;
+/// Upper bound on any single wait of a workload.
+pub const WAIT: Duration = Duration::from_secs(60);
+/// Postcard variant index of `ServerFrame::Chat` (pinned by `wire`'s golden vectors).
+const CHAT_VARIANT: u8 = 2;
+
+/// The server under test.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub trust: Trust,
+    /// The server's process, when it is another process whose costs can be read from `/proc`.
+    pub pid: Option<u32>,
+}
+
+impl Target {
+    pub fn server_addr(&self) -> ServerAddr {
+        ServerAddr {
+            host: self.addr.ip().to_string(),
+            port: self.addr.port(),
+        }
+    }
+}
+
+/// The server's counters at the start of a phase; [`Meter::finish`] adds the difference to a report.
+#[derive(Debug)]
+pub struct Meter {
+    pid: Option<u32>,
+    start: Option<Sample>,
+    began: Instant,
+}
+
+/// What a phase cost the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    pub wall: Duration,
+    pub cpu: Option<Duration>,
+    pub before: Option<Sample>,
+    pub after: Option<Sample>,
+}
+
+impl Meter {
+    pub fn start(target: &Target) -> Result<Self> {
+        let start = target.pid.map(Sample::read).transpose()?;
+        Ok(Self {
+            pid: target.pid,
+            start,
+            began: Instant::now(),
+        })
+    }
+
+    pub fn finish(self) -> Result<Cost> {
+        let wall = self.began.elapsed();
+        let after = self.pid.map(Sample::read).transpose()?;
+        let cpu = match (self.start, after) {
+            (Some(a), Some(b)) => Some(b.cpu.saturating_sub(a.cpu)),
+            _ => None,
+        };
+        Ok(Cost {
+            wall,
+            cpu,
+            before: self.start,
+            after,
+        })
+    }
+}
+
+impl Cost {
+    /// Server CPU microseconds per unit of work (`None` without a server process to read).
+    pub fn cpu_us_per(&self, units: u64) -> Option<f64> {
+        let cpu = self.cpu?;
+        (units > 0).then(|| round2(cpu.as_secs_f64() * 1e6 / units as f64))
+    }
+
+    /// Adds server CPU and memory figures to a report.
+    pub fn add_to(&self, report: &mut Report, per_unit: &str, units: u64) {
+        report.add("wall_s", round2(self.wall.as_secs_f64()));
+        if let Some(cpu) = self.cpu {
+            report.add("server_cpu_ms", round2(cpu.as_secs_f64() * 1e3));
+            report.add(
+                &format!("server_cpu_us_per_{per_unit}"),
+                self.cpu_us_per(units),
+            );
+        }
+        if let Some(after) = self.after {
+            report.add("server_rss_kib", after.rss_kib);
+            report.add("server_peak_rss_kib", after.hwm_kib);
+        }
+    }
+}
+
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Nanoseconds since the load tool started: the send time carried in payloads. One process sends and
+/// receives, so one monotonic clock serves both ends.
+pub fn now_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A few client sockets shared by many clients, handed out round-robin.
+#[derive(Debug)]
+pub struct Pool {
+    connectors: Vec<Connector>,
+}
+
+impl Pool {
+    /// Enough sockets for `clients` clients.
+    pub fn new(target: &Target, clients: usize) -> Result<Self> {
+        let sockets = clients.div_ceil(CLIENTS_PER_SOCKET).max(1);
+        let connectors = (0..sockets)
+            .map(|_| Connector::new(&target.trust, target.addr))
+            .collect::<Result<Vec<_>, _>>()
+            .context("cannot open a client socket")?;
+        Ok(Self { connectors })
+    }
+
+    pub fn connector(&self, client: usize) -> &Connector {
+        &self.connectors[client % self.connectors.len()]
+    }
+}
+
+/// One welcomed client, its stream halves, and how long getting there took.
+#[derive(Debug)]
+pub struct Member {
+    pub conn: quinn::Connection,
+    pub send: SendStream,
+    pub recv: FrameSkipper,
+    /// TLS handshake until the connection is established.
+    pub handshake: Duration,
+    /// Opening the stream, `Hello`, until `Welcome` arrived.
+    pub join: Duration,
+    /// Users listed in `Welcome`.
+    pub users_in_welcome: usize,
+}
+
+/// Connects as `user` and waits for `Welcome`.
+pub async fn join(pool: &Pool, i: usize, target: &Target, user: &str) -> Result<Member> {
+    tokio::time::timeout(WAIT, join_inner(pool, i, target, user))
+        .await
+        .context("connecting timed out")?
+}
+
+async fn join_inner(pool: &Pool, i: usize, target: &Target, user: &str) -> Result<Member> {
+    let started = Instant::now();
+    let host = target.addr.ip().to_string();
+    let conn = pool
+        .connector(i)
+        .endpoint()
+        .connect(target.addr, &host)
+        .context("cannot start a connection")?
+        .await
+        .context("handshake failed")?;
+    let handshake = started.elapsed();
+    let (mut send, recv) = conn.open_bi().await.context("cannot open the stream")?;
+    let hello = wire::encode(
+        &ClientFrame::Hello {
+            version: wire::PROTOCOL_VERSION,
+            user: user.to_owned(),
+            resume_after: None,
+        },
+        wire::MAX_CLIENT_FRAME,
+    )?;
+    send.write_all(&hello).await.context("cannot send Hello")?;
+    let mut recv = FrameSkipper::new(recv);
+    let users_in_welcome = match recv.next_frame().await? {
+        Some(Frame::Other(body)) => match postcard::from_bytes::<ServerFrame>(&body)? {
+            ServerFrame::Welcome { users, .. } => users.len(),
+            ServerFrame::Refused { reason } => bail!("{user} refused: {reason}"),
+            other => bail!("{user}: expected Welcome, got {other:?}"),
+        },
+        Some(Frame::Chat(_)) => bail!("{user}: Chat before Welcome"),
+        None => bail!("{user}: stream ended before Welcome"),
+    };
+    Ok(Member {
+        conn,
+        send,
+        recv,
+        handshake,
+        join: started.elapsed().saturating_sub(handshake),
+        users_in_welcome,
+    })
+}
+
+/// Sends one `Say`.
+pub async fn say(send: &mut SendStream, nonce: u64, text: String) -> Result<()> {
+    let bytes = wire::encode(&ClientFrame::Say { nonce, text }, wire::MAX_CLIENT_FRAME)?;
+    send.write_all(&bytes).await.context("cannot send Say")?;
+    Ok(())
+}
+
+/// A frame as the load tool sees it: a decoded `Chat`, or the raw body of anything else.
+#[derive(Debug)]
+pub enum Frame {
+    Chat(ChatMessage),
+    Other(BytesMut),
+}
+
+/// Reads the server's frames, decoding only `Chat` (the first byte of a body is its variant), and
+/// counts the rest without decoding them.
+#[derive(Debug)]
+pub struct FrameSkipper {
+    recv: RecvStream,
+    buf: BytesMut,
+    pub skipped: u64,
+}
+
+impl FrameSkipper {
+    fn new(recv: RecvStream) -> Self {
+        Self {
+            recv,
+            buf: BytesMut::new(),
+            skipped: 0,
+        }
+    }
+
+    /// The next frame; `None` when the server finished the stream.
+    pub async fn next_frame(&mut self) -> Result<Option<Frame>> {
+        loop {
+            if self.buf.len() >= wire::LENGTH_PREFIX {
+                let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+                let len = usize::try_from(len)?;
+                if len > wire::MAX_SERVER_FRAME {
+                    bail!("frame of {len} bytes is above the protocol limit");
+                }
+                if self.buf.len() >= wire::LENGTH_PREFIX + len {
+                    self.buf.advance(wire::LENGTH_PREFIX);
+                    let body = self.buf.split_to(len);
+                    return Ok(Some(if body.first() == Some(&CHAT_VARIANT) {
+                        match postcard::from_bytes::<ServerFrame>(&body)? {
+                            ServerFrame::Chat(m) => Frame::Chat(m),
+                            _ => bail!("variant {CHAT_VARIANT} is not Chat"),
+                        }
+                    } else {
+                        Frame::Other(body)
+                    }));
+                }
+            }
+            match self.recv.read_chunk(256 * 1024, true).await {
+                Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk.bytes),
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(e).context("reading from the server"),
+            }
+        }
+    }
+
+    /// The next `Chat`, skipping everything else; `None` when the stream ended.
+    pub async fn next_chat(&mut self) -> Result<Option<ChatMessage>> {
+        loop {
+            match self.next_frame().await? {
+                Some(Frame::Chat(m)) => return Ok(Some(m)),
+                Some(Frame::Other(_)) => self.skipped += 1,
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Joins `n` clients named `{prefix}{i}` with at most `concurrency` connecting at once; returns them
+/// in index order.
+pub async fn join_all(
+    pool: &std::sync::Arc<Pool>,
+    target: &Target,
+    prefix: &str,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<Member>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.clamp(1, n.max(1)) {
+        let (pool, target, next, prefix) = (
+            pool.clone(),
+            target.clone(),
+            next.clone(),
+            prefix.to_owned(),
+        );
+        workers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let member = join(&pool, i, &target, &format!("{prefix}{i}")).await?;
+                mine.push((i, member));
+            }
+            anyhow::Ok(mine)
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    while let Some(done) = workers.join_next().await {
+        all.extend(done.context("a connecting task panicked")??);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, m)| m).collect())
+}

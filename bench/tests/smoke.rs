@@ -1,0 +1,99 @@
+//! Smoke mode: every workload, with small counts, in-process against an embedded server. Checks the
+//! counts (everything delivered exactly once, in order; everybody connected), never the speed.
+
+use std::time::Duration;
+
+use bench::workloads::{self, Target};
+use client::Trust;
+use server::{Config, Server, TlsSource};
+
+/// A broken server fails the test in this long instead of hanging CI.
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workload_counts_right() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::bind(Config::new(
+        "127.0.0.1:0".parse()?,
+        TlsSource::DevCerts {
+            dir: dir.path().join("certs"),
+        },
+    ))?;
+    let target = Target {
+        addr: server.local_addr()?,
+        trust: Trust::CaFile(server.dev_ca().expect("dev certs").to_path_buf()),
+        // The server shares our process, so its CPU and memory cannot be told apart from ours.
+        pid: None,
+    };
+    let shutdown = server.shutdown_handle();
+    let running = tokio::spawn(server.run());
+
+    tokio::time::timeout(LIMIT, async {
+        let fanout = workloads::fanout::run(
+            &target,
+            workloads::fanout::Params {
+                clients: 5,
+                messages: 20,
+                rate: 0.0,
+                join_concurrency: 4,
+            },
+        )
+        .await?;
+        assert_eq!(fanout.expected, 5 * 5 * 20);
+        assert_eq!(fanout.delivered, fanout.expected, "{:?}", fanout.report);
+        assert_eq!(fanout.duplicates + fanout.out_of_order, 0);
+        assert_eq!(fanout.id_gaps + fanout.malformed, 0);
+
+        eprintln!("smoke: before paced");
+        let paced = workloads::fanout::run(
+            &target,
+            workloads::fanout::Params {
+                clients: 4,
+                messages: 5,
+                rate: 50.0,
+                join_concurrency: 4,
+            },
+        )
+        .await?;
+        assert_eq!(paced.delivered, 4 * 4 * 5, "{:?}", paced.report);
+
+        eprintln!("smoke: before connect");
+        let connect = workloads::connect::run(
+            &target,
+            workloads::connect::Params {
+                clients: 20,
+                concurrency: 4,
+            },
+        )
+        .await?;
+        assert_eq!((connect.joined, connect.failed), (20, 0));
+
+        eprintln!("smoke: before idle");
+        let idle = workloads::idle::run(
+            &target,
+            workloads::idle::Params {
+                clients: 20,
+                join_concurrency: 4,
+            },
+        )
+        .await?;
+        assert_eq!(idle.joined, 20);
+
+        eprintln!("smoke: before room");
+        let room = workloads::room::run(
+            &target,
+            workloads::room::Params {
+                clients: 30,
+                join_concurrency: 8,
+            },
+        )
+        .await?;
+        assert_eq!((room.joined, room.received), (30, 30), "{:?}", room.report);
+        anyhow::Ok(())
+    })
+    .await??;
+
+    shutdown.shutdown("smoke test done");
+    tokio::time::timeout(LIMIT, running).await???;
+    Ok(())
+}
