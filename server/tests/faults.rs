@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{TestServer, WAIT, chats, closed_with, next, say, until};
+use support::{TestServer, WAIT, app_close, chats, closed_with, next, say, until};
 use wire::{ClientFrame, LeaveReason, ProblemCode, RefuseReason, ServerFrame, close_code};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,14 +116,7 @@ async fn a_malformed_frame_closes_only_that_connection() {
     // A frame whose body names a variant that does not exist.
     let (mut w, _r, conn) = mallory.split();
     w.send_raw(&[0, 0, 0, 1, 0x7f]).await.expect("sent");
-    let code = match tokio::time::timeout(WAIT, conn.closed())
-        .await
-        .expect("closed")
-    {
-        quinn::ConnectionError::ApplicationClosed(c) => c.error_code.into_inner(),
-        other => panic!("closed otherwise: {other}"),
-    };
-    assert_eq!(code, u64::from(close_code::PROTOCOL_ERROR));
+    assert_eq!(app_close(&conn).await.0, close_code::PROTOCOL_ERROR);
     assert_eq!(
         until(&mut alice, |f| matches!(f, ServerFrame::Left { .. })).await,
         ServerFrame::Left {
@@ -145,19 +138,9 @@ async fn an_oversized_length_prefix_closes_only_that_connection() {
     let (mut w, _r, q) = mallory.split();
     // 4 GiB announced; nothing else sent.
     w.send_raw(&u32::MAX.to_be_bytes()).await.expect("sent");
-    let closed = tokio::time::timeout(WAIT, q.closed())
-        .await
-        .expect("closed");
-    match closed {
-        quinn::ConnectionError::ApplicationClosed(c) => {
-            assert_eq!(
-                c.error_code.into_inner(),
-                u64::from(close_code::FRAME_TOO_LARGE)
-            );
-            assert!(String::from_utf8_lossy(&c.reason).contains("exceeds the limit"));
-        }
-        other => panic!("closed otherwise: {other}"),
-    }
+    let (code, reason) = app_close(&q).await;
+    assert_eq!(code, close_code::FRAME_TOO_LARGE);
+    assert!(reason.contains("exceeds the limit"), "{reason}");
     say(&mut alice, 1, "unaffected").await;
     assert_eq!(chats(&mut alice, 1).await[0].text, "unaffected");
 }
@@ -223,18 +206,7 @@ async fn a_client_that_never_says_hello_is_closed() {
         .await
         .expect("handshake");
     let (_send, _recv) = conn.open_bi().await.expect("stream");
-    match tokio::time::timeout(WAIT, conn.closed())
-        .await
-        .expect("closed")
-    {
-        quinn::ConnectionError::ApplicationClosed(c) => {
-            assert_eq!(
-                c.error_code.into_inner(),
-                u64::from(close_code::HELLO_TIMEOUT)
-            );
-        }
-        other => panic!("closed otherwise: {other}"),
-    }
+    assert_eq!(app_close(&conn).await.0, close_code::HELLO_TIMEOUT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,15 +410,7 @@ async fn a_flood_is_answered_too_fast_then_disconnected() {
         30,
         "one TooFast per refused line until the strikes run out"
     );
-    match tokio::time::timeout(WAIT, q.closed())
-        .await
-        .expect("closed")
-    {
-        quinn::ConnectionError::ApplicationClosed(c) => {
-            assert_eq!(c.error_code.into_inner(), u64::from(close_code::TOO_FAST));
-        }
-        other => panic!("closed otherwise: {other}"),
-    }
+    assert_eq!(app_close(&q).await.0, close_code::TOO_FAST);
     assert_eq!(
         until(&mut alice, |f| matches!(f, ServerFrame::Left { .. })).await,
         ServerFrame::Left {

@@ -116,7 +116,12 @@ pub async fn chats(conn: &mut Connection, count: usize) -> Vec<wire::ChatMessage
 
 /// How the server closed a connection: (application code, reason).
 pub async fn closed_with(conn: &Connection) -> (u32, String) {
-    match tokio::time::timeout(WAIT, conn.quic().closed())
+    app_close(conn.quic()).await
+}
+
+/// [`closed_with`] for a bare QUIC connection (after `Connection::split`).
+pub async fn app_close(conn: &quinn::Connection) -> (u32, String) {
+    match tokio::time::timeout(WAIT, conn.closed())
         .await
         .expect("closed in time")
     {
