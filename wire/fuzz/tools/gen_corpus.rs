@@ -1,0 +1,225 @@
+//! Writes the seed corpus: valid encoded frames of every kind, for each target.
+//!
+//! Run from `wire/`: `RUSTC_BOOTSTRAP=1 cargo fuzz build -O gen_corpus` then
+//! `fuzz/target/x86_64-unknown-linux-gnu/release/gen_corpus`. The files are
+//! committed; rerun after changing the frames.
+
+use std::{fs, path::Path};
+
+use wire::{
+    ChatMessage, ClientFrame, LeaveReason, PROTOCOL_VERSION, ProblemCode, RefuseReason, ServerFrame,
+};
+use wire_fuzz::session::{Input, Op};
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let client_frames: Vec<(&str, ClientFrame)> = vec![
+        (
+            "hello",
+            ClientFrame::Hello {
+                version: PROTOCOL_VERSION,
+                user: "alice".into(),
+                resume_after: None,
+            },
+        ),
+        (
+            "hello_resume",
+            ClientFrame::Hello {
+                version: PROTOCOL_VERSION,
+                user: "Zoë 李".into(),
+                resume_after: Some(1234),
+            },
+        ),
+        (
+            "say",
+            ClientFrame::Say {
+                nonce: 7,
+                text: "hello, room".into(),
+            },
+        ),
+        ("list_users", ClientFrame::ListUsers),
+        ("bye", ClientFrame::Bye),
+    ];
+    let message = ChatMessage {
+        id: 42,
+        from: "alice".into(),
+        nonce: 7,
+        text: "hello, room".into(),
+        at_ms: 1_700_000_000_000,
+    };
+    let server_frames: Vec<(&str, ServerFrame)> = vec![
+        (
+            "welcome",
+            ServerFrame::Welcome {
+                you: "bob".into(),
+                users: vec!["alice".into(), "bob".into()],
+                history: vec![message.clone()],
+            },
+        ),
+        (
+            "refused_taken",
+            ServerFrame::Refused {
+                reason: RefuseReason::NameTaken,
+            },
+        ),
+        (
+            "refused_invalid",
+            ServerFrame::Refused {
+                reason: RefuseReason::InvalidName("the name is empty or blank".into()),
+            },
+        ),
+        (
+            "refused_version",
+            ServerFrame::Refused {
+                reason: RefuseReason::UnsupportedVersion { supported: 1 },
+            },
+        ),
+        ("chat", ServerFrame::Chat(message)),
+        (
+            "joined",
+            ServerFrame::Joined {
+                user: "carol".into(),
+            },
+        ),
+        (
+            "left",
+            ServerFrame::Left {
+                user: "carol".into(),
+                why: LeaveReason::TimedOut,
+            },
+        ),
+        (
+            "users",
+            ServerFrame::Users {
+                list: vec!["alice".into(), "bob".into()],
+            },
+        ),
+        (
+            "problem",
+            ServerFrame::Problem {
+                code: ProblemCode::TooLong,
+                nonce: Some(7),
+                detail: "the message has 5000 bytes; the limit is 4096".into(),
+            },
+        ),
+        (
+            "shutting_down",
+            ServerFrame::ShuttingDown {
+                reason: "maintenance".into(),
+            },
+        ),
+    ];
+
+    // decode_*: a chunking byte, then the stream. One file per frame (in one piece and in 1-byte
+    // chunks) and one with all frames in a row.
+    write_decoder_seeds(
+        &root.join("decode_client"),
+        &client_frames,
+        wire::MAX_CLIENT_FRAME,
+    );
+    write_decoder_seeds(
+        &root.join("decode_server"),
+        &server_frames,
+        wire::MAX_SERVER_FRAME,
+    );
+
+    // server_session: typical conversations in the target's own input format.
+    let dir = root.join("server_session");
+    fs::create_dir_all(&dir).expect("corpus dir");
+    let hello = |user: &str| Op::Hello {
+        version: None,
+        user: user.into(),
+        resume_after: None,
+    };
+    let say = |nonce: u64, text: &str| Op::Say {
+        nonce,
+        text: text.into(),
+    };
+    let sessions: Vec<(&str, Input)> = vec![
+        (
+            "chat_and_bye",
+            Input {
+                finish: true,
+                write_per_op: true,
+                ops: vec![
+                    hello("fuzzer"),
+                    say(1, "hi"),
+                    Op::ListUsers,
+                    say(2, "bye now"),
+                    Op::Bye,
+                ],
+            },
+        ),
+        (
+            "hello_twice",
+            Input {
+                finish: true,
+                write_per_op: false,
+                ops: vec![hello("twice"), hello("twice"), Op::Pause, say(1, "x")],
+            },
+        ),
+        (
+            "resume",
+            Input {
+                finish: true,
+                write_per_op: true,
+                ops: vec![
+                    Op::Hello {
+                        version: None,
+                        user: "back".into(),
+                        resume_after: Some(3),
+                    },
+                    say(9, "I'm back"),
+                    Op::Bye,
+                ],
+            },
+        ),
+        (
+            "bad_version",
+            Input {
+                finish: true,
+                write_per_op: true,
+                ops: vec![Op::Hello {
+                    version: Some(99),
+                    user: "future".into(),
+                    resume_after: None,
+                }],
+            },
+        ),
+        (
+            "empty_and_blank",
+            Input {
+                finish: true,
+                write_per_op: true,
+                ops: vec![hello("blank"), say(1, ""), say(2, "   "), Op::ListUsers],
+            },
+        ),
+        (
+            "raw_after_hello",
+            Input {
+                finish: false,
+                write_per_op: true,
+                ops: vec![hello("rawer"), Op::Raw(vec![0, 0, 0, 3, 1, 1]), Op::Pause],
+            },
+        ),
+    ];
+    for (name, input) in sessions {
+        fs::write(dir.join(name), input.to_bytes()).expect("write seed");
+    }
+    println!("seed corpus written to {}", root.display());
+}
+
+fn write_decoder_seeds<T: serde::Serialize>(dir: &Path, frames: &[(&str, T)], max: usize) {
+    fs::create_dir_all(dir).expect("corpus dir");
+    let mut all = vec![0u8];
+    for (name, frame) in frames {
+        let bytes = wire::encode(frame, max).expect("encodes");
+        all.extend_from_slice(&bytes);
+        for (mode, suffix) in [(0u8, ""), (64u8, "_bytewise")] {
+            let mut seed = vec![mode];
+            seed.extend_from_slice(&bytes);
+            fs::write(dir.join(format!("{name}{suffix}")), seed).expect("write seed");
+        }
+    }
+    fs::write(dir.join("all_in_a_row"), all).expect("write seed");
+}
