@@ -13,7 +13,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Server address, HOST:PORT.
+    /// Server address, HOST:PORT; for a cluster, several separated by commas, tried in turn on
+    /// connecting and on every reconnection.
     #[arg(long, default_value = "localhost:1234")]
     server: String,
     /// Your user name.
@@ -62,19 +63,28 @@ fn main() -> ExitCode {
 }
 
 async fn chat(args: Args) -> Result<ExitCode, ClientError> {
-    let server: ServerAddr = args.server.parse()?;
+    let mut servers = args
+        .server
+        .split(',')
+        .map(str::parse::<ServerAddr>)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter();
+    let server = servers
+        .next()
+        .ok_or_else(|| ClientError::InvalidAddress(args.server.clone()))?;
     let trust = args.ca.map_or(Trust::Default, Trust::CaFile);
     let backoff = if args.no_reconnect {
         Backoff::never()
     } else {
         Backoff::default()
     };
-    let (session, welcome, events) = Session::connect_with(
+    let (session, welcome, events) = Session::connect_to_any(
         SessionConfig {
             server,
             user: args.user,
             trust,
         },
+        servers.collect(),
         backoff,
     )
     .await?;

@@ -99,18 +99,54 @@ impl Session {
         config: SessionConfig,
         backoff: Backoff,
     ) -> Result<(Self, Welcome, async_channel::Receiver<Event>), ClientError> {
-        let addr = config.server.resolve().await?;
-        let connector = Connector::new(&config.trust, addr)?;
-        let (connection, welcome) = connector
-            .connect(&config.server, addr, &config.user, None)
-            .await?;
+        Self::connect_to_any(config, Vec::new(), backoff).await
+    }
+
+    /// Like [`Session::connect_with`], for a cluster: `config.server` first, then each of
+    /// `fallbacks` in turn until one welcomes us; every reconnection moves on to the next address
+    /// of the list, so a node that died is left for one that runs. (The alternative needs no list:
+    /// a DNS name with several records, since every connection attempt resolves the name again.)
+    pub async fn connect_to_any(
+        config: SessionConfig,
+        fallbacks: Vec<ServerAddr>,
+        backoff: Backoff,
+    ) -> Result<(Self, Welcome, async_channel::Receiver<Event>), ClientError> {
+        let mut servers = Vec::with_capacity(1 + fallbacks.len());
+        servers.push(config.server.clone());
+        servers.extend(fallbacks);
+        let mut failure = None;
+        let mut joined = None;
+        for (index, server) in servers.iter().enumerate() {
+            let attempt = async {
+                let addr = server.resolve().await?;
+                let connector = Connector::new(&config.trust, addr)?;
+                let (connection, welcome) =
+                    connector.connect(server, addr, &config.user, None).await?;
+                Ok::<_, ClientError>((connector, connection, welcome))
+            };
+            match attempt.await {
+                Ok(done) => {
+                    joined = Some((index, done));
+                    break;
+                }
+                // A refused name is the cluster's answer, not one node's trouble.
+                Err(e @ ClientError::Refused(_)) => return Err(e),
+                Err(e) => failure = Some(e),
+            }
+        }
+        let Some((current, (connector, connection, welcome))) = joined else {
+            return Err(failure.unwrap_or(ClientError::Timeout));
+        };
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = async_channel::bounded(EVENT_QUEUE);
         let mut state = State {
             config: SessionConfig {
                 user: welcome.you.clone(),
+                server: servers[current].clone(),
                 ..config
             },
+            servers,
+            current,
             connector,
             backoff,
             you: welcome.you.clone(),
@@ -171,6 +207,9 @@ enum Command {
 /// What the session task keeps across connections.
 struct State {
     config: SessionConfig,
+    /// Every address the session may use; `config.server` is `servers[current]`.
+    servers: Vec<ServerAddr>,
+    current: usize,
     connector: Connector,
     backoff: Backoff,
     you: String,
@@ -273,6 +312,10 @@ async fn reconnect(state: &mut State, mut error: String) -> Option<Connection> {
                     None => return None,
                 },
             }
+        }
+        if state.servers.len() > 1 {
+            state.current = (state.current + 1) % state.servers.len();
+            state.config.server = state.servers[state.current].clone();
         }
         let attempt_result = async {
             let addr = state.config.server.resolve().await?;

@@ -4,8 +4,10 @@
 //! Layout, one concept per module: `config` (every limit and its default), `tls` (the rustls/quinn
 //! set-up), `listener` (accepting connections), `session` (one client's life), `room` (membership,
 //! fan-out, history), `names` (what a valid user name is, what makes two names the same), `store` (history on disk),
-//! `limits` (per-client rate and per-address connection counts), `shutdown` (the signal).
+//! `limits` (per-client rate and per-address connection counts), `shutdown` (the signal), and
+//! `cluster` (several nodes sharing the room through NATS, opt-in).
 
+mod cluster;
 mod config;
 mod limits;
 mod listener;
@@ -16,6 +18,7 @@ mod shutdown;
 mod store;
 mod tls;
 
+pub use cluster::{ClusterConfig, ClusterError};
 pub use config::{Config, Limits, Retention, TlsSource};
 pub use listener::{Server, ServerError};
 pub use names::{NameError, validate_name};

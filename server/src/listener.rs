@@ -19,7 +19,8 @@ use tokio_util::task::TaskTracker;
 use wire::RefuseReason;
 
 use crate::{
-    Config, ShutdownHandle,
+    ClusterConfig, ClusterError, Config, ShutdownHandle,
+    cluster::Cluster,
     limits::PerAddress,
     room::Room,
     session::{self, Admission, Shared},
@@ -49,7 +50,12 @@ pub enum ServerError {
     Config(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
+
+/// How long a new cluster node may take to load the recent history before it serves anyway.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound, not yet running server.
 #[derive(Debug)]
@@ -58,6 +64,7 @@ pub struct Server {
     shared: Arc<Shared>,
     shutdown: ShutdownHandle,
     dev_ca: Option<PathBuf>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -72,6 +79,70 @@ impl Server {
     /// Loads or creates the certificates and binds the UDP socket. Must be called inside a tokio
     /// runtime.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
+        let (endpoint, dev_ca) = Self::endpoint(&config)?;
+        let store = match &config.history_db {
+            Some(path) => Store::open(path, config.retention)?,
+            None => Store::in_memory(config.retention)?,
+        };
+        let room = Arc::new(Room::new(&config, store)?);
+        Ok(Self::with_room(config, endpoint, dev_ca, room, None))
+    }
+
+    /// Like [`Server::bind`], as a node of a cluster: connects to NATS, opens the shared stream and
+    /// user list, and loads the recent history before returning. `config.history_db` is not used:
+    /// the stream is the history.
+    pub async fn bind_clustered(
+        config: Config,
+        cluster: ClusterConfig,
+    ) -> Result<Self, ServerError> {
+        let (endpoint, dev_ca) = Self::endpoint(&config)?;
+        let cluster = Arc::new(Cluster::connect(cluster, &config).await?);
+        let last = cluster.last_sequence().await?;
+        let history = u64::try_from(config.history_len).unwrap_or(u64::MAX);
+        let first = last.saturating_sub(history) + 1;
+        let room = Arc::new(Room::clustered(&config, cluster.clone(), first));
+        cluster.start(&room);
+        let deadline = tokio::time::Instant::now() + CATCH_UP_TIMEOUT;
+        while room.next_id() <= last && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if room.next_id() <= last {
+            tracing::warn!(
+                loaded = room.next_id() - first,
+                "serving before the recent history is fully loaded"
+            );
+        }
+        Ok(Self::with_room(
+            config,
+            endpoint,
+            dev_ca,
+            room,
+            Some(cluster),
+        ))
+    }
+
+    fn with_room(
+        config: Config,
+        endpoint: Endpoint,
+        dev_ca: Option<PathBuf>,
+        room: Arc<Room>,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Self {
+        Self {
+            endpoint,
+            shared: Arc::new(Shared {
+                room,
+                limits: config.limits,
+                handshaking: Default::default(),
+            }),
+            shutdown: ShutdownHandle::new(),
+            dev_ca,
+            cluster,
+        }
+    }
+
+    /// Checks the limits, loads the certificates and binds the endpoint.
+    fn endpoint(config: &Config) -> Result<(Endpoint, Option<PathBuf>), ServerError> {
         let limits = config.limits.clone();
         // Welcome and Users carry the whole user list in one frame.
         let list_bytes = limits
@@ -103,21 +174,7 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let store = match &config.history_db {
-            Some(path) => Store::open(path, config.retention)?,
-            None => Store::in_memory(config.retention)?,
-        };
-        let room = Room::new(&config, store)?;
-        Ok(Self {
-            endpoint,
-            shared: Arc::new(Shared {
-                room,
-                limits,
-                handshaking: Default::default(),
-            }),
-            shutdown: ShutdownHandle::new(),
-            dev_ca,
-        })
+        Ok((endpoint, dev_ca))
     }
 
     /// The address actually bound (useful with port 0).
@@ -178,7 +235,10 @@ impl Server {
         };
         tracing::info!(%reason, "shutting down");
         self.endpoint.set_server_config(None);
-        self.shared.room.shut_down(&reason);
+        let present = self.shared.room.shut_down(&reason);
+        if let Some(cluster) = &self.cluster {
+            cluster.leave(present).await;
+        }
         tracker.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
             .await
@@ -198,12 +258,25 @@ impl Server {
     }
 }
 
+/// Socket buffer asked of the kernel, each direction. One socket carries every client: a burst of
+/// handshakes and of acknowledgements after a room-wide fan-out overflows Linux's default 208 KiB
+/// receive buffer, and every dropped datagram costs a retransmission (a lost handshake packet, a
+/// second or more). The kernel caps the request at `net.core.rmem_max` / `wmem_max`; asking for more
+/// than it allows is not an error.
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
 /// Binds UDP; an IPv6 wildcard address also accepts IPv4, whatever the system default.
 fn bind_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() && addr.ip().is_unspecified() {
         socket.set_only_v6(false)?;
+    }
+    if let Err(e) = socket
+        .set_recv_buffer_size(SOCKET_BUFFER)
+        .and_then(|()| socket.set_send_buffer_size(SOCKET_BUFFER))
+    {
+        tracing::warn!(error = %e, "cannot enlarge the UDP socket buffers; keeping the defaults");
     }
     socket.bind(&addr.into())?;
     Ok(socket.into())

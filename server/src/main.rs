@@ -74,6 +74,13 @@ struct Args {
     /// Days a message is kept in the database (0: no age limit).
     #[arg(long, default_value_t = 30)]
     retain_days: u64,
+    /// Run as one node of a cluster sharing the room through NATS (JetStream enabled), e.g.
+    /// nats://127.0.0.1:4222. History then lives in NATS (the retention flags apply to it).
+    #[arg(long, value_name = "NATS_URL", requires = "node")]
+    cluster: Option<String>,
+    /// This node's name in the cluster, unique among the nodes (letters, digits, - and _).
+    #[arg(long, requires = "cluster")]
+    node: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -134,11 +141,22 @@ async fn serve(args: Args) -> Result<()> {
                 .join("history.sqlite3"),
         })
     };
-    if let Some(db) = &config.history_db {
-        println!("history: {}", db.display());
-    }
-
-    let server = Server::bind(config)?;
+    let cluster = args
+        .cluster
+        .zip(args.node)
+        .map(|(url, node)| server::ClusterConfig::new(url, node));
+    let server = match cluster {
+        Some(cluster) => {
+            println!("cluster: {} as node {}", cluster.url, cluster.node);
+            Server::bind_clustered(config, cluster).await?
+        }
+        None => {
+            if let Some(db) = &config.history_db {
+                println!("history: {}", db.display());
+            }
+            Server::bind(config)?
+        }
+    };
     let addr = server
         .local_addr()
         .context("cannot read the bound address")?;

@@ -5,9 +5,15 @@
 //! `try_send` (a reference-count increment each). Holding the lock across the fan-out is what gives
 //! every member the same order of messages, joins and leaves, and it is what lets `join` hand a
 //! newcomer a history that meets the live stream with no gap and no duplicate.
+//!
+//! In a cluster (`crate::cluster`) ids come from the JetStream stream instead of `next_id`: a
+//! session publishes its line without the lock ([`Room::speak`]) and the task following the stream
+//! applies every node's lines under it ([`Room::apply`]), in stream order. The single-node path is
+//! the same code as before, with no await and no extra work.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -15,6 +21,7 @@ use wire::{ChatMessage, LeaveReason, ProblemCode, RefuseReason, ServerFrame};
 
 use crate::{
     Config,
+    cluster::{Claim, Cluster},
     names::name_key,
     store::{Store, StoreError, now_ms},
 };
@@ -27,6 +34,15 @@ struct Member {
     conn: ConnId,
     tx: mpsc::Sender<Bytes>,
     kick: Option<oneshot::Sender<()>>,
+    /// The revision of this member's entry in the cluster's user list (0 on a single node).
+    revision: u64,
+}
+
+/// A user connected to another node of the cluster.
+struct RemoteUser {
+    name: String,
+    /// When this node learnt of them: a snapshot older than that does not remove them.
+    since: Instant,
 }
 
 struct State {
@@ -38,8 +54,16 @@ struct State {
     /// (sender key, nonce) of every message in `history`: a `Say` re-sent after a reconnect is
     /// recognised and not said twice.
     said: HashSet<(String, u64)>,
-    store: Store,
+    /// The history database; `None` in a cluster, where the stream is the history.
+    store: Option<Store>,
     closed: bool,
+    /// Cluster only: users on other nodes, by name key.
+    remote: BTreeMap<String, RemoteUser>,
+    /// Cluster only: when a remote user was last seen leaving, so an older snapshot does not bring
+    /// them back.
+    gone: HashMap<String, Instant>,
+    /// Cluster only: names being claimed in the cluster's user list by sessions of this node.
+    joining: HashSet<String>,
 }
 
 /// What a session gets when its `Hello` is accepted.
@@ -68,6 +92,7 @@ pub(crate) enum Rejection {
 
 pub(crate) struct Room {
     state: Mutex<State>,
+    cluster: Option<Arc<Cluster>>,
     max_members: usize,
     max_message_bytes: usize,
     queue_frames: usize,
@@ -85,22 +110,31 @@ impl Room {
             .map(|m| (name_key(&m.from), m.nonce))
             .collect();
         let next_id = store.last_id()? + 1;
-        Ok(Self {
-            state: Mutex::new(State {
-                members: BTreeMap::new(),
-                next_id,
-                history,
-                said,
-                store,
-                closed: false,
-            }),
+        Ok(Self::with_state(
+            config,
+            State::new(next_id, history, said, Some(store)),
+            None,
+        ))
+    }
+
+    /// A room of a cluster node: ids and history come from the stream, which the node applies from
+    /// `first_id` on (the start of the cache it wants).
+    pub(crate) fn clustered(config: &Config, cluster: Arc<Cluster>, first_id: u64) -> Self {
+        let state = State::new(first_id.max(1), VecDeque::new(), HashSet::new(), None);
+        Self::with_state(config, state, Some(cluster))
+    }
+
+    fn with_state(config: &Config, state: State, cluster: Option<Arc<Cluster>>) -> Self {
+        Self {
+            state: Mutex::new(state),
+            cluster,
             max_members: config.limits.max_connections,
             max_message_bytes: config.limits.max_message_bytes,
             queue_frames: config.limits.queue_frames.max(1),
             history_len: config.history_len,
             welcome_history: config.welcome_history,
             max_replay: config.max_replay,
-        })
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -131,9 +165,14 @@ impl Room {
         let replay: Vec<ChatMessage> = match resume_after {
             // Older than the cache: the store has it (as far as retention allows).
             Some(last_seen) if last_seen + 1 < oldest_cached => {
-                match state.store.after(last_seen, self.max_replay) {
-                    Ok(missed) => missed,
-                    Err(e) => {
+                match state
+                    .store
+                    .as_ref()
+                    .map(|s| s.after(last_seen, self.max_replay))
+                {
+                    Some(Ok(missed)) => missed,
+                    None => state.history.iter().cloned().collect(),
+                    Some(Err(e)) => {
                         tracing::error!(error = %e, "cannot read history for a resume");
                         state.history.iter().cloned().collect()
                     }
@@ -151,7 +190,20 @@ impl Room {
                 state.history.iter().skip(skip).cloned().collect()
             }
         };
-        let mut users: Vec<String> = state.members.values().map(|m| m.name.clone()).collect();
+        Ok(self.admit(&mut state, conn, name, key, replay, 0))
+    }
+
+    /// Registers a member and queues its `Welcome` and replay; tells the others.
+    fn admit(
+        &self,
+        state: &mut State,
+        conn: ConnId,
+        name: &str,
+        key: String,
+        replay: Vec<ChatMessage>,
+        revision: u64,
+    ) -> Membership {
+        let mut users = state.user_list();
         let at = users.partition_point(|u| name_key(u) < key);
         users.insert(at, name.to_owned());
         let frames = welcome_frames(name, users, replay);
@@ -164,7 +216,7 @@ impl Room {
             let _ = tx.try_send(frame);
         }
         Self::broadcast(
-            &mut state,
+            state,
             &ServerFrame::Joined {
                 user: name.to_owned(),
             },
@@ -178,19 +230,70 @@ impl Room {
                 conn,
                 tx,
                 kick: Some(kick),
+                revision,
             },
         );
-        Ok(Membership {
+        Membership {
             name: name.to_owned(),
             key,
             rx,
             tx: weak,
             kicked,
-        })
+        }
     }
 
     /// Stamps a line and sends it to everyone, the sender included.
     pub(crate) fn say(&self, key: &str, nonce: u64, text: String) -> Result<u64, Rejection> {
+        self.check_text(&text)?;
+        let mut state = self.lock();
+        let Some(from) = state.members.get(key).map(|m| m.name.clone()) else {
+            return Err(Rejection::NotMember);
+        };
+        if state.said.contains(&(key.to_owned(), nonce)) {
+            return Err(Rejection::Duplicate);
+        }
+        let message = ChatMessage {
+            id: state.next_id,
+            from,
+            nonce,
+            text,
+            at_ms: now_ms(),
+        };
+        // Stored before anyone sees it: what was delivered survives a crash.
+        if let Some(store) = state.store.as_mut()
+            && let Err(e) = store.append(&message)
+        {
+            tracing::error!(error = %e, "cannot store a message");
+            return Err(Rejection::Problem {
+                code: ProblemCode::ServerError,
+                detail: "the server cannot store messages right now; try again later".into(),
+            });
+        }
+        let id = message.id;
+        self.record(&mut state, key.to_owned(), message);
+        Ok(id)
+    }
+
+    /// Sends a line to everyone and keeps it in the history (the caller holds the lock).
+    fn record(&self, state: &mut State, key: String, message: ChatMessage) {
+        state.next_id = message.id + 1;
+        let frame = ServerFrame::Chat(message);
+        Self::broadcast(state, &frame);
+        if let ServerFrame::Chat(message) = frame
+            && self.history_len > 0
+        {
+            if state.history.len() >= self.history_len
+                && let Some(old) = state.history.pop_front()
+            {
+                state.said.remove(&(name_key(&old.from), old.nonce));
+            }
+            state.said.insert((key, message.nonce));
+            state.history.push_back(message);
+        }
+    }
+
+    /// Length and blank checks on a line, before anything else is done with it.
+    fn check_text(&self, text: &str) -> Result<(), Rejection> {
         if text.len() > self.max_message_bytes {
             return Err(Rejection::Problem {
                 code: ProblemCode::TooLong,
@@ -207,44 +310,7 @@ impl Room {
                 detail: "the message is empty".into(),
             });
         }
-        let mut state = self.lock();
-        let Some(from) = state.members.get(key).map(|m| m.name.clone()) else {
-            return Err(Rejection::NotMember);
-        };
-        if state.said.contains(&(key.to_owned(), nonce)) {
-            return Err(Rejection::Duplicate);
-        }
-        let message = ChatMessage {
-            id: state.next_id,
-            from,
-            nonce,
-            text,
-            at_ms: now_ms(),
-        };
-        // Stored before anyone sees it: what was delivered survives a crash.
-        if let Err(e) = state.store.append(&message) {
-            tracing::error!(error = %e, "cannot store a message");
-            return Err(Rejection::Problem {
-                code: ProblemCode::ServerError,
-                detail: "the server cannot store messages right now; try again later".into(),
-            });
-        }
-        state.next_id += 1;
-        let id = message.id;
-        let frame = ServerFrame::Chat(message);
-        Self::broadcast(&mut state, &frame);
-        if let ServerFrame::Chat(message) = frame
-            && self.history_len > 0
-        {
-            if state.history.len() >= self.history_len
-                && let Some(old) = state.history.pop_front()
-            {
-                state.said.remove(&(name_key(&old.from), old.nonce));
-            }
-            state.said.insert((key.to_owned(), message.nonce));
-            state.history.push_back(message);
-        }
-        Ok(id)
+        Ok(())
     }
 
     /// Removes the member if `conn` is still the connection holding that name, and tells the others.
@@ -255,6 +321,12 @@ impl Room {
         }
         if let Some(member) = state.members.remove(key) {
             tracing::info!(user = %member.name, %why, "left");
+            if let Some(cluster) = &self.cluster {
+                let (cluster, key, name) = (cluster.clone(), key.to_owned(), member.name.clone());
+                tokio::spawn(
+                    async move { cluster.release(&key, &name, member.revision, why).await },
+                );
+            }
             if !state.closed {
                 Self::broadcast(
                     &mut state,
@@ -277,18 +349,15 @@ impl Room {
         }
     }
 
-    /// Names of everyone in the room, in name order.
+    /// Names of everyone in the room (on every node), in name order.
     pub(crate) fn users(&self) -> Vec<String> {
-        self.lock()
-            .members
-            .values()
-            .map(|m| m.name.clone())
-            .collect()
+        self.lock().user_list()
     }
 
     /// Tells everyone the server is going away and releases their queues, so that each session
-    /// flushes what it has and closes. Nobody can join afterwards.
-    pub(crate) fn shut_down(&self, reason: &str) {
+    /// flushes what it has and closes. Nobody can join afterwards. Returns who was here (name key,
+    /// name, cluster revision), for the cluster to release their names.
+    pub(crate) fn shut_down(&self, reason: &str) -> Vec<(String, String, u64)> {
         let mut state = self.lock();
         state.closed = true;
         Self::broadcast(
@@ -297,7 +366,10 @@ impl Room {
                 reason: reason.to_owned(),
             },
         );
-        state.members.clear();
+        std::mem::take(&mut state.members)
+            .into_iter()
+            .map(|(key, m)| (key, m.name, m.revision))
+            .collect()
     }
 
     /// Encodes `frame` once and queues it for every member. Members whose queue is full are
@@ -347,6 +419,295 @@ impl Room {
                 }
             }
         }
+    }
+}
+
+/// How long a remote user's departure is remembered against stale snapshots.
+const GONE_MEMORY: Duration = Duration::from_secs(60);
+
+impl State {
+    fn new(
+        next_id: u64,
+        history: VecDeque<ChatMessage>,
+        said: HashSet<(String, u64)>,
+        store: Option<Store>,
+    ) -> Self {
+        Self {
+            members: BTreeMap::new(),
+            next_id,
+            history,
+            said,
+            store,
+            closed: false,
+            remote: BTreeMap::new(),
+            gone: HashMap::new(),
+            joining: HashSet::new(),
+        }
+    }
+
+    /// Everyone here and (in a cluster) on the other nodes, in name order.
+    fn user_list(&self) -> Vec<String> {
+        if self.remote.is_empty() {
+            return self.members.values().map(|m| m.name.clone()).collect();
+        }
+        let mut all: Vec<(&String, &String)> = self
+            .members
+            .iter()
+            .map(|(k, m)| (k, &m.name))
+            .chain(self.remote.iter().map(|(k, r)| (k, &r.name)))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all.into_iter().map(|(_, name)| name.clone()).collect()
+    }
+}
+
+/// Both modes, for sessions: single node goes straight to the synchronous path.
+impl Room {
+    /// Joins `name`: on a single node at once; in a cluster after claiming the name in the
+    /// cluster's user list (and reading from the stream a resume older than the cache).
+    pub(crate) async fn enter(
+        &self,
+        conn: ConnId,
+        name: &str,
+        resume_after: Option<u64>,
+    ) -> Result<Membership, RefuseReason> {
+        let Some(cluster) = &self.cluster else {
+            return self.join(conn, name, resume_after);
+        };
+        let key = name_key(name);
+        let oldest_cached = {
+            let mut state = self.lock();
+            if state.closed || state.members.len() + state.joining.len() >= self.max_members {
+                return Err(RefuseReason::ServerFull);
+            }
+            if state.members.contains_key(&key)
+                || state.joining.contains(&key)
+                || state.remote.contains_key(&key)
+            {
+                return Err(RefuseReason::NameTaken);
+            }
+            state.joining.insert(key.clone());
+            state.history.front().map_or(state.next_id, |m| m.id)
+        };
+        let revision = match cluster.claim(&key, name).await {
+            Ok(revision) => revision,
+            Err(refused) => {
+                self.lock().joining.remove(&key);
+                return Err(match refused {
+                    Claim::Taken => RefuseReason::NameTaken,
+                    Claim::Unavailable(e) => {
+                        tracing::warn!(error = %e, %name, "cannot claim a name in the cluster");
+                        RefuseReason::ServerFull
+                    }
+                });
+            }
+        };
+        // Older than the cache: read the stream before taking the lock; the cache continues it.
+        let mut replay = match resume_after {
+            Some(last_seen) if last_seen + 1 < oldest_cached => cluster
+                .read_after(last_seen, self.max_replay)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "cannot read history for a resume");
+                    Vec::new()
+                }),
+            _ => Vec::new(),
+        };
+        let admitted = {
+            let mut state = self.lock();
+            state.joining.remove(&key);
+            if state.closed {
+                None
+            } else {
+                // The name is ours in the cluster: any remote entry for it is stale.
+                state.remote.remove(&key);
+                match resume_after {
+                    Some(last_seen) => {
+                        let after = replay.last().map_or(last_seen, |m| m.id.max(last_seen));
+                        let room_left = self.max_replay.saturating_sub(replay.len());
+                        replay.extend(
+                            state
+                                .history
+                                .iter()
+                                .filter(|m| m.id > after)
+                                .take(room_left)
+                                .cloned(),
+                        );
+                    }
+                    None => {
+                        let skip = state.history.len().saturating_sub(self.welcome_history);
+                        replay = state.history.iter().skip(skip).cloned().collect();
+                    }
+                }
+                Some(self.admit(&mut state, conn, name, key.clone(), replay, revision))
+            }
+        };
+        match admitted {
+            Some(membership) => Ok(membership),
+            None => {
+                cluster
+                    .release(&key, name, revision, LeaveReason::Dropped)
+                    .await;
+                Err(RefuseReason::ServerFull)
+            }
+        }
+    }
+
+    /// Says a line: on a single node at once; in a cluster by publishing it to the stream (the
+    /// line reaches everyone, the sender included, when the stream delivers it back).
+    pub(crate) async fn speak(
+        &self,
+        key: &str,
+        nonce: u64,
+        text: String,
+    ) -> Result<u64, Rejection> {
+        let Some(cluster) = &self.cluster else {
+            return self.say(key, nonce, text);
+        };
+        self.check_text(&text)?;
+        let from = {
+            let state = self.lock();
+            let Some(member) = state.members.get(key) else {
+                return Err(Rejection::NotMember);
+            };
+            if state.said.contains(&(key.to_owned(), nonce)) {
+                return Err(Rejection::Duplicate);
+            }
+            member.name.clone()
+        };
+        let message = ChatMessage {
+            id: 0,
+            from,
+            nonce,
+            text,
+            at_ms: now_ms(),
+        };
+        match cluster.publish(key, &message).await {
+            Ok(published) if published.duplicate => Err(Rejection::Duplicate),
+            Ok(published) => Ok(published.id),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot publish a message to the cluster");
+                Err(Rejection::Problem {
+                    code: ProblemCode::ServerError,
+                    detail: "the chat cluster is unreachable right now; the line was not sent, \
+                             try again in a moment"
+                        .into(),
+                })
+            }
+        }
+    }
+}
+
+/// Cluster only: what the node's background tasks feed in.
+impl Room {
+    /// The id the room expects next from the stream.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.lock().next_id
+    }
+
+    /// A message from the stream, in stream order: sent to everyone here and cached.
+    pub(crate) fn apply(&self, message: ChatMessage) {
+        let mut state = self.lock();
+        if message.id < state.next_id {
+            return;
+        }
+        let key = name_key(&message.from);
+        self.record(&mut state, key, message);
+    }
+
+    /// Passes over a stream message that cannot be applied.
+    pub(crate) fn skip_to(&self, next_id: u64) {
+        let mut state = self.lock();
+        state.next_id = state.next_id.max(next_id);
+    }
+
+    /// Names this node holds or is claiming.
+    pub(crate) fn local_keys(&self) -> HashSet<String> {
+        let state = self.lock();
+        state
+            .members
+            .keys()
+            .chain(state.joining.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// Another node's user joined.
+    pub(crate) fn remote_joined(&self, key: String, name: String) {
+        let mut state = self.lock();
+        if state.closed || state.members.contains_key(&key) || state.remote.contains_key(&key) {
+            return;
+        }
+        state.gone.remove(&key);
+        let frame = ServerFrame::Joined { user: name.clone() };
+        state.remote.insert(
+            key,
+            RemoteUser {
+                name,
+                since: Instant::now(),
+            },
+        );
+        Self::broadcast(&mut state, &frame);
+    }
+
+    /// Another node's user left.
+    pub(crate) fn remote_left(&self, key: &str, why: LeaveReason) {
+        let mut state = self.lock();
+        let Some(user) = state.remote.remove(key) else {
+            return;
+        };
+        state.gone.insert(key.to_owned(), Instant::now());
+        if !state.closed {
+            Self::broadcast(
+                &mut state,
+                &ServerFrame::Left {
+                    user: user.name,
+                    why,
+                },
+            );
+        }
+    }
+
+    /// Repairs the view of the other nodes' users from a snapshot of the cluster's user list taken
+    /// at `taken` (announcements may have been lost while NATS was unreachable). Changes newer than
+    /// the snapshot win over it.
+    pub(crate) fn reconcile(&self, others: Vec<(String, String)>, taken: Instant) {
+        let mut state = self.lock();
+        let present: HashSet<&String> = others.iter().map(|(k, _)| k).collect();
+        let stale: Vec<String> = state
+            .remote
+            .iter()
+            .filter(|(k, r)| r.since < taken && !present.contains(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        drop(present);
+        for key in stale {
+            if let Some(user) = state.remote.remove(&key)
+                && !state.closed
+            {
+                Self::broadcast(
+                    &mut state,
+                    &ServerFrame::Left {
+                        user: user.name,
+                        why: LeaveReason::Dropped,
+                    },
+                );
+            }
+        }
+        for (key, name) in others {
+            let left_since = state.gone.get(&key).is_some_and(|t| *t >= taken);
+            if left_since
+                || state.closed
+                || state.members.contains_key(&key)
+                || state.remote.contains_key(&key)
+            {
+                continue;
+            }
+            let frame = ServerFrame::Joined { user: name.clone() };
+            state.remote.insert(key, RemoteUser { name, since: taken });
+            Self::broadcast(&mut state, &frame);
+        }
+        state.gone.retain(|_, t| t.elapsed() < GONE_MEMORY);
     }
 }
 

@@ -25,7 +25,7 @@ use crate::{
 
 /// What every session shares.
 pub(crate) struct Shared {
-    pub(crate) room: Room,
+    pub(crate) room: Arc<Room>,
     pub(crate) limits: Limits,
     /// Handshakes started and not yet finished, for the Retry decision.
     pub(crate) handshaking: AtomicUsize,
@@ -112,7 +112,7 @@ pub(crate) async fn serve(
     } else if let Err(e) = validate_name(&user) {
         Err(RefuseReason::InvalidName(e.to_string()))
     } else {
-        shared.room.join(conn, &user, resume_after)
+        shared.room.enter(conn, &user, resume_after).await
     };
     let membership = match joined {
         Ok(membership) => membership,
@@ -333,7 +333,7 @@ async fn read_loop(
             }
         }
         let reply = match frame {
-            ClientFrame::Say { nonce, text } => match room.say(key, nonce, text) {
+            ClientFrame::Say { nonce, text } => match room.speak(key, nonce, text).await {
                 Ok(_) => None,
                 Err(Rejection::Problem { code, detail }) => Some(ServerFrame::Problem {
                     code,
