@@ -265,13 +265,6 @@ impl Server {
 /// than it allows is not an error.
 const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
-/// Socket buffer asked of the kernel, each direction. One socket carries every client: a burst of
-/// handshakes and of acknowledgements after a room-wide fan-out overflows Linux's default 208 KiB
-/// receive buffer, and every dropped datagram costs a retransmission (a lost handshake packet, a
-/// second or more). The kernel caps the request at `net.core.rmem_max` / `wmem_max`; asking for more
-/// than it allows is not an error.
-const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
-
 /// Binds UDP; an IPv6 wildcard address also accepts IPv4, whatever the system default.
 fn bind_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
