@@ -69,6 +69,12 @@ impl ServerProcess {
             .arg(dir.path().join("certs"))
             .arg("--max-connections")
             .arg(spawn.max_connections.to_string())
+            // Its own history database, so runs do not inherit each other's messages.
+            .arg("--history-db")
+            .arg(dir.path().join("history.sqlite3"))
+            // The workloads send faster than a person may (that is the point), so the per-client
+            // rate limit is off; every other limit stays at its default.
+            .args(["--max-messages-per-sec", "0"])
             .args(&spawn.extra_args)
             .env("RUST_LOG", &spawn.log)
             .stdin(Stdio::null())

@@ -32,10 +32,12 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     let n = p.clients;
     let pool = Arc::new(Pool::new(target, n)?);
     let next = Arc::new(AtomicUsize::new(0));
+    let prefix = Arc::new(super::unique_prefix('c'));
     let meter = Meter::start(target)?;
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..p.concurrency.clamp(1, n.max(1)) {
-        let (pool, target, next) = (pool.clone(), target.clone(), next.clone());
+        let (pool, target, next, prefix) =
+            (pool.clone(), target.clone(), next.clone(), prefix.clone());
         workers.spawn(async move {
             let mut handshake = latency_histogram();
             let mut joining = latency_histogram();
@@ -46,7 +48,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
                 if i >= n {
                     break;
                 }
-                match join(&pool, i, &target, &format!("c{i}")).await {
+                match join(&pool, i, &target, &format!("{prefix}{i}")).await {
                     Ok(mut member) => {
                         handshake.saturating_record(duration_ns(member.handshake));
                         joining.saturating_record(duration_ns(member.join));

@@ -68,7 +68,8 @@ fn parse_payload(text: &str) -> Option<(usize, u64, u64)> {
 pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     let n = p.clients.max(1);
     let pool = Arc::new(Pool::new(target, n)?);
-    let members = join_all(&pool, target, "f", n, p.join_concurrency).await?;
+    let prefix = super::unique_prefix('f');
+    let members = join_all(&pool, target, &prefix, n, p.join_concurrency).await?;
     let per_receiver = (n * p.messages) as u64;
     // Time for the whole send phase at the requested rate, plus slack for a loaded machine.
     let send_time = if p.rate > 0.0 {
@@ -85,7 +86,13 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     let mut conns = Vec::with_capacity(n);
     for (i, member) in members.into_iter().enumerate() {
         conns.push(member.conn);
-        receivers.spawn(receive(member.recv, n, per_receiver, deadline));
+        receivers.spawn(receive(
+            member.recv,
+            prefix.clone(),
+            n,
+            per_receiver,
+            deadline,
+        ));
         let (mut send, start) = (member.send, start.clone());
         let (messages, rate) = (p.messages, p.rate);
         senders.spawn(async move {
@@ -185,6 +192,7 @@ impl Seen {
 /// One client's receiving side: checks every line until it has all `expected` or the deadline.
 async fn receive(
     mut recv: FrameSkipper,
+    prefix: String,
     senders: usize,
     expected: u64,
     deadline: tokio::time::Instant,
@@ -203,9 +211,9 @@ async fn receive(
             seen.id_gaps += 1;
         }
         last_id = Some(m.id);
-        let Some((sender, seq, sent)) = parse_payload(&m.text)
-            .filter(|(s, seq, _)| *s < senders && m.from == format!("f{s}") && m.nonce == *seq)
-        else {
+        let Some((sender, seq, sent)) = parse_payload(&m.text).filter(|(s, seq, _)| {
+            *s < senders && m.from == format!("{prefix}{s}") && m.nonce == *seq
+        }) else {
             seen.malformed += 1;
             continue;
         };

@@ -32,7 +32,14 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     let pool = Arc::new(Pool::new(target, n)?);
     let before = target.pid.map(Sample::read).transpose()?;
     let meter = Meter::start(target)?;
-    let members = join_all(&pool, target, "i", n, p.join_concurrency).await?;
+    let members = join_all(
+        &pool,
+        target,
+        &super::unique_prefix('i'),
+        n,
+        p.join_concurrency,
+    )
+    .await?;
     let mut held = Vec::with_capacity(n);
     for mut member in members {
         let drain =

@@ -131,6 +131,18 @@ pub fn now_ns() -> u64 {
     u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// A prefix for user names that no earlier run used. The server remembers users (their nonces, for
+/// exactly-once delivery across reconnects), so a rerun under the same names would look like replays.
+pub fn unique_prefix(kind: char) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static RUN: AtomicU32 = AtomicU32::new(0);
+    let run = RUN.fetch_add(1, Ordering::Relaxed);
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() % 1_000_000_000);
+    format!("{kind}{clock:x}{}{run}-", std::process::id() % 1000)
+}
+
 /// A few client sockets shared by many clients, handed out round-robin.
 #[derive(Debug)]
 pub struct Pool {

@@ -31,7 +31,14 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     let n = p.clients.max(2);
     let pool = Arc::new(Pool::new(target, n)?);
     let fill = Meter::start(target)?;
-    let members = join_all(&pool, target, "r", n, p.join_concurrency).await?;
+    let members = join_all(
+        &pool,
+        target,
+        &super::unique_prefix('r'),
+        n,
+        p.join_concurrency,
+    )
+    .await?;
     let joined = members.len();
 
     // Filling the room left every member a backlog of `Joined` notices. A first line, queued behind
