@@ -97,6 +97,8 @@ pub(crate) struct Cluster {
     nodes: kv::Store,
     /// Disconnections from NATS so far; the reaper waits for a quiet period after each.
     disconnects: Arc<AtomicU64>,
+    /// The highest stream sequence JetStream acknowledged to this node: the follower must reach it.
+    acked: AtomicU64,
     heartbeat_every: Duration,
     node_ttl: Duration,
     stop: CancellationToken,
@@ -187,6 +189,7 @@ impl Cluster {
             users,
             nodes,
             disconnects,
+            acked: AtomicU64::new(0),
             heartbeat_every: settings.heartbeat_every,
             node_ttl: settings.node_ttl,
             stop: CancellationToken::new(),

@@ -1,6 +1,9 @@
 //! The chat stream: publishing a line (JetStream stamps its id) and following the stream in order.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use async_nats::{
     HeaderMap,
@@ -50,6 +53,7 @@ impl Cluster {
         })
         .await
         .map_err(|_| ClusterError::JetStream("no acknowledgement from JetStream".into()))??;
+        self.acked.fetch_max(ack.sequence, Ordering::Relaxed);
         Ok(Published {
             id: ack.sequence,
             duplicate: ack.duplicate,
@@ -112,11 +116,35 @@ impl Cluster {
     }
 }
 
-/// Applies the stream to the room in order, for as long as the node runs. A broken consumer (NATS
-/// restarted, the connection dropped) is created again from the first message not yet applied.
+/// How often the follower checks that it is not stuck.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Applies the stream to the room in order, for as long as the node runs. The consumer is created
+/// again from the first message not yet applied after every reconnection to NATS (a restarted
+/// server has forgotten it), on any error, and when it stalls: a line this node published is not
+/// back after two checks.
 pub(crate) async fn follow(cluster: Arc<Cluster>, room: Arc<Room>) {
     loop {
         let from = room.next_id();
+        let disconnects = cluster.disconnects.load(Ordering::Relaxed);
+        let watchdog = async {
+            let mut stalled_since: Option<u64> = None;
+            loop {
+                tokio::time::sleep(WATCH_EVERY).await;
+                if cluster.disconnects.load(Ordering::Relaxed) != disconnects {
+                    return "the connection to NATS was renewed";
+                }
+                let next = room.next_id();
+                if cluster.acked.load(Ordering::Relaxed) >= next {
+                    if stalled_since == Some(next) {
+                        return "published lines are not coming back";
+                    }
+                    stalled_since = Some(next);
+                } else {
+                    stalled_since = None;
+                }
+            }
+        };
         let following = async {
             let consumer = cluster
                 .chat
@@ -152,6 +180,7 @@ pub(crate) async fn follow(cluster: Arc<Cluster>, room: Arc<Room>) {
         };
         tokio::select! {
             () = cluster.stop.cancelled() => return,
+            why = watchdog => tracing::info!(why, "following the chat stream again"),
             ended = following => match ended {
                 Ok(()) => tracing::warn!("the chat stream consumer ended; following again"),
                 Err(e) => tracing::warn!(error = %e, "following the chat stream failed; retrying"),

@@ -1,0 +1,475 @@
+//! Several `chat-server` nodes sharing one room through a real `nats-server` (JetStream) on loopback.
+//! Every process is a child of the test, killed on drop; every wait is bounded. Without
+//! `nats-server` installed (`apt-get install nats-server`; `scripts/setup.sh` does it) the tests
+//! say so loudly on standard error and return.
+
+mod support;
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use client::{
+    Backoff, ClientError, Connection, Connector, Event, ServerAddr, Session, SessionConfig, Trust,
+};
+use support::{WAIT, chats, next, say, until};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+use wire::{ChatMessage, LeaveReason, ProblemCode, RefuseReason, ServerFrame};
+
+fn nats_installed() -> bool {
+    let found = std::process::Command::new("nats-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!(
+            "\n*** SKIPPED: nats-server is not installed, the cluster tests did not run. ***\n\
+             *** Install it with `apt-get install nats-server` (scripts/setup.sh does). ***\n"
+        );
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// One `nats-server` with JetStream, its store in a temporary directory.
+struct Nats {
+    port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Nats {
+    async fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let dir = dir.join("nats");
+        let child = Self::spawn(&dir, port).await;
+        Self { port, dir, child }
+    }
+
+    async fn spawn(dir: &Path, port: u16) -> Child {
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server starts");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server listens in time"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        child
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL, then the same server again on the same port and store.
+    async fn restart(&mut self, down_for: Duration) {
+        self.child.start_kill().expect("SIGKILL nats-server");
+        self.child.wait().await.expect("reaped");
+        tokio::time::sleep(down_for).await;
+        self.child = Self::spawn(&self.dir, self.port).await;
+    }
+}
+
+/// One `chat-server --cluster` process.
+struct Node {
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Node {
+    async fn start(dir: &Path, nats: &Nats, name: &str) -> Self {
+        let port = free_udp_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--max-messages-per-sec",
+                "0",
+                "--no-persist",
+                "--cluster",
+                &nats.url(),
+                "--node",
+                name,
+            ])
+            .arg("--cert-dir")
+            .arg(dir.join("certs"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chat-server starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        loop {
+            let line = tokio::time::timeout(WAIT, lines.next_line())
+                .await
+                .expect("node starts in time")
+                .expect("readable")
+                .expect("node running");
+            if line.starts_with("chat-server listening") {
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            addr: ([127, 0, 0, 1], port).into(),
+            child,
+        }
+    }
+
+    fn server_addr(&self) -> ServerAddr {
+        ServerAddr {
+            host: "127.0.0.1".into(),
+            port: self.addr.port(),
+        }
+    }
+
+    async fn try_join(
+        &self,
+        dir: &Path,
+        user: &str,
+    ) -> Result<(Connection, client::Welcome), ClientError> {
+        Connector::new(&Trust::CaFile(ca(dir)), self.addr)
+            .expect("connector")
+            .connect(&self.server_addr(), self.addr, user, None)
+            .await
+    }
+
+    async fn join(&self, dir: &Path, user: &str) -> Connection {
+        self.try_join(dir, user).await.expect("joins").0
+    }
+}
+
+fn ca(dir: &Path) -> PathBuf {
+    dir.join("certs").join("ca.pem")
+}
+
+/// A NATS server and `count` nodes (started one after the other: the first creates the shared
+/// development certificates).
+async fn cluster(dir: &Path, count: usize) -> (Nats, Vec<Node>) {
+    let nats = Nats::start(dir).await;
+    let mut nodes = Vec::with_capacity(count);
+    for i in 0..count {
+        nodes.push(Node::start(dir, &nats, &format!("node{i}")).await);
+    }
+    (nats, nodes)
+}
+
+/// Waits until `conn`'s user list is exactly `want` (asking every 200 ms).
+async fn users_become(conn: &mut Connection, want: &[&str]) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        conn.send(&wire::ClientFrame::ListUsers)
+            .await
+            .expect("sent");
+        if let ServerFrame::Users { list } =
+            until(conn, |f| matches!(f, ServerFrame::Users { .. })).await
+            && list == want
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the user list becomes {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_three_nodes_see_every_line_in_one_order() {
+    // (Names without digits: the user list is in name-key order, where "1" looks like "l".)
+    const NAMES: [&str; 3] = ["ana", "ben", "cyd"];
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 3).await;
+    let mut conns = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        conns.push(node.join(dir.path(), NAMES[i]).await);
+    }
+    for conn in &mut conns {
+        users_become(conn, &NAMES).await;
+    }
+    const LINES: usize = 20;
+    // Everyone talks at once, through their own node.
+    let mut tasks = Vec::new();
+    for (i, mut conn) in conns.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for n in 0..LINES {
+                say(&mut conn, n as u64, &format!("{i}:{n}")).await;
+            }
+            chats(&mut conn, 3 * LINES).await
+        }));
+    }
+    let mut seen: Vec<Vec<ChatMessage>> = Vec::new();
+    for task in tasks {
+        seen.push(task.await.expect("user task"));
+    }
+    let order = |v: &Vec<ChatMessage>| -> Vec<(u64, String, u64, String)> {
+        v.iter()
+            .map(|m| (m.id, m.from.clone(), m.nonce, m.text.clone()))
+            .collect()
+    };
+    let ids: Vec<u64> = seen[0].iter().map(|m| m.id).collect();
+    assert_eq!(
+        ids,
+        (1..=(3 * LINES) as u64).collect::<Vec<_>>(),
+        "gap-free ids"
+    );
+    assert_eq!(order(&seen[0]), order(&seen[1]), "node0 and node1 agree");
+    assert_eq!(order(&seen[0]), order(&seen[2]), "node0 and node2 agree");
+    for (i, name) in NAMES.iter().enumerate() {
+        let mine: Vec<String> = seen[0]
+            .iter()
+            .filter(|m| m.from == *name)
+            .map(|m| m.text.clone())
+            .collect();
+        let typed: Vec<String> = (0..LINES).map(|n| format!("{i}:{n}")).collect();
+        assert_eq!(mine, typed, "{name}'s lines once each, in the order typed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_name_on_two_nodes_at_once_is_given_to_exactly_one() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 2).await;
+    let mut winners = Vec::new();
+    for round in 0..8 {
+        let name = format!("carol{round}");
+        // Look-alike spellings are the same name.
+        let other = format!("CAROL{round}");
+        let (a, b) = tokio::join!(
+            nodes[0].try_join(dir.path(), &name),
+            nodes[1].try_join(dir.path(), &other)
+        );
+        let refused = |r: &Result<_, ClientError>| {
+            matches!(r, Err(ClientError::Refused(RefuseReason::NameTaken)))
+        };
+        match (&a, &b) {
+            (Ok(_), _) if refused(&b) => winners.push(0),
+            (_, Ok(_)) if refused(&a) => winners.push(1),
+            _ => panic!(
+                "round {round}: exactly one join must win: {:?} / {:?}",
+                a.as_ref().map(|_| ()),
+                b.as_ref().map(|_| ())
+            ),
+        }
+    }
+    eprintln!("winning node per round: {winners:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nodes_users_move_to_another_node_and_lose_nothing() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, mut nodes) = cluster(dir.path(), 3).await;
+    let mut erin = nodes[1].join(dir.path(), "erin").await;
+
+    // Dave uses the library with the whole list; he lands on node0, the first.
+    let config = SessionConfig {
+        server: nodes[0].server_addr(),
+        user: "dave".into(),
+        trust: Trust::CaFile(ca(dir.path())),
+    };
+    let backoff = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(500),
+        enabled: true,
+    };
+    let fallbacks = vec![nodes[1].server_addr(), nodes[2].server_addr()];
+    let (dave, _welcome, events) = Session::connect_to_any(config, fallbacks, backoff)
+        .await
+        .expect("dave joins");
+    users_become(&mut erin, &["dave", "erin"]).await;
+
+    for n in 0..5 {
+        dave.say(format!("d{n}")).expect("session alive");
+    }
+    let before = chats(&mut erin, 5).await;
+    let killed_at = tokio::time::Instant::now();
+    nodes[0].child.start_kill().expect("SIGKILL node0");
+    nodes[0].child.wait().await.expect("reaped");
+    // Said while dave's node is dead: queued by the library, or in flight and lost with the node.
+    for n in 5..10 {
+        dave.say(format!("d{n}")).expect("session alive");
+    }
+    say(&mut erin, 1, "while dave is away").await;
+
+    // The others see dave leave within seconds (heartbeat TTL 6 s, checked every 2 s).
+    let mut erin_seen = before;
+    let left = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match next(&mut erin).await {
+                ServerFrame::Left { user, why } if user == "dave" => return why,
+                ServerFrame::Chat(m) => erin_seen.push(m),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("dave's departure is seen in time");
+    assert_eq!(left, LeaveReason::TimedOut);
+    eprintln!("dave removed {:?} after the kill", killed_at.elapsed());
+
+    // Dave's library reconnects to another node and resumes; erin sees his lines once each.
+    let mut dave_seen: Vec<ChatMessage> = Vec::new();
+    let done = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut reconnected = false;
+        loop {
+            tokio::select! {
+                event = events.recv() => match event.expect("dave's session alive") {
+                    Event::Frame(ServerFrame::Chat(m)) => dave_seen.push(m),
+                    Event::Reconnected(welcome) => {
+                        reconnected = true;
+                        dave_seen.extend(welcome.history);
+                    }
+                    Event::Closed(reason) => panic!("dave's session closed: {reason}"),
+                    _ => {}
+                },
+                frame = erin.next() => {
+                    if let Ok(Some(ServerFrame::Chat(m))) = frame {
+                        erin_seen.push(m);
+                    }
+                }
+            }
+            let erin_has_all = (0..10).all(|n| erin_seen.iter().any(|m| m.text == format!("d{n}")));
+            if reconnected
+                && erin_has_all
+                && dave_seen.iter().any(|m| m.text == "while dave is away")
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        done.is_ok(),
+        "dave is back with everything in time; erin saw {erin_seen:?}"
+    );
+    eprintln!("dave back {:?} after the kill", killed_at.elapsed());
+    for n in 0..10 {
+        let text = format!("d{n}");
+        assert_eq!(
+            erin_seen.iter().filter(|m| m.text == text).count(),
+            1,
+            "{text} exactly once"
+        );
+    }
+    let ids: Vec<u64> = erin_seen.iter().map(|m| m.id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] + 1 == w[1]),
+        "no gap, no repeat: {ids:?}"
+    );
+    let mut dave_ids: Vec<u64> = dave_seen.iter().map(|m| m.id).collect();
+    let count = dave_ids.len();
+    dave_ids.dedup();
+    assert_eq!(dave_ids.len(), count, "dave got nothing twice");
+    users_become(&mut erin, &["dave", "erin"]).await;
+    dave.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_resumes_after_nats_restarts() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut nats, nodes) = cluster(dir.path(), 2).await;
+    let mut a = nodes[0].join(dir.path(), "anna").await;
+    let mut b = nodes[1].join(dir.path(), "bert").await;
+    users_become(&mut a, &["anna", "bert"]).await;
+    say(&mut a, 1, "before").await;
+    let first = chats(&mut b, 1).await;
+    assert_eq!(chats(&mut a, 1).await, first, "anna's receipt");
+
+    nats.child.start_kill().expect("SIGKILL nats-server");
+    nats.child.wait().await.expect("reaped");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // NATS is down: the line is refused with a reason, not lost in silence.
+    say(&mut b, 2, "during").await;
+    match until(&mut b, |f| {
+        matches!(f, ServerFrame::Problem { .. } | ServerFrame::Chat(_))
+    })
+    .await
+    {
+        ServerFrame::Problem { code, nonce, .. } => {
+            assert_eq!((code, nonce), (ProblemCode::ServerError, Some(2)));
+        }
+        other => panic!("a line said while NATS is down: {other:?}"),
+    }
+    nats.restart(Duration::from_millis(500)).await;
+    let restarted = tokio::time::Instant::now();
+
+    // Nodes reconnect; bert retries (new nonces) until his line goes through.
+    let mut nonce = 10;
+    let after = loop {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(20),
+            "the chat resumes in time"
+        );
+        say(&mut b, nonce, "after").await;
+        match until(&mut b, |f| {
+            matches!(f, ServerFrame::Problem { .. } | ServerFrame::Chat(_))
+        })
+        .await
+        {
+            ServerFrame::Chat(m) => break m,
+            _ => {
+                nonce += 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    assert_eq!(after.id, first[0].id + 1, "ids continue after the restart");
+    let got = chats(&mut a, 1).await;
+    assert_eq!(got[0].text, "after", "anna's node follows the stream again");
+    eprintln!(
+        "chat resumed {:?} after NATS came back",
+        restarted.elapsed()
+    );
+    // Nobody is reaped by mistake once the heartbeats are renewed (TTL 6 s).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    users_become(&mut a, &["anna", "bert"]).await;
+    users_become(&mut b, &["anna", "bert"]).await;
+}
