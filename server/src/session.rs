@@ -183,9 +183,9 @@ async fn run_member(
     } = membership;
     let room = &shared.room;
 
-    let mut said_bye = false;
+    // Set when the client ended its session: the close code and reason to send after the flush.
+    let mut closing: Option<(u32, &str)> = None;
     let mut was_kicked = false;
-    let mut too_fast = false;
 
     // The loop ends when the connection failed or when our queue is closed and flushed; the queue
     // closes once the room lets go of us (after Bye, a lost connection, a kick or shutdown).
@@ -218,10 +218,11 @@ async fn run_member(
                     reading = false;
                     match end {
                         ReadEnd::Bye => {
-                            said_bye = true;
+                            closing = Some((close_code::NORMAL, "bye"));
                             room.leave(conn, &key, LeaveReason::Quit);
                         }
                         ReadEnd::Finished => {
+                            closing = Some((close_code::NORMAL, "stream finished without Bye"));
                             room.leave(conn, &key, LeaveReason::Dropped);
                         }
                         ReadEnd::Decode(e) => break Some(Failure::Decode(e)),
@@ -229,7 +230,10 @@ async fn run_member(
                         ReadEnd::TooFast => {
                             // Leave first, then let the writer flush: the client gets every
                             // TooFast answer before the close that explains them.
-                            too_fast = true;
+                            closing = Some((
+                                close_code::TOO_FAST,
+                                "kept sending too fast after being told to slow down",
+                            ));
                             room.leave(conn, &key, LeaveReason::Misbehaved);
                         }
                     }
@@ -263,21 +267,11 @@ async fn run_member(
             // so that the last frames (ShuttingDown, the last Left) are not cut off by the close.
             let _ = send.finish();
             let _ = timeout(FLUSH_TIMEOUT, send.stopped()).await;
-            if too_fast {
-                close(
-                    &connection,
-                    close_code::TOO_FAST,
-                    "kept sending too fast after being told to slow down",
-                );
-            } else if said_bye {
-                close(&connection, close_code::NORMAL, "bye");
-            } else {
-                close(
-                    &connection,
-                    close_code::SHUTTING_DOWN,
-                    "server shutting down",
-                );
-            }
+            // The reader chose the code when the client ended things; otherwise the room let go
+            // of us because the server is shutting down.
+            let (code, reason) =
+                closing.unwrap_or((close_code::SHUTTING_DOWN, "server shutting down"));
+            close(&connection, code, reason);
         }
     }
 }

@@ -457,3 +457,22 @@ async fn clients_pass_address_validation_when_retry_is_demanded() {
     say(&mut alice, 1, "validated").await;
     assert_eq!(chats(&mut alice, 1).await[0].text, "validated");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finishing_the_stream_without_bye_closes_normally() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.join("alice").await;
+    let (bob, _) = server.join("bob").await;
+    until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
+    let (mut w, _r, q) = bob.split();
+    w.finish();
+    assert_eq!(
+        until(&mut alice, |f| matches!(f, ServerFrame::Left { .. })).await,
+        ServerFrame::Left {
+            user: "bob".into(),
+            why: LeaveReason::Dropped
+        }
+    );
+    let (code, reason) = app_close(&q).await;
+    assert_eq!(code, close_code::NORMAL, "not a shutdown: {reason}");
+}
