@@ -82,6 +82,19 @@ enum Workload {
         #[arg(short = 'n', long, default_value_t = 10_000)]
         clients: usize,
     },
+    /// N users joining, chatting and dropping (politely or abruptly) at random for a while, each
+    /// resuming where it left off; checks every user saw every message exactly once, in order.
+    Soak {
+        #[arg(short = 'n', long, default_value_t = 200)]
+        clients: usize,
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+        /// Lines per second per connected user.
+        #[arg(short = 'r', long, default_value_t = 2.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// The five target workloads, one after the other.
     Targets,
 }
@@ -242,6 +255,28 @@ async fn run_workload(target: &Target, workload: &Workload) -> Result<Report> {
                 join_concurrency: JOIN_CONCURRENCY,
             };
             workloads::room::run(target, params).await?.report
+        }
+        Workload::Soak {
+            clients,
+            seconds,
+            rate,
+            seed,
+        } => {
+            let params = workloads::soak::Params {
+                clients,
+                duration: std::time::Duration::from_secs(seconds),
+                rate,
+                seed,
+            };
+            let outcome = workloads::soak::run(target, params).await?;
+            if outcome.violations > 0 {
+                eprint!("{}", outcome.report.to_table());
+                bail!(
+                    "soak: {} violations of exactly-once, in-order delivery",
+                    outcome.violations
+                );
+            }
+            outcome.report
         }
         Workload::Targets => bail!("`targets` is expanded before it runs"),
     })

@@ -97,3 +97,46 @@ async fn every_workload_counts_right() -> anyhow::Result<()> {
     tokio::time::timeout(LIMIT, running).await???;
     Ok(())
 }
+
+/// A short soak: users join, chat, drop politely or abruptly and resume, for a few seconds. The full
+/// run (`chat-bench soak`, minutes, hundreds of users) is not for CI; this one checks the invariant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_soak_keeps_every_line_exactly_once_in_order() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::bind(Config::new(
+        "127.0.0.1:0".parse()?,
+        TlsSource::DevCerts {
+            dir: dir.path().join("certs"),
+        },
+    ))?;
+    let target = Target {
+        addr: server.local_addr()?,
+        trust: Trust::CaFile(server.dev_ca().expect("dev certs").to_path_buf()),
+        pid: None,
+    };
+    let shutdown = server.shutdown_handle();
+    let running = tokio::spawn(server.run());
+    let outcome = tokio::time::timeout(
+        LIMIT,
+        workloads::soak::run(
+            &target,
+            workloads::soak::Params {
+                clients: 20,
+                duration: Duration::from_secs(6),
+                rate: 4.0,
+                seed: 7,
+            },
+        ),
+    )
+    .await??;
+    assert_eq!(outcome.violations, 0, "{:?}", outcome.report);
+    assert!(
+        outcome.sessions > 20 * 2,
+        "users came and went: {} sessions",
+        outcome.sessions
+    );
+    assert!(outcome.lines > 100, "they talked: {} lines", outcome.lines);
+    shutdown.shutdown("soak done");
+    tokio::time::timeout(LIMIT, running).await???;
+    Ok(())
+}

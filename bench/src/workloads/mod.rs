@@ -11,6 +11,7 @@ pub mod connect;
 pub mod fanout;
 pub mod idle;
 pub mod room;
+pub mod soak;
 
 use std::{
     net::SocketAddr,
