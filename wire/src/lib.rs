@@ -35,6 +35,14 @@ pub const MAX_SERVER_FRAME: usize = 1024 * 1024;
 /// Longest user name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 32;
 
+/// Whether an encoded server frame (prefix and body, as [`encode`] made it) is a `Joined` or `Left`
+/// notice. Reads the variant index straight from the bytes, which the golden vectors pin, so a
+/// writer can treat presence notices as less urgent than chat lines without decoding anything.
+pub fn is_presence_frame(encoded: &[u8]) -> bool {
+    // Variant indices of `ServerFrame::Joined` and `ServerFrame::Left`.
+    matches!(encoded.get(LENGTH_PREFIX), Some(3 | 4))
+}
+
 /// Application error codes used when a peer closes the connection.
 pub mod close_code {
     /// The client said `Bye`, or the server finished a graceful shutdown.

@@ -119,3 +119,32 @@ fn server_frames_are_pinned() {
         assert_eq!(hex(frame), *bytes, "{frame:?}");
     }
 }
+
+#[test]
+fn presence_frames_are_recognised_from_their_bytes() {
+    let joined =
+        encode(&ServerFrame::Joined { user: "al".into() }, MAX_SERVER_FRAME).expect("encodes");
+    let left = encode(
+        &ServerFrame::Left {
+            user: "al".into(),
+            why: LeaveReason::Quit,
+        },
+        MAX_SERVER_FRAME,
+    )
+    .expect("encodes");
+    assert!(wire::is_presence_frame(&joined));
+    assert!(wire::is_presence_frame(&left));
+    for other in [
+        ServerFrame::Users { list: vec![] },
+        ServerFrame::ShuttingDown {
+            reason: String::new(),
+        },
+        ServerFrame::Refused {
+            reason: RefuseReason::NameTaken,
+        },
+    ] {
+        let bytes = encode(&other, MAX_SERVER_FRAME).expect("encodes");
+        assert!(!wire::is_presence_frame(&bytes), "{other:?}");
+    }
+    assert!(!wire::is_presence_frame(&[0, 0]));
+}
