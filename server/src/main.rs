@@ -6,6 +6,15 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use server::{Config, Limits, Server, TlsSource};
 
+/// Prints a line on stdout for the operator (and scripts that wait for "listening"). Unlike
+/// `println!`, a closed stdout (the reader went away) is not worth a panic: the server carries on.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// A QUIC chat server. With no certificate given it creates development certificates (a local CA and
 /// a certificate for this host) and prints where the CA is, for clients on other machines (`--ca`).
 #[derive(Debug, Parser)]
@@ -147,12 +156,12 @@ async fn serve(args: Args) -> Result<()> {
         .map(|(url, node)| server::ClusterConfig::new(url, node));
     let server = match cluster {
         Some(cluster) => {
-            println!("cluster: {} as node {}", cluster.url, cluster.node);
+            say!("cluster: {} as node {}", cluster.url, cluster.node);
             Server::bind_clustered(config, cluster).await?
         }
         None => {
             if let Some(db) = &config.history_db {
-                println!("history: {}", db.display());
+                say!("history: {}", db.display());
             }
             Server::bind(config)?
         }
@@ -160,9 +169,9 @@ async fn serve(args: Args) -> Result<()> {
     let addr = server
         .local_addr()
         .context("cannot read the bound address")?;
-    println!("chat-server listening on udp {addr}");
+    say!("chat-server listening on udp {addr}");
     if let Some(ca) = server.dev_ca() {
-        println!(
+        say!(
             "development CA: {} (clients on this machine trust it; elsewhere pass it with --ca)",
             ca.display()
         );
@@ -173,7 +182,7 @@ async fn serve(args: Args) -> Result<()> {
         handle.shutdown(reason);
     });
     server.run().await?;
-    println!("chat-server stopped");
+    say!("chat-server stopped");
     Ok(())
 }
 

@@ -200,7 +200,10 @@ impl Life {
         // The end: everybody back, one final line each, and read until all finals arrived.
         let mut conn = self.connect(&mut view).await?;
         sessions += 1;
-        barrier.wait().await;
+        // Bounded: a user that failed never arrives, and the others must not wait for it forever.
+        tokio::time::timeout(WAIT, barrier.wait())
+            .await
+            .context("not every soak user came back for the end")?;
         nonce += 1;
         let text = format!("{} final", self.prefix);
         view.unconfirmed.insert(nonce, text.clone());
@@ -239,8 +242,14 @@ impl Life {
                 .await
             {
                 Ok(joined) => break joined,
-                // An abrupt drop may not be noticed yet: the old connection still holds the name.
-                Err(ClientError::Refused(RefuseReason::NameTaken)) if Instant::now() < give_up => {
+                // An abrupt drop may not be noticed yet (the old connection still holds the name),
+                // and a loaded server may time a handshake out: try again, as the library does.
+                Err(
+                    ClientError::Refused(RefuseReason::NameTaken)
+                    | ClientError::Timeout
+                    | ClientError::Unreachable(_)
+                    | ClientError::Closed(_),
+                ) if Instant::now() < give_up => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => return Err(e).context("soak user cannot join"),
