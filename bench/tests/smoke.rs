@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use bench::workloads::{self, Target};
 use client::Trust;
-use server::{Config, Server, TlsSource};
+use server::{Config, Server, ShutdownHandle, TlsSource};
 
 /// A broken server fails the test in this long instead of hanging CI.
 const LIMIT: Duration = Duration::from_secs(60);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_workload_counts_right() -> anyhow::Result<()> {
+type Running = tokio::task::JoinHandle<Result<(), server::ServerError>>;
+
+/// A real server in this process, on loopback, with default limits and its own certificates.
+fn embedded_server() -> anyhow::Result<(Target, ShutdownHandle, Running, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let server = Server::bind(Config::new(
         "127.0.0.1:0".parse()?,
@@ -27,6 +29,12 @@ async fn every_workload_counts_right() -> anyhow::Result<()> {
     };
     let shutdown = server.shutdown_handle();
     let running = tokio::spawn(server.run());
+    Ok((target, shutdown, running, dir))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workload_counts_right() -> anyhow::Result<()> {
+    let (target, shutdown, running, _dir) = embedded_server()?;
 
     tokio::time::timeout(LIMIT, async {
         let fanout = workloads::fanout::run(
@@ -102,20 +110,7 @@ async fn every_workload_counts_right() -> anyhow::Result<()> {
 /// run (`chat-bench soak`, minutes, hundreds of users) is not for CI; this one checks the invariant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_soak_keeps_every_line_exactly_once_in_order() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let server = Server::bind(Config::new(
-        "127.0.0.1:0".parse()?,
-        TlsSource::DevCerts {
-            dir: dir.path().join("certs"),
-        },
-    ))?;
-    let target = Target {
-        addr: server.local_addr()?,
-        trust: Trust::CaFile(server.dev_ca().expect("dev certs").to_path_buf()),
-        pid: None,
-    };
-    let shutdown = server.shutdown_handle();
-    let running = tokio::spawn(server.run());
+    let (target, shutdown, running, _dir) = embedded_server()?;
     let outcome = tokio::time::timeout(
         LIMIT,
         workloads::soak::run(

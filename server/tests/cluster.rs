@@ -15,11 +15,8 @@ use std::{
 use client::{
     Backoff, ClientError, Connection, Connector, Event, ServerAddr, Session, SessionConfig, Trust,
 };
-use support::{WAIT, chats, next, say, until};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use support::{WAIT, chats, next, say, spawn_chat_server, until};
+use tokio::process::{Child, Command};
 use wire::{ChatMessage, LeaveReason, ProblemCode, RefuseReason, ServerFrame};
 
 fn nats_installed() -> bool {
@@ -114,37 +111,23 @@ struct Node {
 impl Node {
     async fn start(dir: &Path, nats: &Nats, name: &str) -> Self {
         let port = free_udp_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--max-messages-per-sec",
-                "0",
-                "--no-persist",
-                "--cluster",
-                &nats.url(),
-                "--node",
-                name,
-            ])
-            .arg("--cert-dir")
-            .arg(dir.join("certs"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chat-server starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        loop {
-            let line = tokio::time::timeout(WAIT, lines.next_line())
-                .await
-                .expect("node starts in time")
-                .expect("readable")
-                .expect("node running");
-            if line.starts_with("chat-server listening") {
-                break;
-            }
-        }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let listen = format!("127.0.0.1:{port}");
+        let url = nats.url();
+        let certs = dir.join("certs");
+        let child = spawn_chat_server([
+            "--listen".as_ref(),
+            listen.as_ref(),
+            "--max-messages-per-sec".as_ref(),
+            "0".as_ref(),
+            "--no-persist".as_ref(),
+            "--cluster".as_ref(),
+            url.as_ref(),
+            "--node".as_ref(),
+            name.as_ref(),
+            "--cert-dir".as_ref(),
+            certs.as_os_str(),
+        ] as [&std::ffi::OsStr; 11])
+        .await;
         Self {
             addr: ([127, 0, 0, 1], port).into(),
             child,

@@ -2,15 +2,16 @@
 //! reconnects, resumes, re-sends what was not confirmed, and ends with the full sequence — every
 //! message exactly once, ids without a gap.
 
+mod support;
+
 use std::{
     collections::{BTreeMap, HashSet},
     path::Path,
-    process::Stdio,
     time::Duration,
 };
 
 use client::{Backoff, Event, ServerAddr, Session, SessionConfig, Trust};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use support::spawn_chat_server;
 use wire::{ChatMessage, ServerFrame};
 
 const USERS: usize = 3;
@@ -26,36 +27,20 @@ fn free_udp_port() -> u16 {
 }
 
 async fn start_server(dir: &Path, port: u16) -> tokio::process::Child {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--max-messages-per-sec",
-            "0",
-        ])
-        .arg("--cert-dir")
-        .arg(dir.join("certs"))
-        .arg("--history-db")
-        .arg(dir.join("history.sqlite3"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("server starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    loop {
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .expect("server prints in time")
-            .expect("readable")
-            .expect("server running");
-        if line.starts_with("chat-server listening") {
-            break;
-        }
-    }
-    // Keep reading so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    child
+    let listen = format!("127.0.0.1:{port}");
+    let certs = dir.join("certs");
+    let db = dir.join("history.sqlite3");
+    spawn_chat_server([
+        "--listen".as_ref(),
+        listen.as_ref(),
+        "--max-messages-per-sec".as_ref(),
+        "0".as_ref(),
+        "--cert-dir".as_ref(),
+        certs.as_os_str(),
+        "--history-db".as_ref(),
+        db.as_os_str(),
+    ] as [&std::ffi::OsStr; 8])
+    .await
 }
 
 /// One user: says `LINES` lines at a steady pace and records every message seen, until it has seen

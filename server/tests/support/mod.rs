@@ -132,3 +132,33 @@ pub async fn app_close(conn: &quinn::Connection) -> (u32, String) {
         other => panic!("closed otherwise: {other}"),
     }
 }
+
+/// Starts the real `chat-server` binary with `args`, waits until it says it is listening, and keeps
+/// draining its standard output so it never blocks on a full pipe. Killed when dropped.
+pub async fn spawn_chat_server<I, S>(args: I) -> tokio::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chat-server starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    loop {
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("chat-server starts in time")
+            .expect("readable")
+            .expect("chat-server running");
+        if line.starts_with("chat-server listening") {
+            break;
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
