@@ -282,6 +282,20 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_carry_on() {
         "alice got every line once, in order"
     );
     assert_eq!(closed_with(&sloth).await.0, close_code::TOO_SLOW);
+
+    // The slow client can come back and resume: its name is free and the replay starts where it
+    // stopped reading (it saw nothing, so from the first line).
+    let (mut sloth, welcome) = server
+        .connector()
+        .connect(&server.server_addr(), server.addr, "sloth", Some(0))
+        .await
+        .expect("sloth resumes");
+    let first = welcome.history.first().map(|m| m.id);
+    let mut last = welcome.history.last().map_or(0, |m| m.id);
+    assert_eq!(first, Some(1), "the replay starts at the first line");
+    while last < LINES {
+        last = chats(&mut sloth, 1).await[0].id;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
