@@ -26,6 +26,9 @@ use crate::{
     store::{Store, StoreError, now_ms},
 };
 
+/// How long a member may stay more than half a queue behind while speakers wait for it.
+const CONGESTION_GRACE: Duration = Duration::from_secs(2);
+
 /// Identifies one connection, so that a stale session cannot remove a newer one with the same name.
 pub(crate) type ConnId = u64;
 
@@ -36,6 +39,14 @@ struct Member {
     kick: Option<oneshot::Sender<()>>,
     /// The revision of this member's entry in the cluster's user list (0 on a single node).
     revision: u64,
+    /// Since when its queue has been more than half full, as last seen by [`Room::congested`].
+    congested_since: Option<Instant>,
+}
+
+impl Member {
+    fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
 }
 
 /// A user connected to another node of the cluster.
@@ -64,6 +75,8 @@ struct State {
     gone: HashMap<String, Instant>,
     /// Cluster only: names being claimed in the cluster's user list by sessions of this node.
     joining: HashSet<String>,
+    /// The longest member queue after the last broadcast.
+    max_queued: usize,
 }
 
 /// What a session gets when its `Hello` is accepted.
@@ -231,6 +244,7 @@ impl Room {
                 tx,
                 kick: Some(kick),
                 revision,
+                congested_since: None,
             },
         );
         Membership {
@@ -349,6 +363,36 @@ impl Room {
         }
     }
 
+    /// Whether a member's queue is more than half full, so that speakers should wait before adding
+    /// to it. A member that has been that far behind for [`CONGESTION_GRACE`] is disconnected as too
+    /// slow instead: it is not reading, and the room must not wait for it any longer.
+    pub(crate) fn congested(&self) -> bool {
+        let limit = self.queue_frames / 2;
+        let mut state = self.lock();
+        if state.max_queued <= limit {
+            return false;
+        }
+        let now = Instant::now();
+        let mut slow = Vec::new();
+        let mut max_queued = 0;
+        for (key, member) in &mut state.members {
+            let queued = member.queued();
+            if queued <= limit {
+                member.congested_since = None;
+                continue;
+            }
+            let since = *member.congested_since.get_or_insert(now);
+            if now.duration_since(since) >= CONGESTION_GRACE {
+                slow.push(key.clone());
+            } else {
+                max_queued = max_queued.max(queued);
+            }
+        }
+        state.max_queued = max_queued;
+        Self::remove_slow(&mut state, &mut slow);
+        max_queued > limit
+    }
+
     /// Names of everyone in the room (on every node), in name order.
     pub(crate) fn users(&self) -> Vec<String> {
         self.lock().user_list()
@@ -384,11 +428,14 @@ impl Room {
             }
         };
         let mut slow = Vec::new();
+        let mut max_queued = 0;
         for (key, member) in &state.members {
             if let Err(mpsc::error::TrySendError::Full(_)) = member.tx.try_send(bytes.clone()) {
                 slow.push(key.clone());
             }
+            max_queued = max_queued.max(member.queued());
         }
+        state.max_queued = max_queued;
         Self::remove_slow(state, &mut slow);
     }
 
@@ -442,6 +489,7 @@ impl State {
             remote: BTreeMap::new(),
             gone: HashMap::new(),
             joining: HashSet::new(),
+            max_queued: 0,
         }
     }
 

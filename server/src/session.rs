@@ -44,6 +44,11 @@ const WRITE_BATCH: usize = 64;
 const PRESENCE_DELAY: Duration = Duration::from_millis(25);
 /// How long we wait for a peer to acknowledge our last bytes before closing.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Lines taken from one client before the other sessions get a turn. Every member's queue must hold
+/// this many from each of the speakers at once, so it is far below the default queue of 1024.
+const SAYS_PER_TURN: usize = 32;
+/// How often a speaker held back by congestion looks again.
+const CONGESTION_POLL: Duration = Duration::from_millis(2);
 /// Bytes asked of quinn per read.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -296,6 +301,7 @@ async fn read_loop(
 ) -> ReadEnd {
     let key = me.key;
     let mut strikes = 0;
+    let mut said_this_turn = 0;
     loop {
         let frame = match read_frame(recv, decoder).await {
             Ok(Some(frame)) => frame,
@@ -304,6 +310,9 @@ async fn read_loop(
         };
         // Saying something and asking for the user list (which can be large and is built for
         // this client alone) spend from the same bucket.
+        if matches!(frame, ClientFrame::Say { .. }) {
+            wait_while_congested(room, &mut said_this_turn).await;
+        }
         if matches!(frame, ClientFrame::Say { .. } | ClientFrame::ListUsers) {
             if me.rate.allow(std::time::Instant::now()) {
                 strikes = 0;
@@ -349,6 +358,26 @@ async fn read_loop(
         if let Some(reply) = reply {
             reply_to_self(room, &me, reply);
         }
+    }
+}
+
+/// Holds a line back while the room is congested, and lets the other sessions run every
+/// [`SAYS_PER_TURN`] lines.
+///
+/// One read can hold a thousand lines and nothing on their way waits, so without a pause they would
+/// all land in every member's queue before any other member's writer ran. Pausing here instead of
+/// taking more lines pushes back on the speaker through QUIC flow control: a client that speaks
+/// faster than the room can be told gets slowed down, and no receiver is dropped for it. A member
+/// that stays congested is dropped by [`Room::congested`] after a grace period, so one client that
+/// stops reading cannot hold everyone's lines back for long.
+async fn wait_while_congested(room: &Room, said_this_turn: &mut usize) {
+    *said_this_turn += 1;
+    if *said_this_turn >= SAYS_PER_TURN {
+        *said_this_turn = 0;
+        tokio::task::yield_now().await;
+    }
+    while room.congested() {
+        tokio::time::sleep(CONGESTION_POLL).await;
     }
 }
 

@@ -298,6 +298,95 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_carry_on() {
     }
 }
 
+/// Clients that say lines as fast as they can, all at once, are slowed down to the pace at which they
+/// read the room, instead of filling everyone's queue until the readers are dropped as too slow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_speed_speakers_are_slowed_not_dropped() {
+    const SPEAKERS: usize = 3;
+    const LINES: u64 = 1000;
+    let server = TestServer::start_with(|c| {
+        // A queue far smaller than what the speakers send together.
+        c.limits.queue_frames = 256;
+        c.limits.messages_per_sec = 0;
+    })
+    .await;
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    for i in 0..SPEAKERS {
+        let (conn, _) = server.join(&format!("speaker{i}")).await;
+        let (w, r, q) = conn.split();
+        writers.push(w);
+        readers.push((r, q));
+    }
+    // Everyone has seen everyone join before the first line, so the reads below are only lines.
+    // Speaker i was welcomed with the i before it and is told of the ones after it.
+    for (i, (r, _)) in readers.iter_mut().enumerate() {
+        let mut joined = 0;
+        while joined < SPEAKERS - 1 - i {
+            match tokio::time::timeout(WAIT, r.next()).await {
+                Ok(Ok(Some(ServerFrame::Joined { .. }))) => joined += 1,
+                Ok(Ok(Some(_))) => {}
+                other => panic!("before the lines: {other:?}"),
+            }
+        }
+    }
+    let mut sending = tokio::task::JoinSet::new();
+    for (i, mut w) in writers.into_iter().enumerate() {
+        sending.spawn(async move {
+            for nonce in 0..LINES {
+                let line = ClientFrame::Say {
+                    nonce,
+                    text: format!("{i}:{nonce}"),
+                };
+                w.send(&line).await.expect("sent");
+            }
+            w
+        });
+    }
+    // Everyone reads at once, as real clients do: a reader paused here would rightly be dropped.
+    let total = SPEAKERS * LINES as usize;
+    let mut reading = tokio::task::JoinSet::new();
+    for (mut r, q) in readers {
+        reading.spawn(async move {
+            let mut next_from = [0u64; SPEAKERS];
+            for _ in 0..total {
+                let frame = tokio::time::timeout(WAIT, r.next())
+                    .await
+                    .expect("a line in time");
+                let Ok(Some(ServerFrame::Chat(m))) = frame else {
+                    panic!(
+                        "expected a line, got {frame:?}; closed: {:?}",
+                        q.close_reason()
+                    );
+                };
+                let (from, nonce) = m.text.split_once(':').expect("payload");
+                let from: usize = from.parse().expect("speaker index");
+                assert_eq!(
+                    nonce.parse::<u64>().ok(),
+                    Some(next_from[from]),
+                    "in order, once"
+                );
+                next_from[from] += 1;
+            }
+            assert!(q.close_reason().is_none(), "nobody was disconnected");
+            next_from
+        });
+    }
+    while let Some(seen) = reading.join_next().await {
+        assert_eq!(
+            seen.expect("reader"),
+            [LINES; SPEAKERS],
+            "every line of every speaker"
+        );
+    }
+    let mut finished = 0;
+    while let Some(done) = sending.join_next().await {
+        done.expect("sender");
+        finished += 1;
+    }
+    assert_eq!(finished, SPEAKERS);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_tells_everyone_and_the_server_exits_cleanly() {
     let server = TestServer::start().await;
