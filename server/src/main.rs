@@ -90,6 +90,10 @@ struct Args {
     /// This node's name in the cluster, unique among the nodes (letters, digits, - and _).
     #[arg(long, requires = "cluster")]
     node: Option<String>,
+    /// Threads serving clients [default: one per core this process may run on]. With one, the
+    /// server runs on a single-threaded runtime.
+    #[arg(long)]
+    threads: Option<std::num::NonZeroUsize>,
 }
 
 fn main() -> Result<()> {
@@ -101,7 +105,21 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // `available_parallelism` honours the affinity mask, so a server pinned with `taskset -c 0`
+    // gets one thread. On one core a multi-threaded runtime only adds hand-offs between its worker
+    // and the thread that drives I/O; the single-threaded one does all of it in place.
+    let threads = args
+        .threads
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, std::num::NonZeroUsize::get);
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
