@@ -16,13 +16,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use wire::{ChatMessage, LeaveReason, ProblemCode, RefuseReason, ServerFrame};
 
 use crate::{
     Config,
     cluster::{Claim, Cluster},
     names::name_key,
+    session::WRITE_BATCH,
     store::{Store, StoreError, now_ms},
 };
 
@@ -41,6 +42,8 @@ struct Member {
     revision: u64,
     /// Since when its queue has been more than half full, as last seen by [`Room::congested`].
     congested_since: Option<Instant>,
+    /// Told when something other than a join or leave notice is queued.
+    urgent: Arc<Notify>,
 }
 
 impl Member {
@@ -89,6 +92,9 @@ pub(crate) struct Membership {
     pub(crate) tx: mpsc::WeakSender<Bytes>,
     /// Fires when the room disconnects the member for falling behind.
     pub(crate) kicked: oneshot::Receiver<()>,
+    /// Signalled when a frame that must not wait (a chat line, not a presence notice) is queued,
+    /// so a writer holding back presence notices need not look at each one as it arrives.
+    pub(crate) urgent: Arc<Notify>,
 }
 
 /// Why a `Say` was not carried out.
@@ -236,6 +242,7 @@ impl Room {
         );
         let (kick, kicked) = oneshot::channel();
         let weak = tx.downgrade();
+        let urgent = Arc::new(Notify::new());
         state.members.insert(
             key.clone(),
             Member {
@@ -245,6 +252,7 @@ impl Room {
                 kick: Some(kick),
                 revision,
                 congested_since: None,
+                urgent: urgent.clone(),
             },
         );
         Membership {
@@ -253,6 +261,7 @@ impl Room {
             rx,
             tx: weak,
             kicked,
+            urgent,
         }
     }
 
@@ -393,6 +402,12 @@ impl Room {
         max_queued > limit
     }
 
+    /// How many are in the room (on every node).
+    pub(crate) fn size(&self) -> usize {
+        let state = self.lock();
+        state.members.len() + state.remote.len()
+    }
+
     /// Names of everyone in the room (on every node), in name order.
     pub(crate) fn users(&self) -> Vec<String> {
         self.lock().user_list()
@@ -427,13 +442,20 @@ impl Room {
                 return;
             }
         };
+        let urgent = !wire::is_presence_frame(&bytes);
         let mut slow = Vec::new();
         let mut max_queued = 0;
         for (key, member) in &state.members {
             if let Err(mpsc::error::TrySendError::Full(_)) = member.tx.try_send(bytes.clone()) {
                 slow.push(key.clone());
+                continue;
             }
-            max_queued = max_queued.max(member.queued());
+            let queued = member.queued();
+            // A full batch of notices is worth writing now: waiting longer only fills the queue.
+            if urgent || queued == WRITE_BATCH {
+                member.urgent.notify_one();
+            }
+            max_queued = max_queued.max(queued);
         }
         state.max_queued = max_queued;
         Self::remove_slow(state, &mut slow);
