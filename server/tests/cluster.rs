@@ -248,6 +248,38 @@ async fn users_on_three_nodes_see_every_line_in_one_order() {
     }
 }
 
+/// Nodes that are alive keep their users: nobody is reported gone while every node heartbeats,
+/// including through the first expiry period of the node list (6 s), when a node that has just
+/// started may not be in a snapshot yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_of_live_nodes_are_never_reported_gone() {
+    const NAMES: [&str; 3] = ["ana", "ben", "cyd"];
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 3).await;
+    let mut conns = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        conns.push(node.join(dir.path(), NAMES[i]).await);
+    }
+    let mut watcher = conns.remove(0);
+    users_become(&mut watcher, &NAMES).await;
+    // Two node expiry periods and more: a false "node is gone" would show up as a Left.
+    let quiet_until = tokio::time::Instant::now() + Duration::from_secs(14);
+    while let Ok(frame) = tokio::time::timeout_at(quiet_until, watcher.next()).await {
+        let frame = frame.expect("readable").expect("stream open");
+        assert!(
+            !matches!(frame, ServerFrame::Left { .. }),
+            "nobody left, yet the node said {frame:?}"
+        );
+    }
+    users_become(&mut watcher, &NAMES).await;
+    for conn in &mut conns {
+        users_become(conn, &NAMES).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_name_on_two_nodes_at_once_is_given_to_exactly_one() {
     if !nats_installed() {

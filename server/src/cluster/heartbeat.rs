@@ -13,10 +13,14 @@ use super::{Cluster, ClusterError, REQUEST_TIMEOUT, membership::latest};
 use crate::room::Room;
 
 pub(crate) async fn run(cluster: Arc<Cluster>, room: Arc<Room>) {
+    // Renewing runs on its own: a check slowed down by NATS must never delay our heartbeat past
+    // its expiry, or the other nodes would rightly take this node for dead and drop its users.
+    tokio::spawn(renew(cluster.clone()));
     let mut tick = tokio::time::interval(cluster.heartbeat_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut healthy_since: Option<Instant> = None;
     let mut disconnects = cluster.disconnects.load(Ordering::Relaxed);
+    let mut missing = HashMap::new();
     loop {
         tokio::select! {
             () = cluster.stop.cancelled() => return,
@@ -27,6 +31,28 @@ pub(crate) async fn run(cluster: Arc<Cluster>, room: Arc<Room>) {
             disconnects = now_disconnects;
             healthy_since = None;
         }
+        if cluster.client.connection_state() != async_nats::connection::State::Connected {
+            healthy_since = None;
+            continue;
+        }
+        healthy_since.get_or_insert_with(Instant::now);
+        let may_reap = healthy_since
+            .is_some_and(|t| t.elapsed() >= cluster.node_ttl + cluster.heartbeat_every);
+        if let Err(e) = check(&cluster, &room, may_reap, &mut missing).await {
+            tracing::warn!(error = %e, "cannot check the cluster's users");
+        }
+    }
+}
+
+/// Renews this node's entry in the bucket of live nodes, every `heartbeat_every`.
+async fn renew(cluster: Arc<Cluster>) {
+    let mut tick = tokio::time::interval(cluster.heartbeat_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cluster.stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         let beat = tokio::time::timeout(
             REQUEST_TIMEOUT,
             cluster.nodes.put(
@@ -36,38 +62,37 @@ pub(crate) async fn run(cluster: Arc<Cluster>, room: Arc<Room>) {
         )
         .await;
         match beat {
-            Ok(Ok(_)) => {
-                healthy_since.get_or_insert_with(Instant::now);
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot renew this node's heartbeat");
-                healthy_since = None;
-                continue;
-            }
-            Err(_) => {
-                tracing::warn!("renewing this node's heartbeat timed out");
-                healthy_since = None;
-                continue;
-            }
-        }
-        let may_reap = healthy_since
-            .is_some_and(|t| t.elapsed() >= cluster.node_ttl + cluster.heartbeat_every);
-        if let Err(e) = check(&cluster, &room, may_reap).await {
-            tracing::warn!(error = %e, "cannot check the cluster's users");
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot renew this node's heartbeat"),
+            Err(_) => tracing::warn!("renewing this node's heartbeat timed out"),
         }
     }
 }
 
 /// One pass over the user list: names held by dead nodes are released, names this node holds for
 /// nobody (a release that failed) too, and the room's view of the other nodes' users is repaired.
-async fn check(cluster: &Cluster, room: &Room, may_reap: bool) -> Result<(), ClusterError> {
+///
+/// A node is taken for dead only when two checks in a row, a heartbeat period apart, found no
+/// live entry for it: a single snapshot can miss a node that has just (re)started. Users are read
+/// before nodes, so a node that registered a user has also renewed its entry by the time we look.
+async fn check(
+    cluster: &Cluster,
+    room: &Room,
+    may_reap: bool,
+    missing: &mut HashMap<(String, String), Instant>,
+) -> Result<(), ClusterError> {
     let started = Instant::now();
+    let users = cluster.users().await?;
     let alive: HashMap<String, Bytes> = latest(cluster, &cluster.nodes)
         .await?
         .into_iter()
         .map(|(node, _, incarnation)| (node, incarnation))
         .collect();
-    let users = cluster.users().await?;
+    missing.retain(|(node, incarnation), _| {
+        alive
+            .get(node)
+            .is_none_or(|i| i.as_ref() != incarnation.as_bytes())
+    });
     let local = room.local_keys();
     let mut others = Vec::with_capacity(users.len());
     for (record, revision) in users {
@@ -82,7 +107,13 @@ async fn check(cluster: &Cluster, room: &Room, may_reap: bool) -> Result<(), Clu
         let live = alive
             .get(&record.node)
             .is_some_and(|i| i.as_ref() == record.incarnation.as_bytes());
-        if !live && may_reap {
+        let dead = !live && {
+            let since = *missing
+                .entry((record.node.clone(), record.incarnation.clone()))
+                .or_insert(started);
+            started.duration_since(since) >= cluster.heartbeat_every
+        };
+        if dead && may_reap {
             tracing::info!(user = %record.name, node = %record.node, "the user's node is gone");
             if cluster
                 .release(&record.key, &record.name, revision, LeaveReason::TimedOut)
