@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, process::Command};
 
 use anyhow::{Context, Result, bail};
 use bench::{
+    cluster::{Cluster, ClusterSpawn, NatsSource},
     report::Report,
     server_process::{ServerProcess, Spawn},
     workloads::{self, Target},
@@ -13,23 +14,40 @@ use clap::{Parser, Subcommand};
 use client::Trust;
 
 /// Load generator and cost meter for chat-server. Without --server it starts the release chat-server
-/// itself, a fresh one per workload, on a loopback port with its own temporary certificates.
+/// itself, a fresh one per workload, on a loopback port with its own temporary certificates; with
+/// --nodes N (N > 1) a fresh cluster: one nats-server and N chat-server nodes.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Use a running server at this address instead of starting one (loopback only).
-    #[arg(long, requires = "ca")]
-    server: Option<SocketAddr>,
+    /// Use a running server at this address instead of starting one (loopback only); several
+    /// addresses (comma-separated) for the nodes of a running cluster, client i going to the i % N-th.
+    #[arg(long, requires = "ca", value_delimiter = ',')]
+    server: Vec<SocketAddr>,
     /// The running server's CA certificate (its "development CA" line).
     #[arg(long)]
     ca: Option<PathBuf>,
-    /// The running server's process id, to read its CPU time and memory from /proc.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The running server's process id, to read its CPU time and memory from /proc; one per
+    /// --server address (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Start a cluster of this many chat-server nodes sharing one room through a nats-server
+    /// started for each run (client i connects to node i % N).
+    #[arg(long, default_value_t = 1, conflicts_with = "server")]
+    nodes: usize,
+    /// Start the server as a cluster node even with --nodes 1 (to measure what NATS costs).
+    #[arg(long, conflicts_with = "server")]
+    cluster: bool,
+    /// The nodes use this running NATS (JetStream enabled) instead of one started per run; it is
+    /// left running. Implies a cluster, even with --nodes 1.
+    #[arg(long, value_name = "NATS_URL", conflicts_with = "server")]
+    cluster_nats: Option<String>,
+    /// The nats-server binary to start for a cluster.
+    #[arg(long, default_value = "nats-server")]
+    nats_bin: PathBuf,
     /// The chat-server binary to start [default: chat-server next to chat-bench, i.e. target/release].
     #[arg(long)]
     server_bin: Option<PathBuf>,
-    /// Pin the started server to these cores (taskset -c list).
+    /// Pin the started server (every node, and nats-server) to these cores (taskset -c list).
     #[arg(long)]
     server_cpu: Option<String>,
     /// Pin the load tool to these cores (taskset -c list).
@@ -180,21 +198,86 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Runs one workload against the given server, or a fresh one started for it.
+/// Runs one workload against the given server, or a fresh server or cluster started for it.
 async fn on_server(args: &Args, workload: &Workload) -> Result<Report> {
-    if let Some(addr) = args.server {
-        if !addr.ip().is_loopback() {
-            bail!("chat-bench only runs against loopback servers");
-        }
-        let ca = args.ca.clone().context("--server needs --ca")?;
-        let target = Target {
-            addr,
-            trust: Trust::CaFile(ca),
-            pid: args.server_pid,
+    let mut report = if !args.server.is_empty() {
+        on_running_server(args, workload).await?
+    } else if args.nodes > 1 || args.cluster || args.cluster_nats.is_some() {
+        let mut report = on_cluster(args, workload).await?;
+        let nats = if args.cluster_nats.is_some() {
+            "existing"
+        } else {
+            "started"
         };
-        return run_workload(&target, workload).await;
+        report.add("nats", nats);
+        report
+    } else {
+        on_started_server(args, workload).await?
+    };
+    let nodes = if args.server.is_empty() {
+        args.nodes
+    } else {
+        args.server.len()
+    };
+    report.add("nodes", nodes);
+    Ok(report)
+}
+
+async fn on_running_server(args: &Args, workload: &Workload) -> Result<Report> {
+    if args.server.iter().any(|addr| !addr.ip().is_loopback()) {
+        bail!("chat-bench only runs against loopback servers");
     }
-    let spawn = Spawn {
+    let ca = args.ca.clone().context("--server needs --ca")?;
+    let target = Target::new(
+        args.server.clone(),
+        Trust::CaFile(ca),
+        args.server_pid.clone(),
+    )?;
+    run_workload(&target, workload).await
+}
+
+async fn on_started_server(args: &Args, workload: &Workload) -> Result<Report> {
+    let server = ServerProcess::start(&spawn(args)?).await?;
+    let target = Target::single(
+        server.addr,
+        Trust::CaFile(server.ca.clone()),
+        Some(server.pid),
+    );
+    let result = run_workload(&target, workload).await;
+    let stopped = server.stop().await;
+    let report = result?;
+    stopped?;
+    Ok(report)
+}
+
+async fn on_cluster(args: &Args, workload: &Workload) -> Result<Report> {
+    if args.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    let spec = ClusterSpawn {
+        nodes: args.nodes,
+        server: spawn(args)?,
+        nats: match &args.cluster_nats {
+            Some(url) => NatsSource::Existing { url: url.clone() },
+            None => NatsSource::Start {
+                binary: args.nats_bin.clone(),
+            },
+        },
+    };
+    let cluster = Cluster::start(&spec).await?;
+    let result = match cluster.target() {
+        Ok(target) => run_workload(&target, workload).await,
+        Err(e) => Err(e),
+    };
+    let stopped = cluster.stop().await;
+    let report = result?;
+    stopped?;
+    Ok(report)
+}
+
+/// How to start each server (or node).
+fn spawn(args: &Args) -> Result<Spawn> {
+    Ok(Spawn {
         binary: match &args.server_bin {
             Some(bin) => bin.clone(),
             None => default_server_bin()?,
@@ -203,18 +286,7 @@ async fn on_server(args: &Args, workload: &Workload) -> Result<Report> {
         max_connections: args.max_connections,
         log: args.server_log.clone(),
         extra_args: args.server_args.clone(),
-    };
-    let server = ServerProcess::start(&spawn).await?;
-    let target = Target {
-        addr: server.addr,
-        trust: Trust::CaFile(server.ca.clone()),
-        pid: Some(server.pid),
-    };
-    let result = run_workload(&target, workload).await;
-    let stopped = server.stop().await;
-    let report = result?;
-    stopped?;
-    Ok(report)
+    })
 }
 
 async fn run_workload(target: &Target, workload: &Workload) -> Result<Report> {

@@ -34,6 +34,17 @@ impl Sample {
             hwm_kib: status_kib(&status, "VmHWM:")?,
         })
     }
+
+    /// Several processes' counters added up (a cluster's nodes); `None` for none. The peak is the sum
+    /// of each one's peak, an upper bound of their joint peak, which `/proc` does not keep.
+    pub fn sum(samples: &[Self]) -> Option<Self> {
+        let (first, rest) = samples.split_first()?;
+        Some(rest.iter().fold(*first, |acc, s| Self {
+            cpu: acc.cpu + s.cpu,
+            rss_kib: acc.rss_kib + s.rss_kib,
+            hwm_kib: acc.hwm_kib + s.hwm_kib,
+        }))
+    }
 }
 
 /// `utime + stime` from the text of `/proc/PID/stat`. The command name (field 2) may contain spaces
@@ -104,6 +115,20 @@ mod tests {
         let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
         assert_eq!(status_kib(status, "VmRSS:").expect("rss"), 1024);
         assert_eq!(status_kib(status, "VmHWM:").expect("hwm"), 2048);
+    }
+
+    #[test]
+    fn sums_several_processes() {
+        let one = |ms, rss, hwm| Sample {
+            cpu: Duration::from_millis(ms),
+            rss_kib: rss,
+            hwm_kib: hwm,
+        };
+        assert_eq!(Sample::sum(&[]), None);
+        assert_eq!(
+            Sample::sum(&[one(10, 100, 150), one(5, 200, 300)]),
+            Some(one(15, 300, 450))
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! A `chat-server` process started for one workload: its own loopback port and temporary certificate
 //! directory, optionally pinned to a core with `taskset`, stopped (SIGTERM, then SIGKILL) at the end.
+//! A cluster node ([`ServerProcess::start_node`]) shares its certificates with the other nodes and
+//! keeps its history in NATS (see [`crate::cluster`]).
 //!
 //! A fresh server per workload keeps the figures independent: the peak RSS, the room's history and
 //! the stragglers of the previous workload's goodbyes do not leak into the next one.
@@ -36,51 +38,56 @@ pub struct Spawn {
     pub extra_args: Vec<String>,
 }
 
+/// One node of a cluster: the room lives in NATS, so the node keeps no history database of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeRole<'a> {
+    pub nats_url: &'a str,
+    pub name: &'a str,
+    /// Shared by all nodes: the first one creates the development certificates, the others reuse
+    /// them, so one CA file serves every client.
+    pub cert_dir: &'a Path,
+}
+
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
     pub pid: u32,
     pub addr: SocketAddr,
     pub ca: PathBuf,
-    _dir: tempfile::TempDir,
+    /// A standalone server's certificates and history database (a node's live in its cluster's).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl ServerProcess {
+    /// A standalone server with its own certificates and history database.
     pub async fn start(spawn: &Spawn) -> Result<Self> {
-        if !spawn.binary.exists() {
-            bail!(
-                "{} does not exist: build it with `cargo build --release -p server` or pass --server-bin",
-                spawn.binary.display()
-            );
-        }
+        check_binary(&spawn.binary)?;
         let dir = tempfile::tempdir().context("cannot create a certificate directory")?;
-        let mut cmd = match &spawn.cpu {
-            Some(cpu) => {
-                // taskset execs the server, so the child's pid is the server's.
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu).arg(&spawn.binary);
-                c
-            }
-            None => Command::new(&spawn.binary),
-        };
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--cert-dir")
-            .arg(dir.path().join("certs"))
-            .arg("--max-connections")
-            .arg(spawn.max_connections.to_string())
-            // Its own history database, so runs do not inherit each other's messages.
-            .arg("--history-db")
-            .arg(dir.path().join("history.sqlite3"))
-            // The workloads send faster than a person may (that is the point), so the per-client
-            // rate limit is off; every other limit stays at its default.
-            .args(["--max-messages-per-sec", "0"])
-            .args(&spawn.extra_args)
-            .env("RUST_LOG", &spawn.log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        let mut cmd = command(spawn, &dir.path().join("certs"));
+        // Its own history database, so runs do not inherit each other's messages.
+        cmd.arg("--history-db")
+            .arg(dir.path().join("history.sqlite3"));
+        let mut server = Self::spawn(cmd, spawn).await?;
+        server._dir = Some(dir);
+        Ok(server)
+    }
+
+    /// One cluster node (`--cluster`, `--node`), history in NATS only.
+    pub async fn start_node(spawn: &Spawn, role: NodeRole<'_>) -> Result<Self> {
+        check_binary(&spawn.binary)?;
+        let mut cmd = command(spawn, role.cert_dir);
+        // `--history-db` and `--no-persist` conflict; a node's history is the NATS stream anyway.
+        cmd.arg("--no-persist")
+            .arg("--cluster")
+            .arg(role.nats_url)
+            .arg("--node")
+            .arg(role.name);
+        Self::spawn(cmd, spawn)
+            .await
+            .with_context(|| format!("cluster node {}", role.name))
+    }
+
+    async fn spawn(mut cmd: Command, spawn: &Spawn) -> Result<Self> {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start {}", spawn.binary.display()))?;
@@ -94,27 +101,75 @@ impl ServerProcess {
             pid,
             addr,
             ca,
-            _dir: dir,
+            _dir: None,
         })
     }
 
     /// SIGTERM (graceful shutdown), then SIGKILL if it has not exited in time.
     pub async fn stop(mut self) -> Result<()> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid.to_string())
-            .status()
-            .await;
-        match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
-            Ok(status) => {
-                status.context("waiting for the server")?;
-            }
-            Err(_) => {
-                self.child.kill().await.context("cannot kill the server")?;
-            }
-        }
-        Ok(())
+        terminate(&mut self.child, self.pid, "the server").await
     }
+}
+
+/// SIGTERM, then SIGKILL if the process has not exited within [`STOP_TIMEOUT`]; reaps it either way.
+pub(crate) async fn terminate(child: &mut Child, pid: u32, what: &str) -> Result<()> {
+    // `kill` rather than a signal call of our own: sending a signal needs `unsafe` or another crate.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await;
+    match tokio::time::timeout(STOP_TIMEOUT, child.wait()).await {
+        Ok(status) => {
+            status.with_context(|| format!("waiting for {what}"))?;
+        }
+        Err(_) => {
+            child
+                .kill()
+                .await
+                .with_context(|| format!("cannot kill {what}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_binary(binary: &Path) -> Result<()> {
+    if !binary.exists() {
+        bail!(
+            "{} does not exist: build it with `cargo build --release -p server` or pass --server-bin",
+            binary.display()
+        );
+    }
+    Ok(())
+}
+
+/// The command line every started server shares, pinned with `taskset` when asked.
+fn command(spawn: &Spawn, cert_dir: &Path) -> Command {
+    let mut cmd = match &spawn.cpu {
+        Some(cpu) => {
+            // taskset execs the server, so the child's pid is the server's.
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu).arg(&spawn.binary);
+            c
+        }
+        None => Command::new(&spawn.binary),
+    };
+    cmd.arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--cert-dir")
+        .arg(cert_dir)
+        .arg("--max-connections")
+        .arg(spawn.max_connections.to_string())
+        // The workloads send faster than a person may (that is the point), so the per-client
+        // rate limit is off; every other limit stays at its default.
+        .args(["--max-messages-per-sec", "0"])
+        .args(&spawn.extra_args)
+        .env("RUST_LOG", &spawn.log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    cmd
 }
 
 /// Reads `chat-server listening on udp ADDR` and `development CA: PATH ...` from the server's stdout,

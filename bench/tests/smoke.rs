@@ -21,12 +21,12 @@ fn embedded_server() -> anyhow::Result<(Target, ShutdownHandle, Running, tempfil
             dir: dir.path().join("certs"),
         },
     ))?;
-    let target = Target {
-        addr: server.local_addr()?,
-        trust: Trust::CaFile(server.dev_ca().expect("dev certs").to_path_buf()),
+    let target = Target::single(
+        server.local_addr()?,
+        Trust::CaFile(server.dev_ca().expect("dev certs").to_path_buf()),
         // The server shares our process, so its CPU and memory cannot be told apart from ours.
-        pid: None,
-    };
+        None,
+    );
     let shutdown = server.shutdown_handle();
     let running = tokio::spawn(server.run());
     Ok((target, shutdown, running, dir))

@@ -1,5 +1,5 @@
 //! `idle -n N`: N clients connect, join and stay quiet. Reports the server's resident memory before and
-//! after, and the difference per connection.
+//! after, and the difference per connection (in a cluster: the nodes' memory summed).
 //!
 //! The clients' keep-alives (every few seconds) are the only traffic once the room has settled; the
 //! "after" reading waits for the joins' `Joined` notices to drain so that queued frames are not
@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Result;
 
 use super::{Meter, Pool, Target, join_all, round2};
-use crate::{proc_stats::Sample, report::Report};
+use crate::report::Report;
 
 /// Time for the room to settle after the last join before memory is read.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -30,7 +30,6 @@ pub struct Outcome {
 pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     let n = p.clients;
     let pool = Arc::new(Pool::new(target, n)?);
-    let before = target.pid.map(Sample::read).transpose()?;
     let meter = Meter::start(target)?;
     let members = join_all(
         &pool,
@@ -62,7 +61,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
 
     let mut report = Report::new("idle");
     report.add("clients", n).add("connected", joined);
-    if let (Some(before), Some(after)) = (before, cost.after) {
+    if let (Some(before), Some(after)) = (cost.before, cost.after) {
         let grown = after.rss_kib.saturating_sub(before.rss_kib);
         report
             .add("server_rss_before_kib", before.rss_kib)

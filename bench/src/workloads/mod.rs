@@ -1,6 +1,6 @@
-//! The workloads and what they share: the server under test ([`Target`]), the cost meter around a
-//! phase ([`Meter`]), a pool of client sockets ([`Pool`]) and a member connection that reads frames
-//! cheaply ([`Member`]).
+//! The workloads and what they share: the server or cluster nodes under test ([`Target`]), the cost
+//! meter around a phase ([`Meter`]), a pool of client sockets ([`Pool`]) and a member connection
+//! that reads frames cheaply ([`Member`]).
 //!
 //! The load tool speaks the protocol with `wire` directly on top of `client::Connector` instead of
 //! `client::Connection`, for two reasons: it times the TLS handshake and the `Hello`→`Welcome` join
@@ -35,89 +35,191 @@ pub const WAIT: Duration = Duration::from_secs(60);
 /// Postcard variant index of `ServerFrame::Chat` (pinned by `wire`'s golden vectors).
 const CHAT_VARIANT: u8 = 2;
 
-/// The server under test.
+/// The server under test: one server, or the nodes of a cluster. Client `i` talks to node `i % N`.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     pub trust: Trust,
-    /// The server's process, when it is another process whose costs can be read from `/proc`.
-    pub pid: Option<u32>,
+    /// The servers' processes (one per node), when they are other processes whose costs can be read
+    /// from `/proc`; empty otherwise.
+    pids: Vec<u32>,
+    /// The NATS server of a cluster the load tool started. Its costs are reported apart from the
+    /// nodes': it is shared infrastructure, not a chat server.
+    pub nats_pid: Option<u32>,
 }
 
 impl Target {
-    pub fn server_addr(&self) -> ServerAddr {
+    /// `pids` is empty (costs unknown) or has one pid per address.
+    pub fn new(addrs: Vec<SocketAddr>, trust: Trust, pids: Vec<u32>) -> Result<Self> {
+        if addrs.is_empty() {
+            bail!("no server address");
+        }
+        if !pids.is_empty() && pids.len() != addrs.len() {
+            bail!(
+                "{} server pids for {} addresses: give one per server or none",
+                pids.len(),
+                addrs.len()
+            );
+        }
+        Ok(Self {
+            addrs,
+            trust,
+            pids,
+            nats_pid: None,
+        })
+    }
+
+    /// One server.
+    pub fn single(addr: SocketAddr, trust: Trust, pid: Option<u32>) -> Self {
+        Self {
+            addrs: vec![addr],
+            trust,
+            pids: pid.into_iter().collect(),
+            nats_pid: None,
+        }
+    }
+
+    pub fn nodes(&self) -> usize {
+        self.addrs.len()
+    }
+
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn pids(&self) -> &[u32] {
+        &self.pids
+    }
+
+    /// The node client `client` talks to.
+    pub fn addr(&self, client: usize) -> SocketAddr {
+        self.addrs[client % self.addrs.len()]
+    }
+
+    pub fn server_addr(&self, client: usize) -> ServerAddr {
+        let addr = self.addr(client);
         ServerAddr {
-            host: self.addr.ip().to_string(),
-            port: self.addr.port(),
+            host: addr.ip().to_string(),
+            port: addr.port(),
         }
     }
 }
 
-/// The server's counters at the start of a phase; [`Meter::finish`] adds the difference to a report.
+/// The servers' counters at the start of a phase; [`Meter::finish`] adds the difference to a report.
 #[derive(Debug)]
 pub struct Meter {
-    pid: Option<u32>,
-    start: Option<Sample>,
+    pids: Vec<u32>,
+    nats_pid: Option<u32>,
+    start: Vec<Sample>,
+    nats_start: Option<Sample>,
     began: Instant,
 }
 
-/// What a phase cost the server.
-#[derive(Debug, Clone, Copy)]
+/// What a phase cost the servers. With several nodes, CPU and memory are the nodes' sums.
+#[derive(Debug, Clone)]
 pub struct Cost {
     pub wall: Duration,
     pub cpu: Option<Duration>,
     pub before: Option<Sample>,
     pub after: Option<Sample>,
+    /// Each node's CPU, in node order (a single server's too).
+    pub node_cpu: Vec<Duration>,
+    /// The NATS server's CPU, when the load tool started it.
+    pub nats_cpu: Option<Duration>,
+    pub nats_after: Option<Sample>,
 }
 
 impl Meter {
     pub fn start(target: &Target) -> Result<Self> {
-        let start = target.pid.map(Sample::read).transpose()?;
         Ok(Self {
-            pid: target.pid,
-            start,
+            pids: target.pids.clone(),
+            nats_pid: target.nats_pid,
+            start: read_all(&target.pids)?,
+            nats_start: target.nats_pid.map(Sample::read).transpose()?,
             began: Instant::now(),
         })
     }
 
     pub fn finish(self) -> Result<Cost> {
         let wall = self.began.elapsed();
-        let after = self.pid.map(Sample::read).transpose()?;
-        let cpu = match (self.start, after) {
+        let after = read_all(&self.pids)?;
+        let nats_after = self.nats_pid.map(Sample::read).transpose()?;
+        let node_cpu: Vec<Duration> = self
+            .start
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| b.cpu.saturating_sub(a.cpu))
+            .collect();
+        let cpu = (!node_cpu.is_empty()).then(|| node_cpu.iter().sum());
+        let nats_cpu = match (self.nats_start, nats_after) {
             (Some(a), Some(b)) => Some(b.cpu.saturating_sub(a.cpu)),
             _ => None,
         };
         Ok(Cost {
             wall,
             cpu,
-            before: self.start,
-            after,
+            before: Sample::sum(&self.start),
+            after: Sample::sum(&after),
+            node_cpu,
+            nats_cpu,
+            nats_after,
         })
     }
+}
+
+fn read_all(pids: &[u32]) -> Result<Vec<Sample>> {
+    pids.iter().map(|&pid| Sample::read(pid)).collect()
 }
 
 impl Cost {
     /// Server CPU microseconds per unit of work (`None` without a server process to read).
     pub fn cpu_us_per(&self, units: u64) -> Option<f64> {
-        let cpu = self.cpu?;
-        (units > 0).then(|| round2(cpu.as_secs_f64() * 1e6 / units as f64))
+        us_per(self.cpu?, units)
     }
 
-    /// Adds server CPU and memory figures to a report.
+    /// Adds server CPU and memory figures to a report. A single server's fields are the same with or
+    /// without a cluster around it; the per-node and NATS fields are added only where they apply.
     pub fn add_to(&self, report: &mut Report, per_unit: &str, units: u64) {
         report.add("wall_s", round2(self.wall.as_secs_f64()));
         if let Some(cpu) = self.cpu {
-            report.add("server_cpu_ms", round2(cpu.as_secs_f64() * 1e3));
+            report.add("server_cpu_ms", ms(cpu));
             report.add(
                 &format!("server_cpu_us_per_{per_unit}"),
                 self.cpu_us_per(units),
             );
         }
+        if self.node_cpu.len() > 1 {
+            let each: Vec<f64> = self.node_cpu.iter().copied().map(ms).collect();
+            report.add("node_cpu_ms", each);
+        }
+        if let Some(nats) = self.nats_cpu {
+            report.add("nats_cpu_ms", ms(nats));
+            if let Some(cpu) = self.cpu {
+                report.add(
+                    &format!("cluster_cpu_us_per_{per_unit}"),
+                    us_per(cpu + nats, units),
+                );
+            }
+        }
         if let Some(after) = self.after {
             report.add("server_rss_kib", after.rss_kib);
+            // With several nodes: the sum of each node's own peak, which can exceed the peak of
+            // their sum (/proc keeps no joint peak).
             report.add("server_peak_rss_kib", after.hwm_kib);
         }
+        if let Some(nats) = self.nats_after {
+            report.add("nats_rss_kib", nats.rss_kib);
+            report.add("nats_peak_rss_kib", nats.hwm_kib);
+        }
     }
+}
+
+fn ms(d: Duration) -> f64 {
+    round2(d.as_secs_f64() * 1e3)
+}
+
+fn us_per(cpu: Duration, units: u64) -> Option<f64> {
+    (units > 0).then(|| round2(cpu.as_secs_f64() * 1e6 / units as f64))
 }
 
 pub fn round2(x: f64) -> f64 {
@@ -144,25 +246,37 @@ pub fn unique_prefix(kind: char) -> String {
     format!("{kind}{clock:x}{}{run}-", std::process::id() % 1000)
 }
 
-/// A few client sockets shared by many clients, handed out round-robin.
+/// A few client sockets per node shared by many clients. Client `i` talks to node `i % N`, on one of
+/// that node's sockets.
 #[derive(Debug)]
 pub struct Pool {
-    connectors: Vec<Connector>,
+    by_node: Vec<Vec<Connector>>,
 }
 
 impl Pool {
-    /// Enough sockets for `clients` clients.
+    /// Enough sockets for `clients` clients spread over the target's nodes.
     pub fn new(target: &Target, clients: usize) -> Result<Self> {
-        let sockets = clients.div_ceil(CLIENTS_PER_SOCKET).max(1);
-        let connectors = (0..sockets)
-            .map(|_| Connector::new(&target.trust, target.addr))
+        let nodes = target.nodes();
+        let by_node = target
+            .addrs()
+            .iter()
+            .enumerate()
+            .map(|(k, &addr)| {
+                let on_node = clients.saturating_sub(k).div_ceil(nodes);
+                let sockets = on_node.div_ceil(CLIENTS_PER_SOCKET).max(1);
+                (0..sockets)
+                    .map(|_| Connector::new(&target.trust, addr))
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .collect::<Result<Vec<_>, _>>()
             .context("cannot open a client socket")?;
-        Ok(Self { connectors })
+        Ok(Self { by_node })
     }
 
     pub fn connector(&self, client: usize) -> &Connector {
-        &self.connectors[client % self.connectors.len()]
+        let nodes = self.by_node.len();
+        let sockets = &self.by_node[client % nodes];
+        &sockets[(client / nodes) % sockets.len()]
     }
 }
 
@@ -189,11 +303,12 @@ pub async fn join(pool: &Pool, i: usize, target: &Target, user: &str) -> Result<
 
 async fn join_inner(pool: &Pool, i: usize, target: &Target, user: &str) -> Result<Member> {
     let started = Instant::now();
-    let host = target.addr.ip().to_string();
+    let addr = target.addr(i);
+    let host = addr.ip().to_string();
     let conn = pool
         .connector(i)
         .endpoint()
-        .connect(target.addr, &host)
+        .connect(addr, &host)
         .context("cannot start a connection")?
         .await
         .context("handshake failed")?;

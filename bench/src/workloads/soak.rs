@@ -8,11 +8,12 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    net::SocketAddr,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result};
-use client::{ClientError, Connection, Connector};
+use client::{ClientError, Connection, Connector, ServerAddr};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::sync::Barrier;
 use wire::{ChatMessage, ClientFrame, RefuseReason, ServerFrame};
@@ -50,7 +51,8 @@ pub async fn run(target: &Target, params: Params) -> Result<Outcome> {
             let life = Life {
                 name: format!("{prefix}{i}"),
                 connector: pool.connector(i).clone(),
-                target: target.clone(),
+                // Always the same node: a user resumes where it was.
+                server: (target.server_addr(i), target.addr(i)),
                 rng: StdRng::seed_from_u64(params.seed.wrapping_add(i as u64)),
                 rate: params.rate,
                 users: params.clients,
@@ -100,7 +102,7 @@ pub async fn run(target: &Target, params: Params) -> Result<Outcome> {
 struct Life {
     name: String,
     connector: Connector,
-    target: Target,
+    server: (ServerAddr, SocketAddr),
     rng: StdRng,
     rate: f64,
     users: usize,
@@ -233,12 +235,12 @@ impl Life {
 
     /// Joins, resuming after the last id seen, and re-sends what was not confirmed.
     async fn connect(&mut self, view: &mut View) -> Result<Connection> {
-        let server = self.target.server_addr();
+        let (server, addr) = &self.server;
         let give_up = Instant::now() + WAIT;
         let (mut conn, welcome) = loop {
             match self
                 .connector
-                .connect(&server, self.target.addr, &self.name, view.last)
+                .connect(server, *addr, &self.name, view.last)
                 .await
             {
                 Ok(joined) => break joined,

@@ -1,0 +1,231 @@
+//! A cluster started for one workload run: one `nats-server` with JetStream (unless an existing one is
+//! given) and N `chat-server` nodes on loopback, sharing that NATS and one certificate directory.
+//!
+//! Every run gets a fresh NATS store (a new temporary directory): the room's stream and the user and
+//! node buckets of one run never carry over into the next, so ids start at 1 each run and a Welcome
+//! never brings the previous run's lines along.
+
+use std::{
+    collections::VecDeque,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use client::Trust;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, ChildStderr, Command},
+};
+
+use crate::{
+    server_process::{NodeRole, ServerProcess, Spawn, terminate},
+    workloads::Target,
+};
+
+/// How long `nats-server` may take to say it is ready (JetStream recovers its store first).
+const NATS_START_TIMEOUT: Duration = Duration::from_secs(20);
+/// Lines of `nats-server` output kept to explain a failed start.
+const NATS_LOG_TAIL: usize = 20;
+
+/// Where the nodes' NATS comes from.
+#[derive(Debug, Clone)]
+pub enum NatsSource {
+    /// Start this `nats-server` binary for the run (and stop it afterwards).
+    Start { binary: PathBuf },
+    /// Use a NATS (with JetStream) that is already running; it is left running. Its streams keep
+    /// earlier runs' lines: user names are unique per run, so that does not disturb a workload.
+    Existing { url: String },
+}
+
+/// How to start a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterSpawn {
+    pub nodes: usize,
+    /// How each node is started; `cpu` pins `nats-server` as well.
+    pub server: Spawn,
+    pub nats: NatsSource,
+}
+
+/// A running cluster; its processes are killed if it is dropped without [`Cluster::stop`].
+#[derive(Debug)]
+pub struct Cluster {
+    pub nodes: Vec<ServerProcess>,
+    /// The `nats-server` this cluster started, if it did.
+    pub nats: Option<NatsProcess>,
+    pub nats_url: String,
+    /// Development CA of the nodes (they share one).
+    pub ca: PathBuf,
+    /// The nodes' certificates and the NATS store.
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub async fn start(spec: &ClusterSpawn) -> Result<Self> {
+        if spec.nodes == 0 {
+            bail!("a cluster needs at least one node");
+        }
+        let dir = tempfile::tempdir().context("cannot create a directory for the cluster")?;
+        let (nats, nats_url) = match &spec.nats {
+            NatsSource::Start { binary } => {
+                let nats = NatsProcess::start(
+                    binary,
+                    spec.server.cpu.as_deref(),
+                    &dir.path().join("nats"),
+                )
+                .await?;
+                let url = nats.url();
+                (Some(nats), url)
+            }
+            NatsSource::Existing { url } => (None, url.clone()),
+        };
+        let cert_dir = dir.path().join("certs");
+        let mut nodes = Vec::with_capacity(spec.nodes);
+        // One after the other: the first node creates the development certificates, and two nodes
+        // creating them at once could each write a different CA.
+        for k in 1..=spec.nodes {
+            let role = NodeRole {
+                nats_url: &nats_url,
+                name: &format!("node{k}"),
+                cert_dir: &cert_dir,
+            };
+            nodes.push(ServerProcess::start_node(&spec.server, role).await?);
+        }
+        let ca = nodes
+            .first()
+            .map(|n| n.ca.clone())
+            .context("no node started")?;
+        Ok(Self {
+            nodes,
+            nats,
+            nats_url,
+            ca,
+            _dir: dir,
+        })
+    }
+
+    /// Every node as one target: client i goes to node i % N.
+    pub fn target(&self) -> Result<Target> {
+        let mut target = Target::new(
+            self.nodes.iter().map(|n| n.addr).collect(),
+            Trust::CaFile(self.ca.clone()),
+            self.nodes.iter().map(|n| n.pid).collect(),
+        )?;
+        target.nats_pid = self.nats.as_ref().map(|n| n.pid);
+        Ok(target)
+    }
+
+    /// Stops the nodes (all at once), then NATS; reports the first failure after trying them all.
+    pub async fn stop(self) -> Result<()> {
+        let mut stopping = tokio::task::JoinSet::new();
+        for node in self.nodes {
+            stopping.spawn(node.stop());
+        }
+        let mut first_error = None;
+        while let Some(done) = stopping.join_next().await {
+            if let Err(e) = done.context("a node's stop task panicked").and_then(|r| r) {
+                first_error.get_or_insert(e);
+            }
+        }
+        // After the nodes, so they do not spend their shutdown reconnecting to a vanished NATS.
+        if let Some(nats) = self.nats
+            && let Err(e) = nats.stop().await
+        {
+            first_error.get_or_insert(e);
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A `nats-server -js` started for one run, on a free loopback port, its store in `dir`.
+#[derive(Debug)]
+pub struct NatsProcess {
+    child: Child,
+    pub pid: u32,
+    pub port: u16,
+}
+
+impl NatsProcess {
+    pub async fn start(binary: &Path, cpu: Option<&str>, store: &Path) -> Result<Self> {
+        let port = free_tcp_port()?;
+        let mut cmd = match cpu {
+            Some(cpu) => {
+                // taskset execs nats-server, so the child's pid is nats-server's.
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            // nats-server logs on stderr, "Server is ready" included.
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().with_context(|| {
+            format!(
+                "cannot start {} (install it with scripts/setup.sh, or pass --nats-bin)",
+                binary.display()
+            )
+        })?;
+        let pid = child.id().context("nats-server exited at once")?;
+        let stderr = child.stderr.take().context("no nats-server stderr")?;
+        tokio::time::timeout(NATS_START_TIMEOUT, wait_until_ready(stderr))
+            .await
+            .with_context(|| {
+                format!("nats-server did not say it was ready within {NATS_START_TIMEOUT:?}")
+            })??;
+        Ok(Self { child, pid, port })
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn stop(mut self) -> Result<()> {
+        terminate(&mut self.child, self.pid, "nats-server").await
+    }
+}
+
+/// A TCP port nobody listens on right now. Another process may take it before nats-server binds it;
+/// nats-server then exits and the start fails with its "address already in use" line.
+fn free_tcp_port() -> Result<u16> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free TCP port")?;
+    Ok(listener
+        .local_addr()
+        .context("cannot read a bound port")?
+        .port())
+}
+
+/// Reads nats-server's log until "Server is ready", then keeps draining it in the background so it
+/// never blocks on a full pipe.
+async fn wait_until_ready(stderr: ChildStderr) -> Result<()> {
+    let mut lines = BufReader::new(stderr).lines();
+    let mut tail = VecDeque::with_capacity(NATS_LOG_TAIL);
+    loop {
+        let Some(line) = lines
+            .next_line()
+            .await
+            .context("reading nats-server output")?
+        else {
+            let said = Vec::from(tail).join("\n");
+            bail!("nats-server exited before it was ready; its last lines:\n{said}");
+        };
+        if line.contains("Server is ready") {
+            break;
+        }
+        if tail.len() == NATS_LOG_TAIL {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(())
+}
