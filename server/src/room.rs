@@ -462,6 +462,10 @@ impl Room {
     }
 
     fn remove_slow(state: &mut State, slow: &mut Vec<String>) {
+        // When many members go at once (a mass disconnect), each one's notice can overflow the
+        // queues of the others that are going too: checking membership of `slow` by scanning it
+        // made that cubic, seconds of CPU for a few thousand members.
+        let mut queued_for_removal: HashSet<String> = slow.iter().cloned().collect();
         while let Some(key) = slow.pop() {
             let Some(mut member) = state.members.remove(&key) else {
                 continue;
@@ -482,7 +486,7 @@ impl Room {
             };
             for (key, other) in &state.members {
                 if let Err(mpsc::error::TrySendError::Full(_)) = other.tx.try_send(bytes.clone())
-                    && !slow.contains(key)
+                    && queued_for_removal.insert(key.clone())
                 {
                     slow.push(key.clone());
                 }
