@@ -112,6 +112,8 @@ pub struct Meter {
     nats_pid: Option<u32>,
     start: Vec<Sample>,
     nats_start: Option<Sample>,
+    /// The load tool's own counters.
+    own_start: Sample,
     began: Instant,
 }
 
@@ -119,6 +121,8 @@ pub struct Meter {
 #[derive(Debug, Clone)]
 pub struct Cost {
     pub wall: Duration,
+    /// The load tool's own CPU over the phase (all its threads).
+    pub own_cpu: Duration,
     pub cpu: Option<Duration>,
     pub before: Option<Sample>,
     pub after: Option<Sample>,
@@ -136,6 +140,7 @@ impl Meter {
             nats_pid: target.nats_pid,
             start: read_all(&target.pids)?,
             nats_start: target.nats_pid.map(Sample::read).transpose()?,
+            own_start: Sample::read(std::process::id())?,
             began: Instant::now(),
         })
     }
@@ -155,8 +160,12 @@ impl Meter {
             (Some(a), Some(b)) => Some(b.cpu.saturating_sub(a.cpu)),
             _ => None,
         };
+        let own_cpu = Sample::read(std::process::id())?
+            .cpu
+            .saturating_sub(self.own_start.cpu);
         Ok(Cost {
             wall,
+            own_cpu,
             cpu,
             before: Sample::sum(&self.start),
             after: Sample::sum(&after),
@@ -181,6 +190,9 @@ impl Cost {
     /// without a cluster around it; the per-node and NATS fields are added only where they apply.
     pub fn add_to(&self, report: &mut Report, per_unit: &str, units: u64) {
         report.add("wall_s", round2(self.wall.as_secs_f64()));
+        // A core near wall_s of CPU was saturated: latency then says as much about the load tool
+        // as about the server.
+        report.add("load_tool_cpu_ms", ms(self.own_cpu));
         if let Some(cpu) = self.cpu {
             report.add("server_cpu_ms", ms(cpu));
             report.add(
