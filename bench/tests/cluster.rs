@@ -42,7 +42,10 @@ fn nats_installed() -> bool {
 
 /// The `chat-server` binary of this build. Cargo builds a package's binaries for that package's own
 /// tests only (`CARGO_BIN_EXE_*`), and `cargo test -p bench` would leave none or a stale one, so
-/// this asks cargo to build it (nothing to do when it is up to date) and takes the path it reports.
+/// this asks cargo for it and takes the path it reports. It asks with the same command CI runs
+/// (`cargo test --workspace`, not building): that resolves features exactly as the run we are part
+/// of, so the binary is already built and nothing is compiled again. (`cargo build -p server`
+/// resolves them for the server alone and rebuilt much of the dependency tree: minutes in CI.)
 /// `CHAT_SERVER_BIN` overrides it.
 async fn chat_server_binary() -> Result<PathBuf> {
     if let Some(bin) = std::env::var_os("CHAT_SERVER_BIN") {
@@ -51,7 +54,7 @@ async fn chat_server_binary() -> Result<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let mut cargo = tokio::process::Command::new(env!("CARGO"));
     cargo
-        .args(["build", "-p", "server", "--bin", "chat-server"])
+        .args(["test", "--workspace", "--no-run"])
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
         .arg(manifest)
@@ -64,12 +67,17 @@ async fn chat_server_binary() -> Result<PathBuf> {
     }
     let out = cargo.output().await.context("cannot run cargo")?;
     if !out.status.success() {
-        bail!("cargo build -p server failed: {}", out.status);
+        bail!("cargo test --workspace --no-run failed: {}", out.status);
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "chat-server")
+        // The binary itself, not the unit-test harness built from the same main.rs.
+        .find(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["name"] == "chat-server"
+                && m["profile"]["test"] == false
+        })
         .and_then(|m| m["executable"].as_str().map(PathBuf::from))
         .context("cargo did not report a chat-server executable")
 }
