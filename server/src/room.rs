@@ -344,6 +344,9 @@ impl Room {
         }
         if let Some(member) = state.members.remove(key) {
             tracing::info!(user = %member.name, %why, "left");
+            // Its queue is about to close: a writer holding back presence notices should flush
+            // them and finish now rather than at the end of its wait.
+            member.urgent.notify_one();
             if let Some(cluster) = &self.cluster {
                 let (cluster, key, name) = (cluster.clone(), key.to_owned(), member.name.clone());
                 tokio::spawn(
