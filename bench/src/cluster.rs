@@ -16,11 +16,11 @@ use anyhow::{Context, Result, bail};
 use client::Trust;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    process::{Child, ChildStderr, Command},
+    process::{Child, ChildStderr},
 };
 
 use crate::{
-    server_process::{NodeRole, ServerProcess, Spawn, terminate},
+    server_process::{NodeRole, ServerProcess, Spawn, pinned, terminate},
     workloads::Target,
 };
 
@@ -152,15 +152,7 @@ pub struct NatsProcess {
 impl NatsProcess {
     pub async fn start(binary: &Path, cpu: Option<&str>, store: &Path) -> Result<Self> {
         let port = free_tcp_port()?;
-        let mut cmd = match cpu {
-            Some(cpu) => {
-                // taskset execs nats-server, so the child's pid is nats-server's.
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu).arg(binary);
-                c
-            }
-            None => Command::new(binary),
-        };
+        let mut cmd = pinned(binary, cpu);
         cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(store)
             .stdin(Stdio::null())

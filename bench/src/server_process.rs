@@ -143,17 +143,22 @@ fn check_binary(binary: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The command line every started server shares, pinned with `taskset` when asked.
-fn command(spawn: &Spawn, cert_dir: &Path) -> Command {
-    let mut cmd = match &spawn.cpu {
+/// `binary`, pinned to `cpu` with `taskset` when asked. taskset execs the program, so the child's
+/// pid is the program's own and its costs can be read from `/proc`.
+pub(crate) fn pinned(binary: &Path, cpu: Option<&str>) -> Command {
+    match cpu {
         Some(cpu) => {
-            // taskset execs the server, so the child's pid is the server's.
             let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu).arg(&spawn.binary);
+            c.arg("-c").arg(cpu).arg(binary);
             c
         }
-        None => Command::new(&spawn.binary),
-    };
+        None => Command::new(binary),
+    }
+}
+
+/// The command line every started server shares.
+fn command(spawn: &Spawn, cert_dir: &Path) -> Command {
+    let mut cmd = pinned(&spawn.binary, spawn.cpu.as_deref());
     cmd.arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--cert-dir")
