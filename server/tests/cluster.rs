@@ -172,6 +172,16 @@ async fn cluster(dir: &Path, count: usize) -> (Nats, Vec<Node>) {
     (nats, nodes)
 }
 
+/// A cluster of one node per name, each name joined on its own node.
+async fn one_user_per_node(dir: &Path, names: &[&str]) -> (Nats, Vec<Node>, Vec<Connection>) {
+    let (nats, nodes) = cluster(dir, names.len()).await;
+    let mut conns = Vec::with_capacity(names.len());
+    for (node, name) in nodes.iter().zip(names) {
+        conns.push(node.join(dir, name).await);
+    }
+    (nats, nodes, conns)
+}
+
 /// Waits until `conn`'s user list is exactly `want` (asking every 200 ms).
 async fn users_become(conn: &mut Connection, want: &[&str]) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -201,11 +211,7 @@ async fn users_on_three_nodes_see_every_line_in_one_order() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_nats, nodes) = cluster(dir.path(), 3).await;
-    let mut conns = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        conns.push(node.join(dir.path(), NAMES[i]).await);
-    }
+    let (_nats, _nodes, mut conns) = one_user_per_node(dir.path(), &NAMES).await;
     for conn in &mut conns {
         users_become(conn, &NAMES).await;
     }
@@ -258,11 +264,7 @@ async fn users_of_live_nodes_are_never_reported_gone() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_nats, nodes) = cluster(dir.path(), 3).await;
-    let mut conns = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        conns.push(node.join(dir.path(), NAMES[i]).await);
-    }
+    let (_nats, _nodes, mut conns) = one_user_per_node(dir.path(), &NAMES).await;
     let mut watcher = conns.remove(0);
     users_become(&mut watcher, &NAMES).await;
     // Two node expiry periods and more: a false "node is gone" would show up as a Left.
