@@ -167,6 +167,11 @@ impl ChatState {
                     .add_system(&format!("The server refused us: {reason}"));
                 Vec::new()
             }
+            // The client library unpacks these into single changes; handled the same way if not.
+            ServerFrame::Presence { changes } => changes
+                .into_iter()
+                .flat_map(|c| self.apply_frame(c.into()))
+                .collect(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! One QUIC connection to the server, its stream, and the frames on it.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use quinn::{Endpoint, EndpointConfig, RecvStream, SendStream, TokioRuntime};
@@ -210,6 +210,8 @@ impl FrameWriter {
 pub struct FrameReader {
     recv: RecvStream,
     decoder: FrameDecoder,
+    /// The rest of the last `Presence` frame, one `Joined` or `Left` each.
+    unpacked: VecDeque<ServerFrame>,
 }
 
 impl FrameReader {
@@ -217,18 +219,30 @@ impl FrameReader {
         Self {
             recv,
             decoder: FrameDecoder::new(wire::MAX_SERVER_FRAME),
+            unpacked: VecDeque::new(),
         }
     }
 
-    /// The next frame; `Ok(None)` when the server finished the stream cleanly.
+    /// The next frame; `Ok(None)` when the server finished the stream cleanly. A `Presence` frame
+    /// comes out as one `Joined` or `Left` per change, in its order: batching is the server's
+    /// business, and every consumer deals in single changes.
     pub async fn next(&mut self) -> Result<Option<ServerFrame>, ClientError> {
         loop {
-            if let Some(frame) = self
+            if let Some(frame) = self.unpacked.pop_front() {
+                return Ok(Some(frame));
+            }
+            match self
                 .decoder
                 .next_frame()
                 .map_err(|e| ClientError::Protocol(e.to_string()))?
             {
-                return Ok(Some(frame));
+                Some(ServerFrame::Presence { changes }) => {
+                    self.unpacked
+                        .extend(changes.into_iter().map(ServerFrame::from));
+                    continue;
+                }
+                Some(frame) => return Ok(Some(frame)),
+                None => {}
             }
             match self.recv.read_chunk(READ_CHUNK, true).await {
                 Ok(Some(chunk)) => self.decoder.push(&chunk.bytes),

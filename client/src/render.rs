@@ -30,6 +30,12 @@ pub fn text(frame: &ServerFrame) -> String {
         ServerFrame::Users { list } => format!("* {} here: {}", list.len(), list.join(", ")),
         ServerFrame::Problem { code, detail, .. } => format!("! {code}: {detail}"),
         ServerFrame::ShuttingDown { reason } => format!("! server shutting down: {reason}"),
+        // The reader unpacks these into single changes; printed the same way if one gets here.
+        ServerFrame::Presence { changes } => changes
+            .iter()
+            .map(|c| text(&ServerFrame::from(c.clone())))
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 

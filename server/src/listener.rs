@@ -201,6 +201,8 @@ impl Server {
         let hard_cap = max.saturating_mul(2).max(max + 16);
         let mut next_conn = 0u64;
         let per_address = PerAddress::default();
+        let room = self.shared.room.clone();
+        let presence = tokio::spawn(async move { room.tell_presence().await });
         let reason = loop {
             tokio::select! {
                 reason = shutdown::requested(&mut stop) => break reason,
@@ -235,6 +237,8 @@ impl Server {
         };
         tracing::info!(%reason, "shutting down");
         self.endpoint.set_server_config(None);
+        // Shutting down sends what is pending; nothing joins afterwards.
+        presence.abort();
         let present = self.shared.room.shut_down(&reason);
         if let Some(cluster) = &self.cluster {
             cluster.leave(present).await;

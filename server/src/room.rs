@@ -6,6 +6,12 @@
 //! every member the same order of messages, joins and leaves, and it is what lets `join` hand a
 //! newcomer a history that meets the live stream with no gap and no duplicate.
 //!
+//! Joins and leaves are not sent one by one: they wait in `State::pending` for a moment
+//! ([`presence_delay`]) and go out together as `Presence` frames, each encoded once for everyone.
+//! Filling a room of N is N² changes to tell whatever we do; gathered, it is about N frames per
+//! moment instead of N² frames, queue pushes and writer wake-ups. Anything else the room sends
+//! (a line, a reply, shutdown) first sends what is pending, so every member still sees one order.
+//!
 //! In a cluster (`crate::cluster`) ids come from the JetStream stream instead of `next_id`: a
 //! session publishes its line without the lock ([`Room::speak`]) and the task following the stream
 //! applies every node's lines under it ([`Room::apply`]), in stream order. The single-node path is
@@ -17,18 +23,25 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, oneshot};
-use wire::{ChatMessage, LeaveReason, ProblemCode, RefuseReason, ServerFrame};
+use wire::{ChatMessage, LeaveReason, PresenceChange, ProblemCode, RefuseReason, ServerFrame};
 
 use crate::{
     Config,
     cluster::{Claim, Cluster},
     names::name_key,
-    session::WRITE_BATCH,
     store::{Store, StoreError, now_ms},
 };
 
 /// How long a member may stay more than half a queue behind while speakers wait for it.
 const CONGESTION_GRACE: Duration = Duration::from_secs(2);
+/// Most changes in one `Presence` frame: names are at most 32 bytes, so a frame stays near 10 KiB.
+const PRESENCE_FRAME_CHANGES: usize = 256;
+/// How long joins and leaves wait for company, at least; see [`presence_delay`].
+const PRESENCE_DELAY: Duration = Duration::from_millis(25);
+/// Added to that wait per member of the room.
+const PRESENCE_DELAY_PER_MEMBER: Duration = Duration::from_micros(50);
+/// The longest a join or leave waits.
+const PRESENCE_DELAY_MAX: Duration = Duration::from_secs(1);
 
 /// Identifies one connection, so that a stale session cannot remove a newer one with the same name.
 pub(crate) type ConnId = u64;
@@ -42,8 +55,9 @@ struct Member {
     revision: u64,
     /// Since when its queue has been more than half full, as last seen by [`Room::congested`].
     congested_since: Option<Instant>,
-    /// Told when something other than a join or leave notice is queued.
-    urgent: Arc<Notify>,
+    /// How many of the pending presence changes this member already knows: a newcomer's `Welcome`
+    /// lists everyone, so it is sent only the changes after its own join.
+    knows_pending: usize,
 }
 
 impl Member {
@@ -80,6 +94,8 @@ struct State {
     joining: HashSet<String>,
     /// The longest member queue after the last broadcast.
     max_queued: usize,
+    /// Joins and leaves not yet sent, oldest first.
+    pending: Vec<PresenceChange>,
 }
 
 /// What a session gets when its `Hello` is accepted.
@@ -92,9 +108,6 @@ pub(crate) struct Membership {
     pub(crate) tx: mpsc::WeakSender<Bytes>,
     /// Fires when the room disconnects the member for falling behind.
     pub(crate) kicked: oneshot::Receiver<()>,
-    /// Signalled when a frame that must not wait (a chat line, not a presence notice) is queued,
-    /// so a writer holding back presence notices need not look at each one as it arrives.
-    pub(crate) urgent: Arc<Notify>,
 }
 
 /// Why a `Say` was not carried out.
@@ -111,6 +124,8 @@ pub(crate) enum Rejection {
 
 pub(crate) struct Room {
     state: Mutex<State>,
+    /// Told when a presence change starts waiting; see [`Room::tell_presence`].
+    presence_due: Notify,
     cluster: Option<Arc<Cluster>>,
     max_members: usize,
     max_message_bytes: usize,
@@ -146,6 +161,7 @@ impl Room {
     fn with_state(config: &Config, state: State, cluster: Option<Arc<Cluster>>) -> Self {
         Self {
             state: Mutex::new(state),
+            presence_due: Notify::new(),
             cluster,
             max_members: config.limits.max_connections,
             max_message_bytes: config.limits.max_message_bytes,
@@ -234,15 +250,15 @@ impl Room {
             // Cannot fail: the channel is new and sized for these frames.
             let _ = tx.try_send(frame);
         }
-        Self::broadcast(
+        self.announce(
             state,
-            &ServerFrame::Joined {
+            PresenceChange::Joined {
                 user: name.to_owned(),
             },
         );
         let (kick, kicked) = oneshot::channel();
         let weak = tx.downgrade();
-        let urgent = Arc::new(Notify::new());
+        let knows_pending = state.pending.len();
         state.members.insert(
             key.clone(),
             Member {
@@ -252,7 +268,7 @@ impl Room {
                 kick: Some(kick),
                 revision,
                 congested_since: None,
-                urgent: urgent.clone(),
+                knows_pending,
             },
         );
         Membership {
@@ -261,7 +277,6 @@ impl Room {
             rx,
             tx: weak,
             kicked,
-            urgent,
         }
     }
 
@@ -301,7 +316,7 @@ impl Room {
     fn record(&self, state: &mut State, key: String, message: ChatMessage) {
         state.next_id = message.id + 1;
         let frame = ServerFrame::Chat(message);
-        Self::broadcast(state, &frame);
+        self.broadcast(state, &frame);
         if let ServerFrame::Chat(message) = frame
             && self.history_len > 0
         {
@@ -344,24 +359,19 @@ impl Room {
         }
         if let Some(member) = state.members.remove(key) {
             tracing::info!(user = %member.name, %why, "left");
-            // Its queue is about to close: a writer holding back presence notices should flush
-            // them and finish now rather than at the end of its wait.
-            member.urgent.notify_one();
             if let Some(cluster) = &self.cluster {
                 let (cluster, key, name) = (cluster.clone(), key.to_owned(), member.name.clone());
                 tokio::spawn(
                     async move { cluster.release(&key, &name, member.revision, why).await },
                 );
             }
-            if !state.closed {
-                Self::broadcast(
-                    &mut state,
-                    &ServerFrame::Left {
-                        user: member.name,
-                        why,
-                    },
-                );
-            }
+            self.announce(
+                &mut state,
+                PresenceChange::Left {
+                    user: member.name,
+                    why,
+                },
+            );
         }
         true
     }
@@ -370,8 +380,7 @@ impl Room {
     pub(crate) fn kick_slow(&self, conn: ConnId, key: &str) {
         let mut state = self.lock();
         if state.members.get(key).is_some_and(|m| m.conn == conn) {
-            let mut slow = vec![key.to_owned()];
-            Self::remove_slow(&mut state, &mut slow);
+            self.remove_slow(&mut state, vec![key.to_owned()]);
         }
     }
 
@@ -401,7 +410,7 @@ impl Room {
             }
         }
         state.max_queued = max_queued;
-        Self::remove_slow(&mut state, &mut slow);
+        self.remove_slow(&mut state, slow);
         max_queued > limit
     }
 
@@ -411,9 +420,12 @@ impl Room {
         state.members.len() + state.remote.len()
     }
 
-    /// Names of everyone in the room (on every node), in name order.
+    /// Names of everyone in the room (on every node), in name order. Sends the pending presence
+    /// changes first, so that the list never arrives before the changes it already contains.
     pub(crate) fn users(&self) -> Vec<String> {
-        self.lock().user_list()
+        let mut state = self.lock();
+        self.flush_presence(&mut state);
+        state.user_list()
     }
 
     /// Tells everyone the server is going away and releases their queues, so that each session
@@ -422,7 +434,7 @@ impl Room {
     pub(crate) fn shut_down(&self, reason: &str) -> Vec<(String, String, u64)> {
         let mut state = self.lock();
         state.closed = true;
-        Self::broadcast(
+        self.broadcast(
             &mut state,
             &ServerFrame::ShuttingDown {
                 reason: reason.to_owned(),
@@ -434,42 +446,82 @@ impl Room {
             .collect()
     }
 
-    /// Encodes `frame` once and queues it for every member. Members whose queue is full are
-    /// disconnected and the others told, with the same rule applied to that notice in turn.
-    fn broadcast(state: &mut State, frame: &ServerFrame) {
-        let bytes = match wire::encode(frame, wire::MAX_SERVER_FRAME) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                // Every frame the room builds is bounded well below the limit; log rather than panic.
-                tracing::error!(error = %e, "cannot encode a room frame");
-                return;
-            }
-        };
-        let urgent = !wire::is_presence_frame(&bytes);
-        let mut slow = Vec::new();
-        let mut max_queued = 0;
-        for (key, member) in &state.members {
-            if let Err(mpsc::error::TrySendError::Full(_)) = member.tx.try_send(bytes.clone()) {
-                slow.push(key.clone());
-                continue;
-            }
-            let queued = member.queued();
-            // A full batch of notices is worth writing now: waiting longer only fills the queue.
-            if urgent || queued == WRITE_BATCH {
-                member.urgent.notify_one();
-            }
-            max_queued = max_queued.max(queued);
+    /// Encodes `frame` once and queues it for every member, after the pending presence changes.
+    fn broadcast(&self, state: &mut State, frame: &ServerFrame) {
+        self.flush_presence(state);
+        match wire::encode(frame, wire::MAX_SERVER_FRAME) {
+            Ok(bytes) => self.fan_out(state, &[bytes], &[]),
+            // Every frame the room builds is bounded well below the limit; log rather than panic.
+            Err(e) => tracing::error!(error = %e, "cannot encode a room frame"),
         }
-        state.max_queued = max_queued;
-        Self::remove_slow(state, &mut slow);
     }
 
-    fn remove_slow(state: &mut State, slow: &mut Vec<String>) {
-        // When many members go at once (a mass disconnect), each one's notice can overflow the
-        // queues of the others that are going too: checking membership of `slow` by scanning it
-        // made that cubic, seconds of CPU for a few thousand members.
-        let mut queued_for_removal: HashSet<String> = slow.iter().cloned().collect();
-        while let Some(key) = slow.pop() {
+    /// Adds a join or leave to those waiting to be sent.
+    fn announce(&self, state: &mut State, change: PresenceChange) {
+        if state.closed {
+            return;
+        }
+        state.pending.push(change);
+        if state.pending.len() == 1 {
+            self.presence_due.notify_one();
+        }
+    }
+
+    /// Queues the pending presence changes for every member, [`PRESENCE_FRAME_CHANGES`] per
+    /// frame, each frame encoded once.
+    fn flush_presence(&self, state: &mut State) {
+        if state.pending.is_empty() {
+            return;
+        }
+        let changes = std::mem::take(&mut state.pending);
+        let frames: Vec<Bytes> = changes
+            .chunks(PRESENCE_FRAME_CHANGES)
+            .filter_map(encode_presence)
+            .collect();
+        self.fan_out(state, &frames, &changes);
+    }
+
+    /// Queues `frames` for every member. When they carry presence `changes`, a member that joined
+    /// while those were pending skips the ones it already knows.
+    fn fan_out(&self, state: &mut State, frames: &[Bytes], changes: &[PresenceChange]) {
+        let mut slow = Vec::new();
+        let mut max_queued = 0;
+        for (key, member) in &mut state.members {
+            let knows = std::mem::take(&mut member.knows_pending);
+            let mut first = 0;
+            let mut partial = None;
+            if knows > 0 {
+                if knows >= changes.len() {
+                    continue;
+                }
+                first = knows / PRESENCE_FRAME_CHANGES;
+                if knows % PRESENCE_FRAME_CHANGES != 0 {
+                    let end = ((first + 1) * PRESENCE_FRAME_CHANGES).min(changes.len());
+                    partial = encode_presence(&changes[knows..end]);
+                    first += 1;
+                }
+            }
+            let mut full = false;
+            for bytes in partial.iter().chain(&frames[first.min(frames.len())..]) {
+                if let Err(mpsc::error::TrySendError::Full(_)) = member.tx.try_send(bytes.clone()) {
+                    full = true;
+                    break;
+                }
+            }
+            if full {
+                slow.push(key.clone());
+            } else {
+                max_queued = max_queued.max(member.queued());
+            }
+        }
+        state.max_queued = max_queued;
+        self.remove_slow(state, slow);
+    }
+
+    /// Disconnects members whose queue overflowed. Their leaving joins the pending changes, so a
+    /// mass disconnect costs one more presence frame, not a notice per member for every other.
+    fn remove_slow(&self, state: &mut State, slow: Vec<String>) {
+        for key in slow {
             let Some(mut member) = state.members.remove(&key) else {
                 continue;
             };
@@ -477,25 +529,46 @@ impl Room {
             if let Some(kick) = member.kick.take() {
                 let _ = kick.send(());
             }
-            if state.closed {
-                continue;
-            }
-            let notice = ServerFrame::Left {
-                user: member.name,
-                why: LeaveReason::TooSlow,
-            };
-            let Ok(bytes) = wire::encode(&notice, wire::MAX_SERVER_FRAME) else {
-                continue;
-            };
-            for (key, other) in &state.members {
-                if let Err(mpsc::error::TrySendError::Full(_)) = other.tx.try_send(bytes.clone())
-                    && queued_for_removal.insert(key.clone())
-                {
-                    slow.push(key.clone());
-                }
-            }
+            self.announce(
+                state,
+                PresenceChange::Left {
+                    user: member.name,
+                    why: LeaveReason::TooSlow,
+                },
+            );
         }
     }
+
+    /// Waits until presence changes are pending, gives them [`presence_delay`] to gather company,
+    /// and sends them; for the life of the server.
+    pub(crate) async fn tell_presence(&self) {
+        loop {
+            self.presence_due.notified().await;
+            tokio::time::sleep(presence_delay(self.size())).await;
+            self.flush_presence(&mut self.lock());
+        }
+    }
+}
+
+fn encode_presence(changes: &[PresenceChange]) -> Option<Bytes> {
+    let frame = ServerFrame::Presence {
+        changes: changes.to_vec(),
+    };
+    wire::encode(&frame, wire::MAX_SERVER_FRAME)
+        .inspect_err(|e| tracing::error!(error = %e, "cannot encode a presence frame"))
+        .ok()
+}
+
+/// How long presence changes wait for company in a room of `members`.
+///
+/// Each wait ends in a frame to every member, so the cost of a room filling up is about N frames
+/// per wait. In a small room 25 ms is unnoticeable and already gathers a burst of joins; in a room
+/// of thousands, where joins arrive hundreds a second, a longer wait keeps those N frames from
+/// coming 40 times a second.
+fn presence_delay(members: usize) -> Duration {
+    let per_member =
+        PRESENCE_DELAY_PER_MEMBER.saturating_mul(u32::try_from(members).unwrap_or(u32::MAX));
+    per_member.clamp(PRESENCE_DELAY, PRESENCE_DELAY_MAX)
 }
 
 /// How long a remote user's departure is remembered against stale snapshots.
@@ -519,6 +592,7 @@ impl State {
             gone: HashMap::new(),
             joining: HashSet::new(),
             max_queued: 0,
+            pending: Vec::new(),
         }
     }
 
@@ -716,7 +790,7 @@ impl Room {
             return;
         }
         state.gone.remove(&key);
-        let frame = ServerFrame::Joined { user: name.clone() };
+        let change = PresenceChange::Joined { user: name.clone() };
         state.remote.insert(
             key,
             RemoteUser {
@@ -724,7 +798,7 @@ impl Room {
                 since: Instant::now(),
             },
         );
-        Self::broadcast(&mut state, &frame);
+        self.announce(&mut state, change);
     }
 
     /// Another node's user left.
@@ -734,15 +808,13 @@ impl Room {
             return;
         };
         state.gone.insert(key.to_owned(), Instant::now());
-        if !state.closed {
-            Self::broadcast(
-                &mut state,
-                &ServerFrame::Left {
-                    user: user.name,
-                    why,
-                },
-            );
-        }
+        self.announce(
+            &mut state,
+            PresenceChange::Left {
+                user: user.name,
+                why,
+            },
+        );
     }
 
     /// Repairs the view of the other nodes' users from a snapshot of the cluster's user list taken
@@ -759,12 +831,10 @@ impl Room {
             .collect();
         drop(present);
         for key in stale {
-            if let Some(user) = state.remote.remove(&key)
-                && !state.closed
-            {
-                Self::broadcast(
+            if let Some(user) = state.remote.remove(&key) {
+                self.announce(
                     &mut state,
-                    &ServerFrame::Left {
+                    PresenceChange::Left {
                         user: user.name,
                         why: LeaveReason::Dropped,
                     },
@@ -780,9 +850,9 @@ impl Room {
             {
                 continue;
             }
-            let frame = ServerFrame::Joined { user: name.clone() };
+            let change = PresenceChange::Joined { user: name.clone() };
             state.remote.insert(key, RemoteUser { name, since: taken });
-            Self::broadcast(&mut state, &frame);
+            self.announce(&mut state, change);
         }
         state.gone.retain(|_, t| t.elapsed() < GONE_MEMORY);
     }
@@ -819,4 +889,18 @@ fn welcome_frames(you: &str, users: Vec<String>, replay: Vec<ChatMessage>) -> Ve
             .filter_map(|m| wire::encode(&ServerFrame::Chat(m), wire::MAX_SERVER_FRAME).ok()),
     );
     frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_waits_longer_in_bigger_rooms_within_bounds() {
+        assert_eq!(presence_delay(0), PRESENCE_DELAY);
+        assert_eq!(presence_delay(100), PRESENCE_DELAY);
+        assert_eq!(presence_delay(5_000), Duration::from_millis(250));
+        assert_eq!(presence_delay(10_000), Duration::from_millis(500));
+        assert_eq!(presence_delay(1_000_000), PRESENCE_DELAY_MAX);
+    }
 }

@@ -9,10 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
-use tokio::{
-    sync::{Notify, mpsc},
-    time::timeout,
-};
+use tokio::{sync::mpsc, time::timeout};
 use wire::{
     ClientFrame, DecodeError, FrameDecoder, LeaveReason, RefuseReason, ServerFrame, close_code,
 };
@@ -42,14 +39,7 @@ pub(crate) enum Admission {
 }
 
 /// Most frames written in one go when a client's queue has several waiting.
-pub(crate) const WRITE_BATCH: usize = 64;
-/// How long join and leave notices may wait for company before they are written, at least; see
-/// [`presence_delay`].
-const PRESENCE_DELAY: Duration = Duration::from_millis(25);
-/// Added to that wait per member of the room.
-const PRESENCE_DELAY_PER_MEMBER: Duration = Duration::from_micros(50);
-/// The longest a join or leave notice waits.
-const PRESENCE_DELAY_MAX: Duration = Duration::from_secs(1);
+const WRITE_BATCH: usize = 64;
 /// How long we wait for a peer to acknowledge our last bytes before closing.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Lines taken from one client before the other sessions get a turn. Every member's queue must hold
@@ -195,7 +185,6 @@ async fn run_member(
         mut rx,
         tx,
         mut kicked,
-        urgent,
     } = membership;
     let room = &shared.room;
 
@@ -217,10 +206,9 @@ async fn run_member(
                 conn,
                 rate,
                 strikes_allowed: shared.limits.too_fast_strikes,
-                urgent: &urgent,
             },
         );
-        let writer = write_loop(&mut send, &mut rx, room, &urgent);
+        let writer = write_loop(&mut send, &mut rx);
         tokio::pin!(reader, writer);
         let mut reading = true;
         loop {
@@ -300,8 +288,6 @@ struct Speaker<'a> {
     conn: ConnId,
     rate: RateLimit,
     strikes_allowed: u32,
-    /// Wakes our writer for a reply while it holds back presence notices.
-    urgent: &'a Notify,
 }
 
 /// Reads frames and acts on them until the client leaves or something breaks.
@@ -397,10 +383,11 @@ async fn wait_while_congested(room: &Room, said_this_turn: &mut usize) {
 fn reply_to_self(room: &Room, me: &Speaker<'_>, reply: ServerFrame) {
     let Some(tx) = me.tx.upgrade() else { return };
     match wire::encode(&reply, wire::MAX_SERVER_FRAME) {
-        Ok(bytes) => match tx.try_send(bytes) {
-            Err(mpsc::error::TrySendError::Full(_)) => room.kick_slow(me.conn, me.key),
-            _ => me.urgent.notify_one(),
-        },
+        Ok(bytes) => {
+            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(bytes) {
+                room.kick_slow(me.conn, me.key);
+            }
+        }
         Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
     }
 }
@@ -427,53 +414,18 @@ async fn read_frame(
 }
 
 /// Writes whatever the room queues for us, several frames per write when they pile up, so a busy
-/// client costs fewer packets while an idle one gets each frame at once.
-///
-/// Joins and leaves are the exception: when only they are waiting, the writer gives more a moment
-/// ([`presence_delay`]) to arrive. A room filling up then costs each member one packet per burst of
-/// joins instead of one per join (the difference between N² and N packets), while a chat line is
-/// never delayed: it goes at once and takes any waiting notices with it.
+/// client costs fewer packets while an idle one gets each frame at once. (Joins and leaves are
+/// gathered by the room before they get here: see `Room::tell_presence`.)
 async fn write_loop(
     send: &mut SendStream,
     rx: &mut mpsc::Receiver<Bytes>,
-    room: &Room,
-    urgent: &Notify,
 ) -> Result<(), quinn::WriteError> {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        if batch.iter().all(|b| wire::is_presence_frame(b)) && batch.len() < WRITE_BATCH {
-            // Not woken for each notice that arrives meanwhile (in a filling room of thousands
-            // that was most of the server's work): only when the wait is over, or when a frame
-            // that must not wait is queued.
-            let until = tokio::time::Instant::now() + presence_delay(room.size());
-            tokio::select! {
-                () = tokio::time::sleep_until(until) => {}
-                () = urgent.notified() => {}
-            }
-            while batch.len() < WRITE_BATCH {
-                match rx.try_recv() {
-                    Ok(frame) => batch.push(frame),
-                    Err(_) => break,
-                }
-            }
-        }
         send.write_all_chunks(&mut batch).await?;
         batch.clear();
     }
     Ok(())
-}
-
-/// How long presence notices wait for company in a room of `members`.
-///
-/// Every join is told to every member, so filling a room of N costs N² notices; what must not grow
-/// that fast is the number of packets carrying them. In a small room 25 ms is unnoticeable and
-/// already gathers a burst of joins into one packet; in a room of thousands, where joins arrive
-/// hundreds a second, a longer wait lets each packet fill up ([`WRITE_BATCH`] notices) instead of
-/// carrying two or three, which is what had kept the server saturated while a big room filled.
-fn presence_delay(members: usize) -> Duration {
-    let per_member =
-        PRESENCE_DELAY_PER_MEMBER.saturating_mul(u32::try_from(members).unwrap_or(u32::MAX));
-    per_member.clamp(PRESENCE_DELAY, PRESENCE_DELAY_MAX)
 }
 
 async fn refuse(connection: &Connection, send: &mut SendStream, reason: RefuseReason) {
@@ -512,19 +464,5 @@ fn lost_on_write(e: &quinn::WriteError) -> LeaveReason {
     match e {
         quinn::WriteError::ConnectionLost(e) => lost(e),
         _ => LeaveReason::Dropped,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn presence_waits_longer_in_bigger_rooms_within_bounds() {
-        assert_eq!(presence_delay(0), PRESENCE_DELAY);
-        assert_eq!(presence_delay(100), PRESENCE_DELAY);
-        assert_eq!(presence_delay(5_000), Duration::from_millis(250));
-        assert_eq!(presence_delay(10_000), Duration::from_millis(500));
-        assert_eq!(presence_delay(1_000_000), PRESENCE_DELAY_MAX);
     }
 }

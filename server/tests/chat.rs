@@ -274,3 +274,88 @@ async fn a_client_whose_address_changes_keeps_its_session() {
         "no Left, no reconnect: the same session"
     );
 }
+
+/// Reads until the `Chat` saying `marker`, applying every join and leave on the way to `known`:
+/// a join must be new to it (not the reader itself, not already listed in its `Welcome`, not told
+/// twice), a leave must be of somebody it knows.
+async fn follow_presence(
+    conn: &mut client::Connection,
+    me: &str,
+    known: &mut std::collections::BTreeSet<String>,
+    marker: &str,
+) {
+    loop {
+        match next(conn).await {
+            ServerFrame::Joined { user } => {
+                assert_ne!(user, me, "{me} was told of its own join");
+                assert!(known.insert(user.clone()), "{me} was told twice of {user}");
+            }
+            ServerFrame::Left { user, .. } => {
+                assert!(
+                    known.remove(&user),
+                    "{me} was told {user} left, unknown to it"
+                );
+            }
+            ServerFrame::Chat(m) if m.text == marker => return,
+            _ => {}
+        }
+    }
+}
+
+/// Joins and leaves close together are gathered into shared `Presence` frames; people who join
+/// while earlier joins are still waiting to be sent must skip exactly the ones their `Welcome`
+/// already lists. Everyone ends up with the same, right, list, each change told once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_joins_and_leaves_reaches_everyone_once() {
+    const USERS: usize = 40;
+    let server = TestServer::start().await;
+    let mut joining = tokio::task::JoinSet::new();
+    for i in 0..USERS {
+        let (connector, addr, at) = (server.connector(), server.server_addr(), server.addr);
+        joining.spawn(async move {
+            let name = format!("user{i:02}");
+            let joined = connector.connect(&addr, at, &name, None).await;
+            (name, joined.expect("joins"), connector)
+        });
+    }
+    let mut people = Vec::new();
+    while let Some(joined) = joining.join_next().await {
+        let (name, (conn, welcome), connector) = joined.expect("join task");
+        let known: std::collections::BTreeSet<String> = welcome.users.into_iter().collect();
+        assert!(known.contains(&name), "{name}'s Welcome lists {name}");
+        people.push((name, conn, known, connector));
+    }
+    people.sort_by(|a, b| a.0.cmp(&b.0));
+    let everyone: std::collections::BTreeSet<String> = people.iter().map(|p| p.0.clone()).collect();
+
+    say(&mut people[0].1, 1, "all in").await;
+    for (name, conn, known, _) in &mut people {
+        follow_presence(conn, name, known, "all in").await;
+        assert_eq!(*known, everyone, "{name} knows everyone");
+    }
+
+    // Every other one leaves, close together.
+    let leaving: Vec<_> = people.split_off(0).into_iter().enumerate().collect();
+    let mut staying = Vec::new();
+    for (i, (name, mut conn, known, connector)) in leaving {
+        if i % 2 == 1 {
+            conn.send(&ClientFrame::Bye).await.expect("Bye sent");
+            // The server has let go of us when it ends the stream, so our leave is in the room
+            // before the line below.
+            let drained = async { while let Ok(Some(_)) = conn.next().await {} };
+            tokio::time::timeout(support::WAIT, drained)
+                .await
+                .expect("the server ends the stream after Bye");
+            drop(connector);
+        } else {
+            staying.push((name, conn, known));
+        }
+    }
+    let remaining: std::collections::BTreeSet<String> =
+        staying.iter().map(|p| p.0.clone()).collect();
+    say(&mut staying[0].1, 2, "half gone").await;
+    for (name, conn, known) in &mut staying {
+        follow_presence(conn, name, known, "half gone").await;
+        assert_eq!(*known, remaining, "{name} knows who stayed");
+    }
+}

@@ -209,39 +209,46 @@ async fn a_client_that_never_says_hello_is_closed() {
     assert_eq!(app_close(&conn).await.0, close_code::HELLO_TIMEOUT);
 }
 
+/// A client from before `Presence` (version 1) and one from the future are both told which version
+/// the server speaks, instead of getting frames they cannot decode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wrong_protocol_version_is_refused() {
     let server = TestServer::start().await;
     let connector = server.connector();
-    let conn = connector
-        .endpoint()
-        .connect(server.addr, "127.0.0.1")
-        .expect("connect")
-        .await
-        .expect("handshake");
-    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
-    let hello = wire::encode(
-        &ClientFrame::Hello {
-            version: 99,
-            user: "future".into(),
-            resume_after: None,
-        },
-        wire::MAX_CLIENT_FRAME,
-    )
-    .expect("encodes");
-    send.write_all(&hello).await.expect("sent");
-    let bytes = tokio::time::timeout(WAIT, recv.read_to_end(1024))
-        .await
-        .expect("in time")
-        .expect("read");
-    let mut dec = wire::FrameDecoder::new(wire::MAX_SERVER_FRAME);
-    dec.push(&bytes);
-    assert_eq!(
-        dec.next_frame::<ServerFrame>(),
-        Ok(Some(ServerFrame::Refused {
-            reason: RefuseReason::UnsupportedVersion { supported: 1 }
-        }))
-    );
+    for version in [1, 99] {
+        let conn = connector
+            .endpoint()
+            .connect(server.addr, "127.0.0.1")
+            .expect("connect")
+            .await
+            .expect("handshake");
+        let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+        let hello = wire::encode(
+            &ClientFrame::Hello {
+                version,
+                user: "other".into(),
+                resume_after: None,
+            },
+            wire::MAX_CLIENT_FRAME,
+        )
+        .expect("encodes");
+        send.write_all(&hello).await.expect("sent");
+        let bytes = tokio::time::timeout(WAIT, recv.read_to_end(1024))
+            .await
+            .expect("in time")
+            .expect("read");
+        let mut dec = wire::FrameDecoder::new(wire::MAX_SERVER_FRAME);
+        dec.push(&bytes);
+        assert_eq!(
+            dec.next_frame::<ServerFrame>(),
+            Ok(Some(ServerFrame::Refused {
+                reason: RefuseReason::UnsupportedVersion {
+                    supported: wire::PROTOCOL_VERSION
+                }
+            })),
+            "version {version}"
+        );
+    }
 }
 
 /// A client that stops reading is disconnected as too slow; the others never wait for it.

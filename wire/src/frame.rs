@@ -37,9 +37,10 @@ pub enum ServerFrame {
     Refused { reason: RefuseReason },
     /// A line said in the room, stamped by the server. The sender gets it too: that is its receipt.
     Chat(ChatMessage),
-    /// Somebody entered the room.
+    /// Somebody entered the room. Since version 2 the server sends joins inside `Presence`; the
+    /// client library hands each one out as this frame.
     Joined { user: UserName },
-    /// Somebody left the room.
+    /// Somebody left the room. Sent inside `Presence` since version 2, like `Joined`.
     Left { user: UserName, why: LeaveReason },
     /// The answer to `ListUsers`, sorted.
     Users { list: Vec<UserName> },
@@ -51,6 +52,27 @@ pub enum ServerFrame {
     },
     /// The server is about to close every connection.
     ShuttingDown { reason: String },
+    /// Joins and leaves, in the order they happened (version 2). The server gathers the changes of
+    /// a short moment into one frame: in a room filling up, each member then gets one frame per
+    /// burst of newcomers instead of one per newcomer.
+    Presence { changes: Vec<PresenceChange> },
+}
+
+/// One entry of `Presence`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PresenceChange {
+    Joined { user: UserName },
+    Left { user: UserName, why: LeaveReason },
+}
+
+impl From<PresenceChange> for ServerFrame {
+    /// The frame a version 1 server sent for the same change.
+    fn from(change: PresenceChange) -> Self {
+        match change {
+            PresenceChange::Joined { user } => Self::Joined { user },
+            PresenceChange::Left { user, why } => Self::Left { user, why },
+        }
+    }
 }
 
 /// One line of the room's history.

@@ -15,14 +15,15 @@ mod frame;
 pub use codec::{FrameDecoder, LENGTH_PREFIX, encode, encode_into};
 pub use error::{DecodeError, EncodeError};
 pub use frame::{
-    ChatMessage, ClientFrame, LeaveReason, ProblemCode, RefuseReason, ServerFrame, UserName,
+    ChatMessage, ClientFrame, LeaveReason, PresenceChange, ProblemCode, RefuseReason, ServerFrame,
+    UserName,
 };
 
 /// The QUIC application protocol negotiated in the TLS handshake.
 pub const ALPN: &[u8] = b"chat/1";
 
 /// Bumped whenever the golden vectors change.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The largest frame body a server accepts from a client. Client frames are small (a line of text), so a
 /// tight bound keeps what one connection can make the server buffer small.
@@ -34,14 +35,6 @@ pub const MAX_SERVER_FRAME: usize = 1024 * 1024;
 
 /// Longest user name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 32;
-
-/// Whether an encoded server frame (prefix and body, as [`encode`] made it) is a `Joined` or `Left`
-/// notice. Reads the variant index straight from the bytes, which the golden vectors pin, so a
-/// writer can treat presence notices as less urgent than chat lines without decoding anything.
-pub fn is_presence_frame(encoded: &[u8]) -> bool {
-    // Variant indices of `ServerFrame::Joined` and `ServerFrame::Left`.
-    matches!(encoded.get(LENGTH_PREFIX), Some(3 | 4))
-}
 
 /// Application error codes used when a peer closes the connection.
 pub mod close_code {

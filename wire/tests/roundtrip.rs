@@ -2,7 +2,7 @@
 
 use wire::{
     ChatMessage, ClientFrame, FrameDecoder, LeaveReason, MAX_CLIENT_FRAME, MAX_SERVER_FRAME,
-    ProblemCode, RefuseReason, ServerFrame, encode,
+    PresenceChange, ProblemCode, RefuseReason, ServerFrame, encode,
 };
 
 fn client_frames() -> Vec<ClientFrame> {
@@ -63,6 +63,18 @@ fn server_frames() -> Vec<ServerFrame> {
         },
         ServerFrame::ShuttingDown {
             reason: "maintenance".into(),
+        },
+        ServerFrame::Presence { changes: vec![] },
+        ServerFrame::Presence {
+            changes: vec![
+                PresenceChange::Joined {
+                    user: "erin".into(),
+                },
+                PresenceChange::Left {
+                    user: "erin".into(),
+                    why: LeaveReason::TooSlow,
+                },
+            ],
         },
     ];
     for reason in [
