@@ -23,7 +23,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, oneshot};
-use wire::{ChatMessage, LeaveReason, PresenceChange, ProblemCode, RefuseReason, ServerFrame};
+use wire::{
+    ChatMessage, LeaveReason, PresenceChange, ProblemCode, RefuseReason, ServerFrame,
+    ServerFrameRef,
+};
 
 use crate::{
     Config,
@@ -238,10 +241,7 @@ impl Room {
         replay: Vec<ChatMessage>,
         revision: u64,
     ) -> Membership {
-        let mut users = state.user_list();
-        let at = users.partition_point(|u| name_key(u) < key);
-        users.insert(at, name.to_owned());
-        let frames = welcome_frames(name, users, replay);
+        let frames = welcome_frames(name, &state.names(Some((&key, name))), replay);
 
         // Room for the welcome and the replay on top of the normal queue, so that a long replay
         // does not count as falling behind.
@@ -420,12 +420,16 @@ impl Room {
         state.members.len() + state.remote.len()
     }
 
-    /// Names of everyone in the room (on every node), in name order. Sends the pending presence
-    /// changes first, so that the list never arrives before the changes it already contains.
-    pub(crate) fn users(&self) -> Vec<String> {
+    /// `Users`, everyone in the room (on every node) in name order, encoded. Sends the pending
+    /// presence changes first, so that the list never arrives before the changes it contains.
+    pub(crate) fn users_frame(&self) -> Result<Bytes, wire::EncodeError> {
         let mut state = self.lock();
         self.flush_presence(&mut state);
-        state.user_list()
+        let names = state.names(None);
+        wire::encode(
+            &ServerFrameRef::Users { list: &names },
+            wire::MAX_SERVER_FRAME,
+        )
     }
 
     /// Tells everyone the server is going away and releases their queues, so that each session
@@ -490,7 +494,7 @@ impl Room {
             let knows = std::mem::take(&mut member.knows_pending);
             let mut first = 0;
             let mut partial = None;
-            if knows > 0 {
+            if knows > 0 && !changes.is_empty() {
                 if knows >= changes.len() {
                     continue;
                 }
@@ -596,19 +600,30 @@ impl State {
         }
     }
 
-    /// Everyone here and (in a cluster) on the other nodes, in name order.
-    fn user_list(&self) -> Vec<String> {
-        if self.remote.is_empty() {
-            return self.members.values().map(|m| m.name.clone()).collect();
+    /// Everyone here and (in a cluster) on the other nodes, and a `newcomer` (name key, name) not
+    /// yet among them, in name order. Borrowed: in a room of thousands, cloning every name for
+    /// each newcomer's `Welcome` was most of what a join cost.
+    fn names<'a>(&'a self, newcomer: Option<(&'a str, &'a str)>) -> Vec<&'a str> {
+        let mut all: Vec<(&str, &str)> =
+            Vec::with_capacity(self.members.len() + self.remote.len() + 1);
+        all.extend(
+            self.members
+                .iter()
+                .map(|(k, m)| (k.as_str(), m.name.as_str())),
+        );
+        if !self.remote.is_empty() {
+            all.extend(
+                self.remote
+                    .iter()
+                    .map(|(k, r)| (k.as_str(), r.name.as_str())),
+            );
+            all.sort_unstable_by(|a, b| a.0.cmp(b.0));
         }
-        let mut all: Vec<(&String, &String)> = self
-            .members
-            .iter()
-            .map(|(k, m)| (k, &m.name))
-            .chain(self.remote.iter().map(|(k, r)| (k, &r.name)))
-            .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        all.into_iter().map(|(_, name)| name.clone()).collect()
+        if let Some((key, name)) = newcomer {
+            let at = all.partition_point(|(k, _)| *k < key);
+            all.insert(at, (key, name));
+        }
+        all.into_iter().map(|(_, name)| name).collect()
     }
 }
 
@@ -859,7 +874,7 @@ impl Room {
 }
 
 /// `Welcome` with as much of the replay as fits in one frame, then the rest as `Chat` frames.
-fn welcome_frames(you: &str, users: Vec<String>, replay: Vec<ChatMessage>) -> Vec<Bytes> {
+fn welcome_frames(you: &str, users: &[&str], replay: Vec<ChatMessage>) -> Vec<Bytes> {
     // Generous per-message overhead: varints for id, nonce, time and three lengths.
     const PER_MESSAGE: usize = 40;
     let users_size: usize = users.iter().map(|u| u.len() + 5).sum();
@@ -875,10 +890,10 @@ fn welcome_frames(you: &str, users: Vec<String>, replay: Vec<ChatMessage>) -> Ve
     let mut replay = replay;
     let rest = replay.split_off(in_welcome);
     let mut frames = Vec::with_capacity(1 + rest.len());
-    let welcome = ServerFrame::Welcome {
-        you: you.to_owned(),
+    let welcome = ServerFrameRef::Welcome {
+        you,
         users,
-        history: replay,
+        history: &replay,
     };
     match wire::encode(&welcome, wire::MAX_SERVER_FRAME) {
         Ok(bytes) => frames.push(bytes),

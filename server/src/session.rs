@@ -345,7 +345,13 @@ async fn read_loop(
                 }),
                 Err(Rejection::NotMember | Rejection::Duplicate) => None,
             },
-            ClientFrame::ListUsers => Some(ServerFrame::Users { list: room.users() }),
+            ClientFrame::ListUsers => {
+                match room.users_frame() {
+                    Ok(bytes) => queue_to_self(room, &me, bytes),
+                    Err(e) => tracing::error!(error = %e, "cannot encode Users"),
+                }
+                None
+            }
             ClientFrame::Hello { .. } => Some(ServerFrame::Problem {
                 code: wire::ProblemCode::AlreadyJoined,
                 nonce: None,
@@ -379,16 +385,20 @@ async fn wait_while_congested(room: &Room, said_this_turn: &mut usize) {
     }
 }
 
-/// Queues a frame for this client only. A client whose own replies overflow its queue is too slow.
+/// Queues a frame for this client only.
 fn reply_to_self(room: &Room, me: &Speaker<'_>, reply: ServerFrame) {
-    let Some(tx) = me.tx.upgrade() else { return };
     match wire::encode(&reply, wire::MAX_SERVER_FRAME) {
-        Ok(bytes) => {
-            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(bytes) {
-                room.kick_slow(me.conn, me.key);
-            }
-        }
+        Ok(bytes) => queue_to_self(room, me, bytes),
         Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
+    }
+}
+
+/// Queues an encoded frame for this client only. A client whose own replies overflow its queue is
+/// too slow.
+fn queue_to_self(room: &Room, me: &Speaker<'_>, bytes: Bytes) {
+    let Some(tx) = me.tx.upgrade() else { return };
+    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(bytes) {
+        room.kick_slow(me.conn, me.key);
     }
 }
 

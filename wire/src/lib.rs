@@ -8,10 +8,12 @@
 //! The encoding is pinned by golden byte vectors in `tests/golden.rs`: changing it means bumping
 //! [`PROTOCOL_VERSION`].
 
+mod borrowed;
 mod codec;
 mod error;
 mod frame;
 
+pub use borrowed::ServerFrameRef;
 pub use codec::{FrameDecoder, LENGTH_PREFIX, encode, encode_into};
 pub use error::{DecodeError, EncodeError};
 pub use frame::{

@@ -337,10 +337,10 @@ async fn join_inner(pool: &Pool, i: usize, target: &Target, user: &str) -> Resul
     send.write_all(&hello).await.context("cannot send Hello")?;
     let mut recv = FrameSkipper::new(recv);
     let users_in_welcome = match recv.next_frame().await? {
-        Some(Frame::Other(body)) => match postcard::from_bytes::<ServerFrame>(&body)? {
-            ServerFrame::Welcome { users, .. } => users.len(),
-            ServerFrame::Refused { reason } => bail!("{user} refused: {reason}"),
-            other => bail!("{user}: expected Welcome, got {other:?}"),
+        Some(Frame::Other(body)) => match postcard::from_bytes::<FirstFrame<'_>>(&body) {
+            Ok(FirstFrame::Welcome { users, .. }) => users.len(),
+            Ok(FirstFrame::Refused { reason }) => bail!("{user} refused: {reason}"),
+            Err(e) => bail!("{user}: expected Welcome or Refused: {e}"),
         },
         Some(Frame::Chat(_)) => bail!("{user}: Chat before Welcome"),
         None => bail!("{user}: stream ended before Welcome"),
@@ -353,6 +353,24 @@ async fn join_inner(pool: &Pool, i: usize, target: &Target, user: &str) -> Resul
         join: started.elapsed().saturating_sub(handshake),
         users_in_welcome,
     })
+}
+
+/// The first frame from the server as the load tool reads it: the variants of `ServerFrame` up to
+/// `Refused`, in its order, with `Welcome`'s names borrowed from the frame. In a room of thousands,
+/// allocating every name of every newcomer's `Welcome` was a large part of the load tool's own work.
+#[derive(Debug, serde::Deserialize)]
+enum FirstFrame<'a> {
+    Welcome {
+        #[allow(dead_code, reason = "decoded to check the frame, not used")]
+        you: &'a str,
+        #[serde(borrow)]
+        users: Vec<&'a str>,
+        #[allow(dead_code, reason = "decoded to check the frame, not used")]
+        history: Vec<ChatMessage>,
+    },
+    Refused {
+        reason: wire::RefuseReason,
+    },
 }
 
 /// Sends one `Say`.
@@ -467,4 +485,43 @@ pub async fn join_all(
     }
     all.sort_by_key(|(i, _)| *i);
     Ok(all.into_iter().map(|(_, m)| m).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(frame: &ServerFrame) -> Vec<u8> {
+        postcard::to_stdvec(frame).expect("encodes")
+    }
+
+    #[test]
+    fn first_frame_reads_what_the_server_encodes() {
+        let welcome = body(&ServerFrame::Welcome {
+            you: "b".into(),
+            users: vec!["a".into(), "b".into(), "c".into()],
+            history: vec![ChatMessage {
+                id: 1,
+                from: "a".into(),
+                nonce: 2,
+                text: "hi".into(),
+                at_ms: 3,
+            }],
+        });
+        match postcard::from_bytes::<FirstFrame<'_>>(&welcome) {
+            Ok(FirstFrame::Welcome { users, .. }) => assert_eq!(users, ["a", "b", "c"]),
+            other => panic!("not read as Welcome: {other:?}"),
+        }
+        let refused = body(&ServerFrame::Refused {
+            reason: wire::RefuseReason::NameTaken,
+        });
+        assert!(matches!(
+            postcard::from_bytes::<FirstFrame<'_>>(&refused),
+            Ok(FirstFrame::Refused {
+                reason: wire::RefuseReason::NameTaken
+            })
+        ));
+        let chat = body(&ServerFrame::Joined { user: "a".into() });
+        assert!(postcard::from_bytes::<FirstFrame<'_>>(&chat).is_err());
+    }
 }
