@@ -258,6 +258,33 @@ pub fn unique_prefix(kind: char) -> String {
     format!("{kind}{clock:x}{}{run}-", std::process::id() % 1000)
 }
 
+/// Receive buffer asked for each client socket. One socket stands for 256 clients, each of which would
+/// have its own buffer; with Linux's default 208 KiB, a room-wide burst from the server (a presence
+/// frame to 10,000 members) overflowed the load tool's sockets, and the lost handshake packets of
+/// clients still joining turned into retransmissions and, after several, a handshake timeout. The
+/// kernel caps the request at `net.core.rmem_max`.
+const CLIENT_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
+/// An unconnected UDP socket for clients of a server at `server`, with [`CLIENT_SOCKET_BUFFER`].
+fn client_socket(server: SocketAddr) -> Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(server),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    if let Err(e) = socket.set_recv_buffer_size(CLIENT_SOCKET_BUFFER) {
+        tracing::warn!(error = %e, "cannot enlarge a client socket's receive buffer");
+    }
+    let any: SocketAddr = if server.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    socket.bind(&any.into())?;
+    Ok(socket.into())
+}
+
 /// A few client sockets per node shared by many clients. Client `i` talks to node `i % N`, on one of
 /// that node's sockets.
 #[derive(Debug)]
@@ -277,10 +304,13 @@ impl Pool {
                 let on_node = clients.saturating_sub(k).div_ceil(nodes);
                 let sockets = on_node.div_ceil(CLIENTS_PER_SOCKET).max(1);
                 (0..sockets)
-                    .map(|_| Connector::new(&target.trust, addr))
-                    .collect::<Result<Vec<_>, _>>()
+                    .map(|_| {
+                        client_socket(addr)
+                            .and_then(|s| Ok(Connector::with_socket(&target.trust, s)?))
+                    })
+                    .collect::<Result<Vec<_>>>()
             })
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<_>>>()
             .context("cannot open a client socket")?;
         Ok(Self { by_node })
     }
