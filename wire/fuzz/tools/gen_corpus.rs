@@ -7,7 +7,8 @@
 use std::{fs, path::Path};
 
 use wire::{
-    ChatMessage, ClientFrame, LeaveReason, PROTOCOL_VERSION, ProblemCode, RefuseReason, ServerFrame,
+    ChatMessage, ClientFrame, LeaveReason, PROTOCOL_VERSION, PresenceChange, ProblemCode, RefuseReason,
+    ServerFrame,
 };
 use wire_fuzz::session::{Input, Op};
 
@@ -86,6 +87,20 @@ fn main() {
             ServerFrame::Left {
                 user: "carol".into(),
                 why: LeaveReason::TimedOut,
+            },
+        ),
+        (
+            "presence",
+            ServerFrame::Presence {
+                changes: vec![
+                    PresenceChange::Joined {
+                        user: "dave".into(),
+                    },
+                    PresenceChange::Left {
+                        user: "carol".into(),
+                        why: LeaveReason::Quit,
+                    },
+                ],
             },
         ),
         (
