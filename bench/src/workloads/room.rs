@@ -66,7 +66,10 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
                     }
                 } else {
                     let sent: u64 = m.text.parse().context("payload is not a timestamp")?;
-                    return Ok(now_ns().saturating_sub(sent).max(1));
+                    // The stream goes back with the latency: dropped here, it would send the
+                    // server a STOP_SENDING, and 10,000 of those (on both sides) would be
+                    // measured as part of the line's delivery.
+                    return Ok((now_ns().saturating_sub(sent).max(1), recv));
                 }
             }
         });
@@ -92,9 +95,13 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     say(send, 1, now_ns().to_string()).await?;
     let mut histogram = latency_histogram();
     let mut failures = 0usize;
+    let mut streams = Vec::with_capacity(n);
     while let Some(done) = receivers.join_next().await {
         match done.context("a receiver panicked")? {
-            Ok(ns) => histogram.saturating_record(ns),
+            Ok((ns, recv)) => {
+                histogram.saturating_record(ns);
+                streams.push(recv);
+            }
             Err(e) => {
                 failures += 1;
                 tracing::warn!(error = %format!("{e:#}"), "a receiver missed the line");
@@ -103,6 +110,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     }
     let all_in = began.elapsed();
     let cost = meter.finish()?;
+    drop(streams);
     for (conn, _) in &held {
         conn.close(
             quinn::VarInt::from_u32(wire::close_code::NORMAL),
