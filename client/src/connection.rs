@@ -40,13 +40,19 @@ impl Connector {
     /// A connector for servers of the same address family as `server` (a local socket on an
     /// ephemeral port).
     pub fn new(trust: &Trust, server: SocketAddr) -> Result<Self, ClientError> {
-        let bind: SocketAddr = if server.is_ipv6() {
+        let socket =
+            std::net::UdpSocket::bind(Self::local_addr_for(server)).map_err(ClientError::Socket)?;
+        Self::with_socket(trust, socket)
+    }
+
+    /// The address [`Connector::new`] binds for a server at `server`: any local address of the same
+    /// family, an ephemeral port. For callers that make the socket themselves.
+    pub fn local_addr_for(server: SocketAddr) -> SocketAddr {
+        if server.is_ipv6() {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         } else {
             (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        };
-        let socket = std::net::UdpSocket::bind(bind).map_err(ClientError::Socket)?;
-        Self::with_socket(trust, socket)
+        }
     }
 
     /// A connector on a socket the caller made.

@@ -276,12 +276,7 @@ fn client_socket(server: SocketAddr) -> Result<std::net::UdpSocket> {
     if let Err(e) = socket.set_recv_buffer_size(CLIENT_SOCKET_BUFFER) {
         tracing::warn!(error = %e, "cannot enlarge a client socket's receive buffer");
     }
-    let any: SocketAddr = if server.is_ipv6() {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    };
-    socket.bind(&any.into())?;
+    socket.bind(&Connector::local_addr_for(server).into())?;
     Ok(socket.into())
 }
 
