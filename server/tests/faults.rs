@@ -198,13 +198,7 @@ async fn a_full_server_refuses_with_server_full() {
 async fn a_client_that_never_says_hello_is_closed() {
     let server =
         TestServer::start_with(|c| c.limits.hello_timeout = Duration::from_millis(300)).await;
-    let connector = server.connector();
-    let conn = connector
-        .endpoint()
-        .connect(server.addr, "127.0.0.1")
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn = server.raw_connect(&server.connector()).await;
     let (_send, _recv) = conn.open_bi().await.expect("stream");
     assert_eq!(app_close(&conn).await.0, close_code::HELLO_TIMEOUT);
 }
@@ -216,12 +210,7 @@ async fn the_wrong_protocol_version_is_refused() {
     let server = TestServer::start().await;
     let connector = server.connector();
     for version in [1, 99] {
-        let conn = connector
-            .endpoint()
-            .connect(server.addr, "127.0.0.1")
-            .expect("connect")
-            .await
-            .expect("handshake");
+        let conn = server.raw_connect(&connector).await;
         let (mut send, mut recv) = conn.open_bi().await.expect("stream");
         let hello = wire::encode(
             &ClientFrame::Hello {

@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use client::{Connection, Connector};
+use client::Connection;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use support::{TestServer, WAIT, chats, say, until};
 use tokio::{net::UdpSocket, sync::Semaphore, task::JoinHandle, time::timeout};
@@ -283,20 +283,6 @@ fn assert_rss_bounded(before: u64, what: &str) {
     );
 }
 
-/// A QUIC connection with a verified handshake and nothing else: no stream, no Hello.
-async fn raw_connect(server: &TestServer, connector: &Connector) -> quinn::Connection {
-    timeout(
-        WAIT,
-        connector
-            .endpoint()
-            .connect(server.addr, "127.0.0.1")
-            .expect("connect"),
-    )
-    .await
-    .expect("handshake in time")
-    .expect("handshake")
-}
-
 /// How the server ended a connection: its application close code, or what else happened.
 async fn end_of(conn: &quinn::Connection) -> Result<u32, String> {
     match timeout(WAIT, conn.closed()).await {
@@ -556,7 +542,7 @@ async fn random_and_mutated_frames_get_their_typed_close() {
                 w.finish();
                 end_of(&quic).await
             } else {
-                let quic = raw_connect(&server, &connector).await;
+                let quic = server.raw_connect(&connector).await;
                 let (mut send, _recv) = quic.open_bi().await.expect("stream");
                 let _ = timeout(WAIT, send.write_all(&bytes)).await;
                 let _ = send.finish();
@@ -600,7 +586,7 @@ async fn a_4_gib_length_prefix_is_too_large_before_and_after_hello() {
     let connector = server.connector();
     for round in 0..20 {
         // Before Hello, then with a few body bytes after the prefix.
-        let quic = raw_connect(&server, &connector).await;
+        let quic = server.raw_connect(&connector).await;
         let (mut send, _recv) = quic.open_bi().await.expect("stream");
         let mut bytes = u32::MAX.to_be_bytes().to_vec();
         bytes.extend(vec![0xab; round * 10]);
@@ -638,7 +624,7 @@ async fn a_frame_cut_in_half_and_abandoned_is_closed_by_the_timeouts() {
     let connector = server.connector();
 
     // 1. Half a Hello, then nothing (the connection itself stays alive with keep-alives).
-    let half_hello = raw_connect(&server, &connector).await;
+    let half_hello = server.raw_connect(&connector).await;
     let (mut send, _recv) = half_hello.open_bi().await.expect("stream");
     let hello_bytes = encode(&hello("halfhello"));
     send.write_all(&hello_bytes[..hello_bytes.len() / 2])
@@ -842,7 +828,7 @@ async fn extra_streams_are_refused_by_the_transport() {
 
     // Before Hello: a uni stream first is never granted; the bidi stream still works afterwards.
     let connector = server.connector();
-    let quic = raw_connect(&server, &connector).await;
+    let quic = server.raw_connect(&connector).await;
     assert!(timeout(short, quic.open_uni()).await.is_err());
     let (mut send, mut recv) = quic.open_bi().await.expect("the one stream");
     send.write_all(&encode(&hello("late-streamer")))
@@ -894,7 +880,7 @@ async fn invalid_utf8_closes_with_protocol_error() {
             .expect("placeholder");
         bytes[at..at + bad.len()].copy_from_slice(bad);
 
-        let quic = raw_connect(&server, &connector).await;
+        let quic = server.raw_connect(&connector).await;
         let (mut send, _recv) = quic.open_bi().await.expect("stream");
         send.write_all(&bytes).await.expect("sent");
         match timeout(WAIT, quic.closed()).await.expect("closed in time") {

@@ -58,6 +58,20 @@ impl TestServer {
         Connector::new(&Trust::CaFile(self.ca.clone()), self.addr).expect("connector")
     }
 
+    /// A QUIC connection with a verified handshake and nothing else: no stream, no Hello.
+    pub async fn raw_connect(&self, connector: &Connector) -> quinn::Connection {
+        tokio::time::timeout(
+            WAIT,
+            connector
+                .endpoint()
+                .connect(self.addr, "127.0.0.1")
+                .expect("connect"),
+        )
+        .await
+        .expect("handshake in time")
+        .expect("handshake")
+    }
+
     /// Connects and joins as `user`.
     pub async fn join(&self, user: &str) -> (Connection, Welcome) {
         self.try_join(user).await.expect("joins")
