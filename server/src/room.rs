@@ -492,21 +492,13 @@ impl Room {
         let mut max_queued = 0;
         for (key, member) in &mut state.members {
             let knows = std::mem::take(&mut member.knows_pending);
-            let mut first = 0;
-            let mut partial = None;
-            if knows > 0 && !changes.is_empty() {
-                if knows >= changes.len() {
-                    continue;
-                }
-                first = knows / PRESENCE_FRAME_CHANGES;
-                if knows % PRESENCE_FRAME_CHANGES != 0 {
-                    let end = ((first + 1) * PRESENCE_FRAME_CHANGES).min(changes.len());
-                    partial = encode_presence(&changes[knows..end]);
-                    first += 1;
-                }
-            }
+            let (partial, rest) = if knows == 0 || changes.is_empty() {
+                (None, frames)
+            } else {
+                unknown_changes(frames, changes, knows)
+            };
             let mut full = false;
-            for bytes in partial.iter().chain(&frames[first.min(frames.len())..]) {
+            for bytes in partial.iter().chain(rest) {
                 if let Err(mpsc::error::TrySendError::Full(_)) = member.tx.try_send(bytes.clone()) {
                     full = true;
                     break;
@@ -552,6 +544,27 @@ impl Room {
             self.flush_presence(&mut self.lock());
         }
     }
+}
+
+/// What a member that already knows the first `knows` of `changes` is sent of `frames` (which carry
+/// them [`PRESENCE_FRAME_CHANGES`] per frame): the rest of the frame it is in the middle of, newly
+/// encoded, then the shared frames after it.
+fn unknown_changes<'a>(
+    frames: &'a [Bytes],
+    changes: &[PresenceChange],
+    knows: usize,
+) -> (Option<Bytes>, &'a [Bytes]) {
+    if knows >= changes.len() {
+        return (None, &[]);
+    }
+    let mut first = knows / PRESENCE_FRAME_CHANGES;
+    let mut partial = None;
+    if !knows.is_multiple_of(PRESENCE_FRAME_CHANGES) {
+        let end = ((first + 1) * PRESENCE_FRAME_CHANGES).min(changes.len());
+        partial = encode_presence(&changes[knows..end]);
+        first += 1;
+    }
+    (partial, &frames[first.min(frames.len())..])
 }
 
 fn encode_presence(changes: &[PresenceChange]) -> Option<Bytes> {
