@@ -80,6 +80,33 @@ fn status_kib(status: &str, name: &str) -> Result<u64> {
         .with_context(|| format!("bad {name} line"))
 }
 
+/// UDP datagrams sent by the whole machine so far (`OutDatagrams` of `/proc/net/snmp`). On
+/// loopback every datagram of the server and of the load tool is counted once, so around a workload
+/// on an otherwise idle machine it says how many packets the work took; cost follows packets.
+pub fn udp_datagrams_sent() -> Result<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").context("cannot read /proc/net/snmp")?;
+    snmp_udp_field(&snmp, "OutDatagrams")
+}
+
+/// One field of the `Udp:` lines of `/proc/net/snmp`: a line of names followed by a line of values.
+fn snmp_udp_field(snmp: &str, name: &str) -> Result<u64> {
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = udp
+        .next()
+        .zip(udp.next())
+        .context("no Udp lines in /proc/net/snmp")?;
+    let column = names
+        .split_whitespace()
+        .position(|n| n == name)
+        .with_context(|| format!("no {name} in /proc/net/snmp"))?;
+    values
+        .split_whitespace()
+        .nth(column)
+        .context("short Udp line in /proc/net/snmp")?
+        .parse()
+        .with_context(|| format!("non-numeric {name} in /proc/net/snmp"))
+}
+
 /// Clock ticks per second, from `getconf CLK_TCK` (asked once).
 pub fn clock_ticks_per_second() -> Result<u64> {
     static HZ: OnceLock<Result<u64, String>> = OnceLock::new();
@@ -129,6 +156,17 @@ mod tests {
             Sample::sum(&[one(10, 100, 150), one(5, 200, 300)]),
             Some(one(15, 300, 450))
         );
+    }
+
+    #[test]
+    fn parses_snmp_udp_lines() {
+        let snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+                    Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors\n\
+                    Udp: 120 3 0 118 7\n\
+                    UdpLite: InDatagrams NoPorts InErrors OutDatagrams\nUdpLite: 0 0 0 0\n";
+        assert_eq!(snmp_udp_field(snmp, "OutDatagrams").expect("out"), 118);
+        assert_eq!(snmp_udp_field(snmp, "RcvbufErrors").expect("drops"), 7);
+        assert!(snmp_udp_field(snmp, "Nonsense").is_err());
     }
 
     #[test]

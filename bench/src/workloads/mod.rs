@@ -25,7 +25,10 @@ use client::{Connector, ServerAddr, Trust};
 use quinn::{RecvStream, SendStream};
 use wire::{ChatMessage, ClientFrame, ServerFrame};
 
-use crate::{proc_stats::Sample, report::Report};
+use crate::{
+    proc_stats::{Sample, udp_datagrams_sent},
+    report::Report,
+};
 
 /// Clients per UDP socket: enough sockets that one socket's queue is not the bottleneck, few enough
 /// that 10,000 clients do not need 10,000 descriptors and endpoint drivers.
@@ -114,6 +117,7 @@ pub struct Meter {
     nats_start: Option<Sample>,
     /// The load tool's own counters.
     own_start: Sample,
+    datagrams_start: u64,
     began: Instant,
 }
 
@@ -131,6 +135,8 @@ pub struct Cost {
     /// The NATS server's CPU, when the load tool started it.
     pub nats_cpu: Option<Duration>,
     pub nats_after: Option<Sample>,
+    /// UDP datagrams the whole machine sent over the phase (see [`udp_datagrams_sent`]).
+    pub datagrams: u64,
 }
 
 impl Meter {
@@ -141,12 +147,14 @@ impl Meter {
             start: read_all(&target.pids)?,
             nats_start: target.nats_pid.map(Sample::read).transpose()?,
             own_start: Sample::read(std::process::id())?,
+            datagrams_start: udp_datagrams_sent()?,
             began: Instant::now(),
         })
     }
 
     pub fn finish(self) -> Result<Cost> {
         let wall = self.began.elapsed();
+        let datagrams = udp_datagrams_sent()?.saturating_sub(self.datagrams_start);
         let after = read_all(&self.pids)?;
         let nats_after = self.nats_pid.map(Sample::read).transpose()?;
         let node_cpu: Vec<Duration> = self
@@ -172,6 +180,7 @@ impl Meter {
             node_cpu,
             nats_cpu,
             nats_after,
+            datagrams,
         })
     }
 }
@@ -193,6 +202,10 @@ impl Cost {
         // A core near wall_s of CPU was saturated: latency then says as much about the load tool
         // as about the server.
         report.add("load_tool_cpu_ms", ms(self.own_cpu));
+        report.add(
+            &format!("datagrams_per_{per_unit}"),
+            (units > 0).then(|| round2(self.datagrams as f64 / units as f64)),
+        );
         if let Some(cpu) = self.cpu {
             report.add("server_cpu_ms", ms(cpu));
             report.add(
