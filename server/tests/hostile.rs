@@ -930,6 +930,59 @@ async fn invalid_utf8_closes_with_protocol_error() {
     chatters.finish().await;
 }
 
+/// Lines that arrive in one write are said together; a repeated nonce among them is said once, and
+/// a malformed frame behind them closes the connection only after the lines before it were said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_written_together_are_all_said_before_a_broken_frame_closes() {
+    let server = TestServer::start().await;
+    let (mut watcher, _) = server.join("watcher").await;
+    let (member, _) = server.join("batcher").await;
+    until(
+        &mut watcher,
+        |f| matches!(f, ServerFrame::Joined { user } if user == "batcher"),
+    )
+    .await;
+    let mut bytes = Vec::new();
+    for nonce in [1, 2, 3, 2, 4] {
+        bytes.extend(encode(&ClientFrame::Say {
+            nonce,
+            text: format!("line {nonce}"),
+        }));
+    }
+    let mut broken = encode(&ClientFrame::Say {
+        nonce: 5,
+        text: "BBBB".into(),
+    });
+    let at = broken.len() - 4;
+    broken[at..].copy_from_slice(b"\xff\xff\xff\xff");
+    bytes.extend(broken);
+    let (mut w, _r, q) = member.split();
+    w.send_raw(&bytes).await.expect("sent");
+    assert_eq!(end_of(&q).await, Ok(close_code::PROTOCOL_ERROR));
+    let said: Vec<(String, u64, String)> = chats(&mut watcher, 4)
+        .await
+        .into_iter()
+        .map(|m| (m.from, m.nonce, m.text))
+        .collect();
+    assert_eq!(
+        said,
+        [1, 2, 3, 4]
+            .map(|n| ("batcher".to_owned(), n, format!("line {n}")))
+            .to_vec()
+    );
+    assert_eq!(
+        until(
+            &mut watcher,
+            |f| matches!(f, ServerFrame::Left { user, .. } if user == "batcher")
+        )
+        .await,
+        ServerFrame::Left {
+            user: "batcher".into(),
+            why: LeaveReason::Misbehaved
+        }
+    );
+}
+
 /// One client says thousands of lines as fast as it can. It gets an answer for every line (its
 /// receipt, or `Problem(TooFast)` once a rate limit exists), or is disconnected with a typed close
 /// code; either way the other clients keep receiving everything in order.
