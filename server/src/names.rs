@@ -5,6 +5,8 @@
 //! `ａｌｉｃｅ` (full-width) and `ali\u{200B}ce` (a zero-width space) all collide with `alice`, and nobody can
 //! pass for somebody else in the user list.
 
+use std::sync::LazyLock;
+
 use thiserror::Error;
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::{
@@ -63,8 +65,11 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.trim() != name {
         return Err(NameError::SurroundingSpace);
     }
+    // Folded once: folding is Unicode work, and the list was folded again for every Hello.
+    static RESERVED_KEYS: LazyLock<Vec<String>> =
+        LazyLock::new(|| RESERVED.iter().map(|r| name_key(r)).collect());
     let key = name_key(name);
-    if RESERVED.iter().any(|r| name_key(r) == key) {
+    if RESERVED_KEYS.contains(&key) {
         return Err(NameError::Reserved);
     }
     Ok(())
