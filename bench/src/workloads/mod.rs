@@ -303,6 +303,12 @@ pub struct Pool {
 impl Pool {
     /// Enough sockets for `clients` clients spread over the target's nodes.
     pub fn new(target: &Target, clients: usize) -> Result<Self> {
+        // aws-lc seeds its random number generator from CPU jitter on first use: 70 ms of CPU,
+        // once per process, which would otherwise land in the first workload's measured window.
+        quinn::rustls::crypto::aws_lc_rs::default_provider()
+            .secure_random
+            .fill(&mut [0u8; 16])
+            .map_err(|_| anyhow::anyhow!("no random numbers for TLS"))?;
         let nodes = target.nodes();
         let by_node = target
             .addrs()
