@@ -231,7 +231,12 @@ impl Server {
                     };
                     next_conn += 1;
                     self.shared.handshaking.fetch_add(1, Ordering::Relaxed);
-                    tracker.spawn(session::serve(incoming, self.shared.clone(), next_conn, admission));
+                    tracker.spawn(session::serve(
+                        Box::new(incoming),
+                        self.shared.clone(),
+                        next_conn,
+                        admission,
+                    ));
                 }
             }
         };
