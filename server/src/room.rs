@@ -44,7 +44,7 @@ const PRESENCE_DELAY: Duration = Duration::from_millis(25);
 /// Added to that wait per member of the room.
 const PRESENCE_DELAY_PER_MEMBER: Duration = Duration::from_micros(200);
 /// The longest a join or leave waits.
-const PRESENCE_DELAY_MAX: Duration = Duration::from_secs(1);
+const PRESENCE_DELAY_MAX: Duration = Duration::from_millis(500);
 
 /// Identifies one connection, so that a stale session cannot remove a newer one with the same name.
 pub(crate) type ConnId = u64;
@@ -612,9 +612,10 @@ fn encode_presence(changes: &[PresenceChange]) -> Option<Bytes> {
 /// Each wait ends in a frame to every member, so the cost of a room filling up is about N packets
 /// per wait. In a small room 25 ms is unnoticeable and already gathers a burst of joins. Beyond
 /// that the wait grows with the room so that presence costs at most about 5,000 packets a second
-/// (N packets every N × 200 µs), up to a second's wait from 5,000 members on. At 50 µs per member
-/// (20,000 packets a second) presence was 10 of the 36 datagrams per join of 1000 clients
-/// connecting; at 200 µs, 27 were left.
+/// (N packets every N × 200 µs) up to 2,500 members, and the wait stops at half a second. At 50 µs
+/// per member (20,000 packets a second) presence was 10 of the 36 datagrams per join of 1000
+/// clients connecting; at 200 µs, 27 were left. Half a second at most, so that even in a room of
+/// thousands a join shows within a moment.
 fn presence_delay(members: usize) -> Duration {
     let per_member =
         PRESENCE_DELAY_PER_MEMBER.saturating_mul(u32::try_from(members).unwrap_or(u32::MAX));
@@ -990,7 +991,7 @@ mod tests {
         assert_eq!(presence_delay(0), PRESENCE_DELAY);
         assert_eq!(presence_delay(100), PRESENCE_DELAY);
         assert_eq!(presence_delay(1_000), Duration::from_millis(200));
-        assert_eq!(presence_delay(4_000), Duration::from_millis(800));
+        assert_eq!(presence_delay(2_000), Duration::from_millis(400));
         assert_eq!(presence_delay(10_000), PRESENCE_DELAY_MAX);
         assert_eq!(presence_delay(1_000_000), PRESENCE_DELAY_MAX);
     }
