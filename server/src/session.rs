@@ -350,7 +350,11 @@ async fn read_loop(
         }
         let reply = match frame {
             ClientFrame::Say { nonce, text } => {
-                let (lines, broken) = gather_lines(decoder, &mut me, (nonce, text), &mut ahead);
+                // No more than the fullest queue still takes, as if each line had waited for
+                // congestion on its own.
+                let most = room.headroom().clamp(1, SAYS_PER_TURN);
+                let (lines, broken) =
+                    gather_lines(decoder, &mut me, (nonce, text), most, &mut ahead);
                 said_this_turn += lines.len().saturating_sub(1);
                 for (nonce, outcome) in room.speak_all(key, lines).await {
                     if let Err(Rejection::Problem { code, detail }) = outcome {
@@ -390,8 +394,8 @@ async fn read_loop(
     }
 }
 
-/// `first` and the lines already read behind it, up to [`SAYS_PER_TURN`], so that lines that
-/// arrived together are said together (one history transaction, one turn of the room lock).
+/// `first` and the lines already read behind it, `most` in all, so that lines that arrived
+/// together are said together (one history transaction, one turn of the room lock).
 /// Gathering stops at anything else, which is left in `ahead`: a frame other than `Say`, or a
 /// `Say` over the rate limit, which the caller then refuses as usual. A malformed frame behind the
 /// lines is returned so that the lines before it are still said.
@@ -399,10 +403,11 @@ fn gather_lines(
     decoder: &mut FrameDecoder,
     me: &mut Speaker<'_>,
     first: (u64, String),
+    most: usize,
     ahead: &mut Option<ClientFrame>,
 ) -> (Vec<(u64, String)>, Option<DecodeError>) {
     let mut lines = vec![first];
-    while lines.len() < SAYS_PER_TURN {
+    while lines.len() < most {
         match decoder.next_frame() {
             Ok(Some(ClientFrame::Say { nonce, text }))
                 if me.rate.allow(std::time::Instant::now()) =>
@@ -496,8 +501,10 @@ async fn write_loop(
             send.write_all_chunks(&mut batch).await?;
         }
         if rx.is_empty() {
-            // Idle again: a busy spell's batch (2 KiB at most) is not kept for every quiet member.
+            // Idle again: a busy spell's vectors (3 KiB at most) are not kept for every quiet
+            // member.
             batch = Vec::new();
+            chunks = Vec::new();
         } else {
             batch.clear();
         }
@@ -572,6 +579,45 @@ fn lost_on_write(e: &quinn::WriteError) -> LeaveReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn say(nonce: u64) -> Vec<u8> {
+        let frame = ClientFrame::Say {
+            nonce,
+            text: format!("line {nonce}"),
+        };
+        wire::encode(&frame, 1 << 16).expect("encodes").to_vec()
+    }
+
+    #[test]
+    fn lines_are_gathered_up_to_the_limit_and_the_rest_stays_read() {
+        let (tx, _rx) = mpsc::channel::<Bytes>(4);
+        let weak = tx.downgrade();
+        let mut me = Speaker {
+            key: "al",
+            tx: &weak,
+            conn: 1,
+            rate: RateLimit::new(0, 1),
+            strikes_allowed: 0,
+        };
+        let mut decoder = FrameDecoder::new(1 << 16);
+        for nonce in 1..=5 {
+            decoder.push(&say(nonce));
+        }
+        decoder.push(&wire::encode(&ClientFrame::ListUsers, 64).expect("encodes"));
+        let mut ahead = None;
+        let first = (0, "line 0".to_owned());
+        let (lines, broken) = gather_lines(&mut decoder, &mut me, first.clone(), 3, &mut ahead);
+        let nonces: Vec<u64> = lines.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            (nonces, broken.is_none(), ahead.is_none()),
+            (vec![0, 1, 2], true, true)
+        );
+        // The next call takes up what is left and stops at the frame that is not a line.
+        let (lines, _) = gather_lines(&mut decoder, &mut me, first, 32, &mut ahead);
+        let nonces: Vec<u64> = lines.iter().map(|(n, _)| *n).collect();
+        assert_eq!(nonces, vec![0, 3, 4, 5]);
+        assert!(matches!(ahead, Some(ClientFrame::ListUsers)));
+    }
 
     #[test]
     fn small_frames_are_merged_and_large_ones_stay_shared() {
