@@ -294,6 +294,34 @@ async fn end_of(conn: &quinn::Connection) -> Result<u32, String> {
     }
 }
 
+/// Why `user` left, as `watcher` was told.
+async fn why_left(watcher: &mut Connection, user: &str) -> LeaveReason {
+    match until(
+        watcher,
+        |f| matches!(f, ServerFrame::Left { user: who, .. } if who == user),
+    )
+    .await
+    {
+        ServerFrame::Left { why, .. } => why,
+        other => unreachable!("until returned {other:?}"),
+    }
+}
+
+/// A `Say` whose text is four bytes of invalid UTF-8.
+fn say_with_invalid_utf8(nonce: u64) -> Vec<u8> {
+    let placeholder = "BBBB";
+    let mut bytes = encode(&ClientFrame::Say {
+        nonce,
+        text: placeholder.into(),
+    });
+    let at = bytes
+        .windows(4)
+        .position(|w| w == placeholder.as_bytes())
+        .expect("placeholder");
+    bytes[at..at + 4].copy_from_slice(b"\xff\xff\xff\xff");
+    bytes
+}
+
 fn encode(frame: &ClientFrame) -> Vec<u8> {
     wire::encode(frame, wire::MAX_CLIENT_FRAME)
         .expect("encodes")
@@ -680,15 +708,8 @@ async fn a_frame_cut_in_half_and_abandoned_is_closed_by_the_timeouts() {
 
     assert_eq!(end_of(&half_hello).await, Ok(close_code::HELLO_TIMEOUT));
     assert_eq!(
-        until(
-            &mut watcher,
-            |f| matches!(f, ServerFrame::Left { user, .. } if user == "vanisher")
-        )
-        .await,
-        ServerFrame::Left {
-            user: "vanisher".into(),
-            why: LeaveReason::TimedOut
-        }
+        why_left(&mut watcher, "vanisher").await,
+        LeaveReason::TimedOut
     );
     chatters.finish().await;
 }
@@ -903,29 +924,12 @@ async fn invalid_utf8_closes_with_protocol_error() {
         |f| matches!(f, ServerFrame::Joined { user } if user == "utf8"),
     )
     .await;
-    let placeholder = "BBBB";
-    let mut bytes = encode(&ClientFrame::Say {
-        nonce: 1,
-        text: placeholder.into(),
-    });
-    let at = bytes
-        .windows(4)
-        .position(|w| w == placeholder.as_bytes())
-        .expect("placeholder");
-    bytes[at..at + 4].copy_from_slice(b"\xff\xff\xff\xff");
     let (mut w, _r, q) = member.split();
-    w.send_raw(&bytes).await.expect("sent");
+    w.send_raw(&say_with_invalid_utf8(1)).await.expect("sent");
     assert_eq!(end_of(&q).await, Ok(close_code::PROTOCOL_ERROR));
     assert_eq!(
-        until(
-            &mut watcher,
-            |f| matches!(f, ServerFrame::Left { user, .. } if user == "utf8")
-        )
-        .await,
-        ServerFrame::Left {
-            user: "utf8".into(),
-            why: LeaveReason::Misbehaved
-        }
+        why_left(&mut watcher, "utf8").await,
+        LeaveReason::Misbehaved
     );
     chatters.finish().await;
 }
@@ -949,13 +953,7 @@ async fn lines_written_together_are_all_said_before_a_broken_frame_closes() {
             text: format!("line {nonce}"),
         }));
     }
-    let mut broken = encode(&ClientFrame::Say {
-        nonce: 5,
-        text: "BBBB".into(),
-    });
-    let at = broken.len() - 4;
-    broken[at..].copy_from_slice(b"\xff\xff\xff\xff");
-    bytes.extend(broken);
+    bytes.extend(say_with_invalid_utf8(5));
     let (mut w, _r, q) = member.split();
     w.send_raw(&bytes).await.expect("sent");
     assert_eq!(end_of(&q).await, Ok(close_code::PROTOCOL_ERROR));
@@ -971,15 +969,8 @@ async fn lines_written_together_are_all_said_before_a_broken_frame_closes() {
             .to_vec()
     );
     assert_eq!(
-        until(
-            &mut watcher,
-            |f| matches!(f, ServerFrame::Left { user, .. } if user == "batcher")
-        )
-        .await,
-        ServerFrame::Left {
-            user: "batcher".into(),
-            why: LeaveReason::Misbehaved
-        }
+        why_left(&mut watcher, "batcher").await,
+        LeaveReason::Misbehaved
     );
 }
 
