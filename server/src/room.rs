@@ -418,14 +418,20 @@ impl Room {
     /// How many more frames the longest member queue takes before the room counts as congested (see
     /// [`Room::congested`]), as of the last frame sent to everyone.
     pub(crate) fn headroom(&self) -> usize {
-        (self.queue_frames / 2).saturating_sub(self.lock().max_queued)
+        self.congestion_limit()
+            .saturating_sub(self.lock().max_queued)
+    }
+
+    /// Frames in one member's queue above which the room counts as congested: half the queue.
+    fn congestion_limit(&self) -> usize {
+        self.queue_frames / 2
     }
 
     /// Whether a member's queue is more than half full, so that speakers should wait before adding
     /// to it. A member that has been that far behind for [`CONGESTION_GRACE`] is disconnected as too
     /// slow instead: it is not reading, and the room must not wait for it any longer.
     pub(crate) fn congested(&self) -> bool {
-        let limit = self.queue_frames / 2;
+        let limit = self.congestion_limit();
         let mut state = self.lock();
         if state.max_queued <= limit {
             return false;
