@@ -5,7 +5,13 @@
 //! that does not read can never stop us from reading it (and noticing `Bye`), and a write blocked on
 //! flow control never delays anyone else: the room only ever `try_send`s into this client's queue.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
@@ -18,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::{
     Limits,
+    branch::Branch,
     limits::{AddressSlot, RateLimit},
     names::validate_name,
     room::{ConnId, Membership, Rejection, Room},
@@ -64,6 +71,13 @@ enum ReadEnd {
 enum Failure {
     Decode(DecodeError),
     Lost(LeaveReason),
+}
+
+/// What woke a member's session.
+enum Event {
+    Kicked,
+    Read(ReadEnd),
+    Written(Result<(), quinn::WriteError>),
 }
 
 /// Serves one incoming connection to the end.
@@ -219,42 +233,63 @@ async fn run_member(
         let writer = write_loop(&mut send, &mut rx);
         tokio::pin!(reader, writer);
         let mut reading = true;
+        let mut kick_pending = true;
+        // The kick and the reader wait on the client; the writer on the room. Each side is polled
+        // only when woken (see `branch`): a busy room wakes the writer for every line.
+        let client_side = Branch::new();
+        let room_side = Branch::new();
         loop {
-            tokio::select! {
-                biased;
-                // Only a real kick counts: the sender is also dropped when we merely leave the room.
-            Ok(()) = &mut kicked => {
-                was_kicked = true;
-                break None;
-            }
-                end = &mut reader, if reading => {
-                    reading = false;
-                    match end {
-                        ReadEnd::Bye => {
-                            closing = Some((close_code::NORMAL, "bye"));
-                            room.leave(conn, &key, LeaveReason::Quit);
-                        }
-                        ReadEnd::Finished => {
-                            closing = Some((close_code::NORMAL, "stream finished without Bye"));
-                            room.leave(conn, &key, LeaveReason::Dropped);
-                        }
-                        ReadEnd::Decode(e) => break Some(Failure::Decode(e)),
-                        ReadEnd::Lost(why) => break Some(Failure::Lost(why)),
-                        ReadEnd::TooFast => {
-                            // Leave first, then let the writer flush: the client gets every
-                            // TooFast answer before the close that explains them.
-                            closing = Some((
-                                close_code::TOO_FAST,
-                                "kept sending too fast after being told to slow down",
-                            ));
-                            room.leave(conn, &key, LeaveReason::Misbehaved);
+            let event = std::future::poll_fn(|cx| {
+                if let Some(waker) = client_side.woken(cx) {
+                    let mut cx = Context::from_waker(waker);
+                    if kick_pending && let Poll::Ready(kick) = Pin::new(&mut kicked).poll(&mut cx) {
+                        kick_pending = false;
+                        // Only a real kick counts: the sender is also dropped when we merely
+                        // leave the room.
+                        if kick.is_ok() {
+                            return Poll::Ready(Event::Kicked);
                         }
                     }
+                    if reading && let Poll::Ready(end) = reader.as_mut().poll(&mut cx) {
+                        reading = false;
+                        return Poll::Ready(Event::Read(end));
+                    }
                 }
-                written = &mut writer => match written {
-                    Ok(()) => break None,
-                    Err(e) => break Some(Failure::Lost(lost_on_write(&e))),
-                },
+                if let Some(waker) = room_side.woken(cx)
+                    && let Poll::Ready(written) =
+                        writer.as_mut().poll(&mut Context::from_waker(waker))
+                {
+                    return Poll::Ready(Event::Written(written));
+                }
+                Poll::Pending
+            })
+            .await;
+            match event {
+                Event::Kicked => {
+                    was_kicked = true;
+                    break None;
+                }
+                Event::Read(ReadEnd::Bye) => {
+                    closing = Some((close_code::NORMAL, "bye"));
+                    room.leave(conn, &key, LeaveReason::Quit);
+                }
+                Event::Read(ReadEnd::Finished) => {
+                    closing = Some((close_code::NORMAL, "stream finished without Bye"));
+                    room.leave(conn, &key, LeaveReason::Dropped);
+                }
+                Event::Read(ReadEnd::Decode(e)) => break Some(Failure::Decode(e)),
+                Event::Read(ReadEnd::Lost(why)) => break Some(Failure::Lost(why)),
+                Event::Read(ReadEnd::TooFast) => {
+                    // Leave first, then let the writer flush: the client gets every TooFast
+                    // answer before the close that explains them.
+                    closing = Some((
+                        close_code::TOO_FAST,
+                        "kept sending too fast after being told to slow down",
+                    ));
+                    room.leave(conn, &key, LeaveReason::Misbehaved);
+                }
+                Event::Written(Ok(())) => break None,
+                Event::Written(Err(e)) => break Some(Failure::Lost(lost_on_write(&e))),
             }
         }
     };
