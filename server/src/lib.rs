@@ -2,10 +2,12 @@
 //! code. [`Server::bind`] sets up the endpoint; [`Server::run`] serves until [`ShutdownHandle::shutdown`].
 //!
 //! Layout, one concept per module: `config` (every limit and its default), `tls` (the rustls/quinn
-//! set-up), `listener` (accepting connections), `session` (one client's life), `branch` (waking only the part of a session that can progress), `room` (membership,
-//! fan-out, history), `names` (what a valid user name is, what makes two names the same), `store` (history on disk),
-//! `limits` (per-client rate and per-address connection counts), `shutdown` (the signal), and
-//! `cluster` (several nodes sharing the room through NATS, opt-in).
+//! set-up), `listener` (accepting connections), `session` (one client's life), `branch` (waking
+//! only the part of a session that can progress), `room` (membership, fan-out, history), `queue` (a
+//! member's frames waiting to be written), `names` (what a valid user name is, what makes two names
+//! the same), `store` (history on disk), `limits` (per-client rate and per-address connection
+//! counts), `shutdown` (the signal), and `cluster` (several nodes sharing the room through NATS,
+//! opt-in).
 
 mod branch;
 mod cluster;
@@ -13,6 +15,7 @@ mod config;
 mod limits;
 mod listener;
 mod names;
+mod queue;
 mod room;
 mod session;
 mod shutdown;

@@ -1,10 +1,11 @@
 //! The room: who is in it, what was said, and fan-out.
 //!
 //! All of it sits behind one `std::sync::Mutex`. Every critical section is short and never awaits:
-//! a message is stamped, encoded once and its bytes handed to every member's bounded queue with
-//! `try_send` (a reference-count increment each). Holding the lock across the fan-out is what gives
-//! every member the same order of messages, joins and leaves, and it is what lets `join` hand a
-//! newcomer a history that meets the live stream with no gap and no duplicate.
+//! a message is stamped, encoded once and its bytes handed to every member's bounded queue with a
+//! push that never waits (a reference-count increment each; see `queue`). Holding the lock across
+//! the fan-out is what gives every member the same order of messages, joins and leaves, and it is
+//! what lets `join` hand a newcomer a history that meets the live stream with no gap and no
+//! duplicate.
 //!
 //! Joins and leaves are not sent one by one: they wait in `State::pending` for a moment
 //! ([`presence_delay`]) and go out together as `Presence` frames, each encoded once for everyone.
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use wire::{
     ChatMessage, LeaveReason, PresenceChange, ProblemCode, RefuseReason, ServerFrame,
     ServerFrameRef,
@@ -32,6 +33,7 @@ use crate::{
     Config,
     cluster::{Claim, Cluster},
     names::name_key,
+    queue::{self, PushError},
     store::{Store, StoreError, now_ms},
 };
 
@@ -52,7 +54,7 @@ pub(crate) type ConnId = u64;
 struct Member {
     name: String,
     conn: ConnId,
-    tx: mpsc::Sender<Bytes>,
+    tx: queue::Sender,
     kick: Option<oneshot::Sender<()>>,
     /// The revision of this member's entry in the cluster's user list (0 on a single node).
     revision: u64,
@@ -65,7 +67,7 @@ struct Member {
 
 impl Member {
     fn queued(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.tx.len()
     }
 }
 
@@ -108,9 +110,9 @@ pub(crate) struct Membership {
     pub(crate) name: String,
     pub(crate) key: String,
     /// Everything the room sends this member, `Welcome` first. Ends when the member leaves the room.
-    pub(crate) rx: mpsc::Receiver<Bytes>,
+    pub(crate) rx: queue::Receiver,
     /// For replies to this member only; weak so that leaving the room ends `rx`.
-    pub(crate) tx: mpsc::WeakSender<Bytes>,
+    pub(crate) tx: queue::WeakSender,
     /// Fires when the room disconnects the member for falling behind.
     pub(crate) kicked: oneshot::Receiver<()>,
 }
@@ -250,10 +252,10 @@ impl Room {
 
         // Room for the welcome and the replay on top of the normal queue, so that a long replay
         // does not count as falling behind.
-        let (tx, rx) = mpsc::channel(self.queue_frames + frames.len());
+        let (tx, rx) = queue::queue(self.queue_frames + frames.len());
         for frame in frames {
-            // Cannot fail: the channel is new and sized for these frames.
-            let _ = tx.try_send(frame);
+            // Cannot fail: the queue is new and sized for these frames.
+            let _ = tx.push(frame);
         }
         self.announce(
             state,
@@ -542,7 +544,7 @@ impl Room {
             };
             let mut full = false;
             for bytes in partial.iter().chain(rest) {
-                if let Err(mpsc::error::TrySendError::Full(_)) = member.tx.try_send(bytes.clone()) {
+                if let Err(PushError::Full) = member.tx.push(bytes.clone()) {
                     full = true;
                     break;
                 }

@@ -1,9 +1,10 @@
 //! One client's life: handshake, `Hello`, then reading its frames and writing the room's, until it
 //! says `Bye`, breaks the protocol, falls behind, vanishes, or the server shuts down.
 //!
-//! Everything runs in one task. Reading and writing are two futures polled side by side, so a client
-//! that does not read can never stop us from reading it (and noticing `Bye`), and a write blocked on
-//! flow control never delays anyone else: the room only ever `try_send`s into this client's queue.
+//! Everything runs in one task. Reading and writing are two futures polled side by side, so a
+//! client that does not read can never stop us from reading it (and noticing `Bye`), and a write
+//! blocked on flow control never delays anyone else: the room only ever pushes into this client's
+//! queue, never waiting on it.
 
 use std::{
     future::Future,
@@ -15,7 +16,7 @@ use std::{
 
 use bytes::Bytes;
 use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
-use tokio::{sync::mpsc, time::timeout};
+use tokio::time::timeout;
 use wire::{
     ClientFrame, DecodeError, FrameDecoder, LeaveReason, RefuseReason, ServerFrame, close_code,
 };
@@ -27,6 +28,7 @@ use crate::{
     branch::Branch,
     limits::{AddressSlot, RateLimit},
     names::validate_name,
+    queue::{self, PushError},
     room::{ConnId, Membership, Rejection, Room},
 };
 
@@ -327,7 +329,7 @@ async fn run_member(
 /// Who is speaking on this connection, and how fast they may.
 struct Speaker<'a> {
     key: &'a str,
-    tx: &'a mpsc::WeakSender<Bytes>,
+    tx: &'a queue::WeakSender,
     conn: ConnId,
     rate: RateLimit,
     strikes_allowed: u32,
@@ -491,8 +493,7 @@ fn reply_to_self(room: &Room, me: &Speaker<'_>, reply: ServerFrame) {
 /// Queues an encoded frame for this client only. A client whose own replies overflow its queue is
 /// too slow.
 fn queue_to_self(room: &Room, me: &Speaker<'_>, bytes: Bytes) {
-    let Some(tx) = me.tx.upgrade() else { return };
-    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(bytes) {
+    if let Err(PushError::Full) = me.tx.push(bytes) {
         room.kick_slow(me.conn, me.key);
     }
 }
@@ -523,7 +524,7 @@ async fn read_frame(
 /// gathered by the room before they get here: see `Room::tell_presence`.)
 async fn write_loop(
     send: &mut SendStream,
-    rx: &mut mpsc::Receiver<Bytes>,
+    rx: &mut queue::Receiver,
 ) -> Result<(), quinn::WriteError> {
     let mut batch = Vec::new();
     let mut chunks = Vec::new();
@@ -625,7 +626,7 @@ mod tests {
 
     #[test]
     fn lines_are_gathered_up_to_the_limit_and_the_rest_stays_read() {
-        let (tx, _rx) = mpsc::channel::<Bytes>(4);
+        let (tx, _rx) = crate::queue::queue(4);
         let weak = tx.downgrade();
         let mut me = Speaker {
             key: "al",
