@@ -5,11 +5,12 @@
 //! set-up), `listener` (accepting connections), `session` (one client's life), `branch` (waking
 //! only the part of a session that can progress), `room` (membership, fan-out, history), `queue` (a
 //! member's frames waiting to be written), `names` (what a valid user name is, what makes two names
-//! the same), `store` (history on disk), `limits` (per-client rate and per-address connection
-//! counts), `shutdown` (the signal), and `cluster` (several nodes sharing the room through NATS,
-//! opt-in).
+//! the same), `store` (history on disk), `checkpoint` (its log copied into the file, off the
+//! runtime thread), `limits` (per-client rate and per-address connection counts), `shutdown` (the
+//! signal), and `cluster` (several nodes sharing the room through NATS, opt-in).
 
 mod branch;
+mod checkpoint;
 mod cluster;
 mod config;
 mod limits;

@@ -5,13 +5,16 @@
 //! appended to the write-ahead log before anyone receives it, so a server killed with SIGKILL loses
 //! nothing it has delivered (the data is in the kernel's page cache); only a power cut may lose the
 //! last transactions, never the database's consistency. Writes happen under the room lock, which
-//! keeps ids, history and delivery order one and the same.
+//! keeps ids, history and delivery order one and the same; the log's checkpoints, which do wait for
+//! the disk, happen on a thread of their own (`checkpoint`).
 
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 use wire::ChatMessage;
+
+use crate::checkpoint::Checkpointer;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -23,6 +26,8 @@ pub enum StoreError {
     },
     #[error("history database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("history database: cannot start the checkpoint thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// How much history to keep.
@@ -38,6 +43,8 @@ pub(crate) struct Store {
     conn: Connection,
     retention: Retention,
     appended_since_prune: u32,
+    /// Copies the write-ahead log into the file, off the runtime thread (`None` in memory).
+    _checkpointer: Option<Checkpointer>,
 }
 
 /// Prune after this many appends, so the cost is spread thin.
@@ -52,7 +59,11 @@ impl Store {
             path: path.display().to_string(),
             source,
         })?;
-        Self::init(conn, retention)
+        let mut store = Self::init(conn, retention)?;
+        // After `init` has put the file in WAL mode. Checkpoints are the other thread's from here.
+        store.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        store._checkpointer = Some(Checkpointer::start(path)?);
+        Ok(store)
     }
 
     /// A store that forgets everything when the server stops (`--no-persist`, tests).
@@ -78,6 +89,7 @@ impl Store {
             conn,
             retention,
             appended_since_prune: 0,
+            _checkpointer: None,
         };
         store.prune(now_ms())?;
         Ok(store)
@@ -227,6 +239,39 @@ mod tests {
         max_messages: 0,
         max_age_ms: 0,
     };
+
+    #[test]
+    fn the_log_reaches_the_database_file_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.sqlite3");
+        let mut store = Store::open(&path, KEEP_ALL).expect("open");
+        let auto: i64 = store
+            .conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(auto, 0, "the room's connection must never checkpoint");
+        let now = now_ms();
+        store
+            .append_all(&(1..=50).map(|id| msg(id, now)).collect::<Vec<_>>())
+            .expect("append");
+
+        // The database file alone (a copy, without its log) has the lines once the checkpoint
+        // thread has run; bounded wait, a few of its rounds.
+        let copy = dir.path().join("copy.sqlite3");
+        let mut in_file = 0;
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::fs::copy(&path, &copy).expect("copy");
+            let alone = Connection::open(&copy).expect("open the copy");
+            in_file = alone
+                .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+                .unwrap_or(0);
+            if in_file == 50 {
+                break;
+            }
+        }
+        assert_eq!(in_file, 50);
+    }
 
     #[test]
     fn messages_survive_reopening() {
