@@ -20,7 +20,7 @@ use std::{path::Path, sync::mpsc, thread::JoinHandle, time::Duration};
 
 use rusqlite::Connection;
 
-use crate::store::StoreError;
+use crate::store::{StoreError, open_file};
 
 /// How often the log is copied into the database.
 const EVERY: Duration = Duration::from_millis(500);
@@ -38,10 +38,7 @@ impl Checkpointer {
     /// Starts checkpointing the database at `path`, whose writer must have turned automatic
     /// checkpoints off.
     pub(crate) fn start(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let conn = open_file(path)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("history-checkpoint".into())

@@ -642,7 +642,7 @@ const GONE_MEMORY: Duration = Duration::from_secs(60);
 impl State {
     /// Whether `key` already said the line with this nonce, as far as the history reaches.
     fn already_said(&self, key: &str, nonce: u64) -> bool {
-        let oldest = self.history.front().map_or(self.next_id, |m| m.id);
+        let oldest = self.oldest_in_history();
         self.said
             .get(&(key.to_owned(), nonce))
             .is_some_and(|&id| id >= oldest)
@@ -650,8 +650,14 @@ impl State {
 
     /// Drops the entries of `said` for messages no longer in the history.
     fn forget_said_before_history(&mut self) {
-        let oldest = self.history.front().map_or(self.next_id, |m| m.id);
+        let oldest = self.oldest_in_history();
         self.said.retain(|_, id| *id >= oldest);
+    }
+
+    /// The id of the oldest message in the history (the next id when it is empty): `said` entries
+    /// below it are stale.
+    fn oldest_in_history(&self) -> u64 {
+        self.history.front().map_or(self.next_id, |m| m.id)
     }
 
     fn new(

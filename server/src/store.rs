@@ -55,11 +55,7 @@ impl Store {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let mut store = Self::init(conn, retention)?;
+        let mut store = Self::init(open_file(path)?, retention)?;
         // After `init` has put the file in WAL mode. Checkpoints are the other thread's from here.
         store.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         store._checkpointer = Some(Checkpointer::start(path)?);
@@ -202,6 +198,14 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A connection to the database file at `path`, its errors naming the file.
+pub(crate) fn open_file(path: &Path) -> Result<Connection, StoreError> {
+    Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 // SQLite integers are signed; ids, nonces and times are u64 on the wire. The mapping is a bijection
