@@ -107,6 +107,31 @@ fn snmp_udp_field(snmp: &str, name: &str) -> Result<u64> {
         .with_context(|| format!("non-numeric {name} in /proc/net/snmp"))
 }
 
+/// CPU time the hypervisor gave to others while this machine's CPUs wanted it (`steal` of the `cpu`
+/// line of `/proc/stat`, all CPUs together). On a VM a run's latency outliers follow it: fanout
+/// 100 × 20 runs with p99 of 14 and 22 ms had 760 ms and 2.1 s of steal; the runs with at most
+/// 20 ms had p99 1.2–1.7 ms. A run with steal measured the host as well as the server.
+pub fn steal_time() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    let ticks = steal_ticks(&stat)?;
+    Ok(Duration::from_nanos(
+        ticks.saturating_mul(1_000_000_000) / clock_ticks_per_second()?,
+    ))
+}
+
+/// The steal ticks of the all-CPU line of `/proc/stat`: `cpu  user nice system idle iowait irq
+/// softirq steal ...`. Kernels too old to count steal have fewer columns, read as none.
+fn steal_ticks(stat: &str) -> Result<u64> {
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("cpu"))
+        .context("no cpu line in /proc/stat")?;
+    match line.split_whitespace().nth(8) {
+        None => Ok(0),
+        Some(steal) => steal.parse().context("non-numeric steal in /proc/stat"),
+    }
+}
+
 /// Clock ticks per second, from `getconf CLK_TCK` (asked once).
 pub fn clock_ticks_per_second() -> Result<u64> {
     static HZ: OnceLock<Result<u64, String>> = OnceLock::new();
@@ -142,6 +167,17 @@ mod tests {
         let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
         assert_eq!(status_kib(status, "VmRSS:").expect("rss"), 1024);
         assert_eq!(status_kib(status, "VmHWM:").expect("hwm"), 2048);
+    }
+
+    #[test]
+    fn parses_steal_of_all_cpus() {
+        let stat = "cpu  4457082 0 428964 1930856 14183 0 58933 14714 0 0\n\
+                    cpu0 2269501 0 200453 927174 7884 0 39203 6189 0 0\n\
+                    intr 1 2 3\n";
+        assert_eq!(steal_ticks(stat).expect("steal"), 14714);
+        assert_eq!(steal_ticks("cpu  1 2 3 4 5 6 7\n").expect("old kernel"), 0);
+        assert!(steal_ticks("cpu0 1 2 3 4 5 6 7 8\n").is_err());
+        assert!(steal_ticks("cpu  1 2 3 4 5 6 7 x\n").is_err());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use quinn::{RecvStream, SendStream};
 use wire::{ChatMessage, ClientFrame, ServerFrame};
 
 use crate::{
-    proc_stats::{Sample, udp_datagrams_sent},
+    proc_stats::{Sample, steal_time, udp_datagrams_sent},
     report::Report,
 };
 
@@ -118,6 +118,7 @@ pub struct Meter {
     /// The load tool's own counters.
     own_start: Sample,
     datagrams_start: u64,
+    steal_start: Duration,
     began: Instant,
 }
 
@@ -137,6 +138,8 @@ pub struct Cost {
     pub nats_after: Option<Sample>,
     /// UDP datagrams the whole machine sent over the phase (see [`udp_datagrams_sent`]).
     pub datagrams: u64,
+    /// CPU time the hypervisor took from the machine over the phase (see [`steal_time`]).
+    pub steal: Duration,
 }
 
 impl Meter {
@@ -148,6 +151,7 @@ impl Meter {
             nats_start: target.nats_pid.map(Sample::read).transpose()?,
             own_start: Sample::read(std::process::id())?,
             datagrams_start: udp_datagrams_sent()?,
+            steal_start: steal_time()?,
             began: Instant::now(),
         })
     }
@@ -155,6 +159,7 @@ impl Meter {
     pub fn finish(self) -> Result<Cost> {
         let wall = self.began.elapsed();
         let datagrams = udp_datagrams_sent()?.saturating_sub(self.datagrams_start);
+        let steal = steal_time()?.saturating_sub(self.steal_start);
         let after = read_all(&self.pids)?;
         let nats_after = self.nats_pid.map(Sample::read).transpose()?;
         let node_cpu: Vec<Duration> = self
@@ -181,6 +186,7 @@ impl Meter {
             nats_cpu,
             nats_after,
             datagrams,
+            steal,
         })
     }
 }
@@ -206,6 +212,8 @@ impl Cost {
             &format!("datagrams_per_{per_unit}"),
             (units > 0).then(|| round2(self.datagrams as f64 / units as f64)),
         );
+        // Not zero: the host ran something else on these cores, and latency outliers follow.
+        report.add("host_steal_ms", ms(self.steal));
         if let Some(cpu) = self.cpu {
             report.add("server_cpu_ms", ms(cpu));
             report.add(
