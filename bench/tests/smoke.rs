@@ -75,6 +75,18 @@ async fn every_workload_counts_right() -> anyhow::Result<()> {
         )
         .await?;
         assert_eq!((connect.joined, connect.failed), (20, 0));
+        // Each client sent at least its Initial and its Hello, and received the server's
+        // handshake and its Welcome: what quinn counted on the clients' connections.
+        let per_client = |name: &str| {
+            connect
+                .report
+                .get(name)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or_else(|| panic!("no {name} in {:?}", connect.report))
+        };
+        assert!(per_client("client_datagrams_sent_per_connection") >= 2.0);
+        assert!(per_client("client_datagrams_received_per_connection") >= 2.0);
+        assert!(per_client("client_stream_frames_received_per_connection") >= 1.0);
 
         eprintln!("smoke: before idle");
         let idle = workloads::idle::run(
