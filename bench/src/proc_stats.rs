@@ -88,6 +88,14 @@ pub fn udp_datagrams_sent() -> Result<u64> {
     snmp_udp_field(&snmp, "OutDatagrams")
 }
 
+/// UDP datagrams the whole machine has dropped so far because a socket's receive buffer was full
+/// (`RcvbufErrors`). On loopback a drop is a packet the sender must send again, late: a workload
+/// that drops has measured retransmission timers, not only the server.
+pub fn udp_receive_drops() -> Result<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").context("cannot read /proc/net/snmp")?;
+    snmp_udp_field(&snmp, "RcvbufErrors")
+}
+
 /// One field of the `Udp:` lines of `/proc/net/snmp`: a line of names followed by a line of values.
 fn snmp_udp_field(snmp: &str, name: &str) -> Result<u64> {
     let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));

@@ -26,7 +26,7 @@ use quinn::{RecvStream, SendStream};
 use wire::{ChatMessage, ClientFrame, ServerFrame};
 
 use crate::{
-    proc_stats::{Sample, steal_time, udp_datagrams_sent},
+    proc_stats::{Sample, steal_time, udp_datagrams_sent, udp_receive_drops},
     report::Report,
 };
 
@@ -118,6 +118,7 @@ pub struct Meter {
     /// The load tool's own counters.
     own_start: Sample,
     datagrams_start: u64,
+    drops_start: u64,
     steal_start: Duration,
     began: Instant,
 }
@@ -138,6 +139,9 @@ pub struct Cost {
     pub nats_after: Option<Sample>,
     /// UDP datagrams the whole machine sent over the phase (see [`udp_datagrams_sent`]).
     pub datagrams: u64,
+    /// UDP datagrams the machine dropped on full receive buffers over the phase (see
+    /// [`udp_receive_drops`]).
+    pub receive_drops: u64,
     /// CPU time the hypervisor took from the machine over the phase (see [`steal_time`]).
     pub steal: Duration,
 }
@@ -151,6 +155,7 @@ impl Meter {
             nats_start: target.nats_pid.map(Sample::read).transpose()?,
             own_start: Sample::read(std::process::id())?,
             datagrams_start: udp_datagrams_sent()?,
+            drops_start: udp_receive_drops()?,
             steal_start: steal_time()?,
             began: Instant::now(),
         })
@@ -160,6 +165,7 @@ impl Meter {
         let wall = self.began.elapsed();
         let datagrams = udp_datagrams_sent()?.saturating_sub(self.datagrams_start);
         let steal = steal_time()?.saturating_sub(self.steal_start);
+        let receive_drops = udp_receive_drops()?.saturating_sub(self.drops_start);
         let after = read_all(&self.pids)?;
         let nats_after = self.nats_pid.map(Sample::read).transpose()?;
         let node_cpu: Vec<Duration> = self
@@ -186,6 +192,7 @@ impl Meter {
             nats_cpu,
             nats_after,
             datagrams,
+            receive_drops,
             steal,
         })
     }
@@ -212,6 +219,7 @@ impl Cost {
             &format!("datagrams_per_{per_unit}"),
             (units > 0).then(|| round2(self.datagrams as f64 / units as f64)),
         );
+        report.add("udp_receive_drops", self.receive_drops);
         // Not zero: the host ran something else on these cores, and latency outliers follow.
         report.add("host_steal_ms", ms(self.steal));
         if let Some(cpu) = self.cpu {
