@@ -147,3 +147,55 @@ async fn a_short_soak_keeps_every_line_exactly_once_in_order() -> anyhow::Result
     tokio::time::timeout(LIMIT, running).await???;
     Ok(())
 }
+
+/// The floor server (`chat-floor`, the comparison without chat logic) passes the fan-out's own
+/// checks, so its figures are of a server that delivers everything, not of one that loses lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_floor_server_delivers_every_line_in_order() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let floor = bench::floor::Floor::bind(&Config::new(
+        "127.0.0.1:0".parse()?,
+        TlsSource::DevCerts {
+            dir: dir.path().join("certs"),
+        },
+    ))?;
+    let target = Target::single(
+        floor.local_addr()?,
+        Trust::CaFile(floor.dev_ca().expect("dev certs").to_path_buf()),
+        None,
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(floor.run(async {
+        let _ = stopped.await;
+    }));
+    tokio::time::timeout(LIMIT, async {
+        let fanout = workloads::fanout::run(
+            &target,
+            workloads::fanout::Params {
+                clients: 5,
+                messages: 20,
+                rate: 0.0,
+                join_concurrency: 4,
+            },
+        )
+        .await?;
+        assert_eq!(fanout.delivered, 5 * 5 * 20, "{:?}", fanout.report);
+        assert_eq!(fanout.duplicates + fanout.out_of_order, 0);
+        assert_eq!(fanout.id_gaps + fanout.malformed, 0);
+        let connect = workloads::connect::run(
+            &target,
+            workloads::connect::Params {
+                clients: 10,
+                concurrency: 4,
+            },
+        )
+        .await?;
+        assert_eq!((connect.joined, connect.failed), (10, 0));
+        anyhow::Ok(())
+    })
+    .await??;
+    let _ = stop.send(());
+    let dropped = tokio::time::timeout(LIMIT, running).await??;
+    assert_eq!(dropped, 0, "no queue was full");
+    Ok(())
+}
