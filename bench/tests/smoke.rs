@@ -149,7 +149,8 @@ async fn a_short_soak_keeps_every_line_exactly_once_in_order() -> anyhow::Result
 }
 
 /// The floor server (`chat-floor`, the comparison without chat logic) passes the fan-out's own
-/// checks, so its figures are of a server that delivers everything, not of one that loses lines.
+/// checks at a pace its queues hold, so its figures there are of a server that delivers every line
+/// once and in order. (At full speed it drops: it has no back-pressure, and says so.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_floor_server_delivers_every_line_in_order() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;

@@ -142,7 +142,7 @@ impl Server {
     }
 
     /// Checks the limits, loads the certificates and binds the endpoint; returns it with the
-    /// development CA, if any. Public so that the load tool's floor server (`bench/examples`) can
+    /// development CA, if any. Public so that the load tool's floor server (`bench::floor`) can
     /// measure this very endpoint, TLS and transport without the room.
     pub fn endpoint(config: &Config) -> Result<(Endpoint, Option<PathBuf>), ServerError> {
         let limits = config.limits.clone();

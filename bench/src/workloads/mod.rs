@@ -220,7 +220,7 @@ impl Cost {
             (units > 0).then(|| round2(self.datagrams as f64 / units as f64)),
         );
         report.add("udp_receive_drops", self.receive_drops);
-        // Not zero: the host ran something else on these cores, and latency outliers follow.
+        // When not zero, the host ran something else on these cores, and latency outliers follow.
         report.add("host_steal_ms", ms(self.steal));
         if let Some(cpu) = self.cpu {
             report.add("server_cpu_ms", ms(cpu));
