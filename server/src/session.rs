@@ -49,6 +49,9 @@ pub(crate) enum Admission {
 
 /// Most frames written in one go when a client's queue has several waiting.
 const WRITE_BATCH: usize = 64;
+/// Room for this many frames stays with an idle member's writer (see [`write_loop`]).
+const KEEP_FRAMES: usize = 4;
+
 /// Frames up to this size are merged into one write when several are queued; see
 /// [`merge_small_frames`].
 const MERGE_UP_TO: usize = 1024;
@@ -526,7 +529,7 @@ async fn write_loop(
     send: &mut SendStream,
     rx: &mut queue::Receiver,
 ) -> Result<(), quinn::WriteError> {
-    let mut batch = Vec::new();
+    let mut batch = Vec::with_capacity(KEEP_FRAMES);
     let mut chunks = Vec::new();
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
         if batch.len() > 1 {
@@ -536,13 +539,16 @@ async fn write_loop(
         } else {
             send.write_all_chunks(&mut batch).await?;
         }
+        batch.clear();
+        // Idle again: a busy spell's vectors (3 KiB at most) are not kept for every quiet member,
+        // but room for a few frames is (128 bytes), since most deliveries bring one or two.
+        // Dropping that too cost an allocation per delivery, 60% of the server's mallocs in
+        // fanout 100 × 20 (a uprobe on malloc).
         if rx.is_empty() {
-            // Idle again: a busy spell's vectors (3 KiB at most) are not kept for every quiet
-            // member.
-            batch = Vec::new();
+            if batch.capacity() > KEEP_FRAMES {
+                batch = Vec::with_capacity(KEEP_FRAMES);
+            }
             chunks = Vec::new();
-        } else {
-            batch.clear();
         }
     }
     Ok(())
@@ -557,7 +563,13 @@ async fn write_loop(
 /// them once for every member, and a copy per member held 8 KiB more per idle member while a room
 /// of 5000 filled.
 fn merge_small_frames(batch: &mut Vec<Bytes>, chunks: &mut Vec<Bytes>) {
-    let mut small = bytes::BytesMut::new();
+    // One allocation for all of them, not one per doubling.
+    let small_bytes = batch
+        .iter()
+        .filter(|frame| frame.len() <= MERGE_UP_TO)
+        .map(Bytes::len)
+        .sum();
+    let mut small = bytes::BytesMut::with_capacity(small_bytes);
     for frame in batch.drain(..) {
         if frame.len() <= MERGE_UP_TO {
             small.extend_from_slice(&frame);
