@@ -80,20 +80,28 @@ fn status_kib(status: &str, name: &str) -> Result<u64> {
         .with_context(|| format!("bad {name} line"))
 }
 
-/// UDP datagrams sent by the whole machine so far (`OutDatagrams` of `/proc/net/snmp`). On
-/// loopback every datagram of the server and of the load tool is counted once, so around a workload
-/// on an otherwise idle machine it says how many packets the work took; cost follows packets.
-pub fn udp_datagrams_sent() -> Result<u64> {
-    let snmp = std::fs::read_to_string("/proc/net/snmp").context("cannot read /proc/net/snmp")?;
-    snmp_udp_field(&snmp, "OutDatagrams")
+/// The whole machine's UDP counters so far, from one read of `/proc/net/snmp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpCounters {
+    /// Datagrams sent (`OutDatagrams`). On loopback every datagram of the server and of the load
+    /// tool is counted once, so around a workload on an otherwise idle machine it says how many
+    /// packets the work took; cost follows packets.
+    pub sent: u64,
+    /// Datagrams dropped because a socket's receive buffer was full (`RcvbufErrors`). On loopback a
+    /// drop is a packet the sender must send again, late: a workload that drops has measured
+    /// retransmission timers, not only the server.
+    pub receive_drops: u64,
 }
 
-/// UDP datagrams the whole machine has dropped so far because a socket's receive buffer was full
-/// (`RcvbufErrors`). On loopback a drop is a packet the sender must send again, late: a workload
-/// that drops has measured retransmission timers, not only the server.
-pub fn udp_receive_drops() -> Result<u64> {
-    let snmp = std::fs::read_to_string("/proc/net/snmp").context("cannot read /proc/net/snmp")?;
-    snmp_udp_field(&snmp, "RcvbufErrors")
+impl UdpCounters {
+    pub fn read() -> Result<Self> {
+        let snmp =
+            std::fs::read_to_string("/proc/net/snmp").context("cannot read /proc/net/snmp")?;
+        Ok(Self {
+            sent: snmp_udp_field(&snmp, "OutDatagrams")?,
+            receive_drops: snmp_udp_field(&snmp, "RcvbufErrors")?,
+        })
+    }
 }
 
 /// One field of the `Udp:` lines of `/proc/net/snmp`: a line of names followed by a line of values.

@@ -26,7 +26,7 @@ use quinn::{RecvStream, SendStream};
 use wire::{ChatMessage, ClientFrame, ServerFrame};
 
 use crate::{
-    proc_stats::{Sample, steal_time, udp_datagrams_sent, udp_receive_drops},
+    proc_stats::{Sample, UdpCounters, steal_time},
     report::Report,
 };
 
@@ -117,8 +117,7 @@ pub struct Meter {
     nats_start: Option<Sample>,
     /// The load tool's own counters.
     own_start: Sample,
-    datagrams_start: u64,
-    drops_start: u64,
+    udp_start: UdpCounters,
     steal_start: Duration,
     began: Instant,
 }
@@ -137,10 +136,9 @@ pub struct Cost {
     /// The NATS server's CPU, when the load tool started it.
     pub nats_cpu: Option<Duration>,
     pub nats_after: Option<Sample>,
-    /// UDP datagrams the whole machine sent over the phase (see [`udp_datagrams_sent`]).
+    /// UDP datagrams the whole machine sent over the phase (see [`UdpCounters`]).
     pub datagrams: u64,
-    /// UDP datagrams the machine dropped on full receive buffers over the phase (see
-    /// [`udp_receive_drops`]).
+    /// UDP datagrams the machine dropped on full receive buffers over the phase.
     pub receive_drops: u64,
     /// CPU time the hypervisor took from the machine over the phase (see [`steal_time`]).
     pub steal: Duration,
@@ -154,8 +152,7 @@ impl Meter {
             start: read_all(&target.pids)?,
             nats_start: target.nats_pid.map(Sample::read).transpose()?,
             own_start: Sample::read(std::process::id())?,
-            datagrams_start: udp_datagrams_sent()?,
-            drops_start: udp_receive_drops()?,
+            udp_start: UdpCounters::read()?,
             steal_start: steal_time()?,
             began: Instant::now(),
         })
@@ -163,9 +160,12 @@ impl Meter {
 
     pub fn finish(self) -> Result<Cost> {
         let wall = self.began.elapsed();
-        let datagrams = udp_datagrams_sent()?.saturating_sub(self.datagrams_start);
+        let udp = UdpCounters::read()?;
+        let datagrams = udp.sent.saturating_sub(self.udp_start.sent);
         let steal = steal_time()?.saturating_sub(self.steal_start);
-        let receive_drops = udp_receive_drops()?.saturating_sub(self.drops_start);
+        let receive_drops = udp
+            .receive_drops
+            .saturating_sub(self.udp_start.receive_drops);
         let after = read_all(&self.pids)?;
         let nats_after = self.nats_pid.map(Sample::read).transpose()?;
         let node_cpu: Vec<Duration> = self
