@@ -44,7 +44,7 @@ impl Checkpointer {
             .name("history-checkpoint".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
-                    checkpoint(&conn, RESTART_AFTER_FRAMES);
+                    checkpoint(&conn);
                 }
                 // Closing the last connection checkpoints what is left and removes the log.
             })
@@ -57,24 +57,22 @@ impl Checkpointer {
 }
 
 /// One round: copies what it can of the log into the database without waiting for anyone, then,
-/// if the log has grown past `restart_after` frames, makes the writer start it again. Returns the
-/// log's length in frames as the passive checkpoint found it. Failure only leaves the log longer;
-/// the next round tries again.
-fn checkpoint(conn: &Connection, restart_after: i64) -> Option<i64> {
+/// if the log has grown past [`RESTART_AFTER_FRAMES`], makes the writer start it again. Failure
+/// only leaves the log longer; the next round tries again.
+fn checkpoint(conn: &Connection) {
     let frames = match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
     {
         Ok(frames) => frames,
         Err(e) => {
             tracing::warn!(error = %e, "history checkpoint failed; the write-ahead log grows until one succeeds");
-            return None;
+            return;
         }
     };
-    if frames >= restart_after
+    if frames >= RESTART_AFTER_FRAMES
         && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
     {
         tracing::warn!(error = %e, frames, "cannot restart the history's write-ahead log");
     }
-    Some(frames)
 }
 
 impl Drop for Checkpointer {
