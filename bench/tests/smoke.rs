@@ -1,7 +1,7 @@
 //! Smoke mode: every workload, with small counts, in-process against an embedded server. Checks the
 //! counts (everything delivered exactly once, in order; everybody connected), never the speed.
 
-use std::time::Duration;
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use bench::workloads::{self, Target};
 use client::Trust;
@@ -12,21 +12,51 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 type Running = tokio::task::JoinHandle<Result<(), server::ServerError>>;
 
+/// Default limits, development certificates under `dir`, a loopback port the system picks.
+fn loopback_config(dir: &Path) -> anyhow::Result<Config> {
+    Ok(Config::new(
+        "127.0.0.1:0".parse()?,
+        TlsSource::DevCerts {
+            dir: dir.join("certs"),
+        },
+    ))
+}
+
+/// The load tool's view of a server in this process that trusts its development CA.
+fn in_process_target(addr: SocketAddr, dev_ca: Option<&Path>) -> Target {
+    Target::single(
+        addr,
+        Trust::CaFile(dev_ca.expect("dev certs").to_path_buf()),
+        // The server shares our process, so its CPU and memory cannot be told apart from ours.
+        None,
+    )
+}
+
+/// fanout 5 × 20 at full speed: every line reaches every receiver exactly once, in order, with
+/// consecutive ids.
+async fn full_speed_fanout_counts_right(target: &Target) -> anyhow::Result<()> {
+    let fanout = workloads::fanout::run(
+        target,
+        workloads::fanout::Params {
+            clients: 5,
+            messages: 20,
+            rate: 0.0,
+            join_concurrency: 4,
+        },
+    )
+    .await?;
+    assert_eq!(fanout.expected, 5 * 5 * 20);
+    assert_eq!(fanout.delivered, fanout.expected, "{:?}", fanout.report);
+    assert_eq!(fanout.duplicates + fanout.out_of_order, 0);
+    assert_eq!(fanout.id_gaps + fanout.malformed, 0);
+    Ok(())
+}
+
 /// A real server in this process, on loopback, with default limits and its own certificates.
 fn embedded_server() -> anyhow::Result<(Target, ShutdownHandle, Running, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
-    let server = Server::bind(Config::new(
-        "127.0.0.1:0".parse()?,
-        TlsSource::DevCerts {
-            dir: dir.path().join("certs"),
-        },
-    ))?;
-    let target = Target::single(
-        server.local_addr()?,
-        Trust::CaFile(server.dev_ca().expect("dev certs").to_path_buf()),
-        // The server shares our process, so its CPU and memory cannot be told apart from ours.
-        None,
-    );
+    let server = Server::bind(loopback_config(dir.path())?)?;
+    let target = in_process_target(server.local_addr()?, server.dev_ca());
     let shutdown = server.shutdown_handle();
     let running = tokio::spawn(server.run());
     Ok((target, shutdown, running, dir))
@@ -37,20 +67,7 @@ async fn every_workload_counts_right() -> anyhow::Result<()> {
     let (target, shutdown, running, _dir) = embedded_server()?;
 
     tokio::time::timeout(LIMIT, async {
-        let fanout = workloads::fanout::run(
-            &target,
-            workloads::fanout::Params {
-                clients: 5,
-                messages: 20,
-                rate: 0.0,
-                join_concurrency: 4,
-            },
-        )
-        .await?;
-        assert_eq!(fanout.expected, 5 * 5 * 20);
-        assert_eq!(fanout.delivered, fanout.expected, "{:?}", fanout.report);
-        assert_eq!(fanout.duplicates + fanout.out_of_order, 0);
-        assert_eq!(fanout.id_gaps + fanout.malformed, 0);
+        full_speed_fanout_counts_right(&target).await?;
 
         eprintln!("smoke: before paced");
         let paced = workloads::fanout::run(
@@ -154,35 +171,14 @@ async fn a_short_soak_keeps_every_line_exactly_once_in_order() -> anyhow::Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_floor_server_delivers_every_line_in_order() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let floor = bench::floor::Floor::bind(&Config::new(
-        "127.0.0.1:0".parse()?,
-        TlsSource::DevCerts {
-            dir: dir.path().join("certs"),
-        },
-    ))?;
-    let target = Target::single(
-        floor.local_addr()?,
-        Trust::CaFile(floor.dev_ca().expect("dev certs").to_path_buf()),
-        None,
-    );
+    let floor = bench::floor::Floor::bind(&loopback_config(dir.path())?)?;
+    let target = in_process_target(floor.local_addr()?, floor.dev_ca());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(floor.run(async {
         let _ = stopped.await;
     }));
     tokio::time::timeout(LIMIT, async {
-        let fanout = workloads::fanout::run(
-            &target,
-            workloads::fanout::Params {
-                clients: 5,
-                messages: 20,
-                rate: 0.0,
-                join_concurrency: 4,
-            },
-        )
-        .await?;
-        assert_eq!(fanout.delivered, 5 * 5 * 20, "{:?}", fanout.report);
-        assert_eq!(fanout.duplicates + fanout.out_of_order, 0);
-        assert_eq!(fanout.id_gaps + fanout.malformed, 0);
+        full_speed_fanout_counts_right(&target).await?;
         let connect = workloads::connect::run(
             &target,
             workloads::connect::Params {
