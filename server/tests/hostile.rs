@@ -19,7 +19,7 @@ use std::{
 };
 
 use client::Connection;
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
 use support::{TestServer, WAIT, chats, say, until};
 use tokio::{net::UdpSocket, sync::Semaphore, task::JoinHandle, time::timeout};
 use wire::{

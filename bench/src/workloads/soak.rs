@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use client::{ClientError, Connection, Connector, ServerAddr};
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
 use tokio::sync::Barrier;
 use wire::{ChatMessage, ClientFrame, RefuseReason, ServerFrame};
 
