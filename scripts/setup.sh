@@ -3,7 +3,7 @@
 # (through sudo when not root) and, if cargo is absent, Rust through rustup.
 set -eu
 
-packages="pkg-config gcc libc6-dev libgtk-4-dev libadwaita-1-dev xvfb xauth dbus dbus-x11 nats-server"
+packages="pkg-config gcc libc6-dev libgtk-4-dev libadwaita-1-dev xvfb xauth dbus dbus-x11 nats-server systemd"
 [ "${WITH_SCREENSHOT_TOOLS:-0}" = 1 ] && packages="$packages imagemagick"
 
 missing=""
