@@ -3,12 +3,12 @@
 #
 # Usage: scripts/install-desktop.sh            (installs under ~/.local)
 #        PREFIX=/usr/local scripts/install-desktop.sh
-# Build first: cargo build --release -p client-gtk
+# Build first: cargo build --release -p client-gtk (or name another build with BINARY=...)
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 prefix=${PREFIX:-"$HOME/.local"}
-binary="$root/target/release/chat-gtk"
+binary="${BINARY:-$root/target/release/chat-gtk}"
 data="$root/client-gtk/data"
 
 if [ ! -x "$binary" ]; then
@@ -16,13 +16,15 @@ if [ ! -x "$binary" ]; then
     exit 1
 fi
 
-install -d "$prefix/bin" "$prefix/share/applications" "$prefix/share/icons/hicolor/scalable/apps"
+install -d "$prefix/bin" "$prefix/share/applications" "$prefix/share/metainfo" \
+    "$prefix/share/icons/hicolor/scalable/apps"
 install -m 755 "$binary" "$prefix/bin/chat-gtk"
 # Exec= names the installed binary by its full path, so the launcher works even when
 # $prefix/bin is not on the session's PATH.
 sed "s|^Exec=chat-gtk|Exec=$prefix/bin/chat-gtk|" "$data/org.quicchat.Chat.desktop" \
     >"$prefix/share/applications/org.quicchat.Chat.desktop"
 chmod 644 "$prefix/share/applications/org.quicchat.Chat.desktop"
+install -m 644 "$data/org.quicchat.Chat.metainfo.xml" "$prefix/share/metainfo/org.quicchat.Chat.metainfo.xml"
 install -m 644 "$data/org.quicchat.Chat.svg" "$prefix/share/icons/hicolor/scalable/apps/org.quicchat.Chat.svg"
 
 # Refresh the caches when the tools are there; the files work without them, just later.
@@ -37,4 +39,5 @@ fi
 
 echo "installed: $prefix/bin/chat-gtk"
 echo "           $prefix/share/applications/org.quicchat.Chat.desktop"
+echo "           $prefix/share/metainfo/org.quicchat.Chat.metainfo.xml"
 echo "           $prefix/share/icons/hicolor/scalable/apps/org.quicchat.Chat.svg"

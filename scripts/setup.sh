@@ -3,7 +3,8 @@
 # (through sudo when not root) and, if cargo is absent, Rust through rustup.
 set -eu
 
-packages="pkg-config gcc libc6-dev libgtk-4-dev libadwaita-1-dev xvfb xauth dbus dbus-x11 nats-server systemd"
+packages="pkg-config gcc libc6-dev libgtk-4-dev libadwaita-1-dev xvfb xauth dbus dbus-x11 nats-server systemd \
+    desktop-file-utils appstream flatpak-builder python3"
 [ "${WITH_SCREENSHOT_TOOLS:-0}" = 1 ] && packages="$packages imagemagick"
 
 missing=""
