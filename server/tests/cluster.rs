@@ -461,8 +461,8 @@ async fn the_chat_resumes_after_nats_restarts() {
 
     nats.child.start_kill().expect("SIGKILL nats-server");
     nats.child.wait().await.expect("reaped");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // NATS is down: the line is refused with a reason, not lost in silence.
+    // NATS is down (whether or not the node has noticed yet: the publish cannot be acknowledged):
+    // the line is refused with a reason, not lost in silence.
     say(&mut b, 2, "during").await;
     match until(&mut b, |f| {
         matches!(f, ServerFrame::Problem { .. } | ServerFrame::Chat(_))
