@@ -6,6 +6,13 @@ set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
 if [ -d "$HOME/.cargo/bin" ]; then PATH="$HOME/.cargo/bin:$PATH"; fi
+# Debian installs nats-server (for the cluster tests) in /usr/sbin, which is not on an ordinary
+# user's PATH; without it those tests fail (CHAT_SKIP_CLUSTER_TESTS=1 skips them on purpose).
+PATH="$PATH:/usr/sbin:/usr/local/sbin"
+export PATH
+if ! command -v nats-server >/dev/null 2>&1 && [ "${CHAT_SKIP_CLUSTER_TESTS:-}" != 1 ]; then
+    echo "nats-server not found: the cluster tests will fail (install it, or set CHAT_SKIP_CLUSTER_TESTS=1)" >&2
+fi
 
 echo "== cargo fmt"
 cargo fmt --all -- --check

@@ -546,15 +546,131 @@ async fn look_alike_and_reserved_names_are_refused() {
 }
 
 /// With the Retry threshold at zero every client must first prove its address (a QUIC Retry round
-/// trip); honest clients notice nothing.
+/// trip); honest clients notice nothing. Each client's socket counts the Retry packets it receives,
+/// so the test sees that the Retry really happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_pass_address_validation_when_retry_is_demanded() {
     let server = TestServer::start_with(|c| c.limits.retry_above_handshakes = 0).await;
-    let (mut alice, _) = server.join("alice").await;
-    let (_bob, welcome) = server.join("bob").await;
+    let (mut alice, _, alice_retries) = retry_counting::join(&server, "alice").await;
+    let (_bob, welcome, bob_retries) = retry_counting::join(&server, "bob").await;
     assert_eq!(welcome.users, vec!["alice", "bob"]);
+    assert_eq!(
+        retry_counting::count(&alice_retries),
+        1,
+        "alice got one Retry"
+    );
+    assert_eq!(retry_counting::count(&bob_retries), 1, "bob got one Retry");
     say(&mut alice, 1, "validated").await;
     assert_eq!(chats(&mut alice, 1).await[0].text, "validated");
+}
+
+/// Below the threshold nobody is asked for a Retry (the counter above counts Retries, nothing else).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_retry_is_demanded_below_the_threshold() {
+    let server = TestServer::start().await;
+    let (_alice, _, retries) = retry_counting::join(&server, "alice").await;
+    assert_eq!(retry_counting::count(&retries), 0, "a Retry without load");
+}
+
+mod retry_counting {
+    //! A client whose UDP socket counts the QUIC Retry packets it receives. A Retry is a long
+    //! header packet of type Retry: in QUIC v1 its first byte's top four bits are `1111` (header
+    //! protection leaves them alone), and it is never coalesced with other packets.
+
+    use std::{
+        io::{self, IoSliceMut},
+        net::SocketAddr,
+        pin::Pin,
+        sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering},
+        },
+        task::{Context, Poll},
+    };
+
+    use client::{Connection, Welcome};
+    use quinn::{
+        AsyncUdpSocket, Runtime, TokioRuntime, UdpPoller,
+        udp::{RecvMeta, Transmit},
+    };
+
+    use crate::support::TestServer;
+
+    #[derive(Debug)]
+    struct RetryCounter {
+        inner: Arc<dyn AsyncUdpSocket>,
+        retries: Arc<AtomicUsize>,
+    }
+
+    impl AsyncUdpSocket for RetryCounter {
+        fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
+            self.inner.clone().create_io_poller()
+        }
+
+        fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
+            self.inner.try_send(transmit)
+        }
+
+        fn poll_recv(
+            &self,
+            cx: &mut Context<'_>,
+            bufs: &mut [IoSliceMut<'_>],
+            meta: &mut [RecvMeta],
+        ) -> Poll<io::Result<usize>> {
+            let polled = self.inner.poll_recv(cx, bufs, meta);
+            if let Poll::Ready(Ok(n)) = &polled {
+                for (buf, m) in bufs.iter().zip(meta.iter()).take(*n) {
+                    // Several datagrams may arrive in one buffer, one every `stride` bytes.
+                    for datagram in buf[..m.len].chunks(m.stride.max(1)) {
+                        if datagram.first().is_some_and(|b| b & 0xf0 == 0xf0) {
+                            self.retries.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            polled
+        }
+
+        fn local_addr(&self) -> io::Result<SocketAddr> {
+            self.inner.local_addr()
+        }
+
+        fn max_transmit_segments(&self) -> usize {
+            self.inner.max_transmit_segments()
+        }
+
+        fn max_receive_segments(&self) -> usize {
+            self.inner.max_receive_segments()
+        }
+
+        fn may_fragment(&self) -> bool {
+            self.inner.may_fragment()
+        }
+    }
+
+    /// Joins as `user` through a socket that counts the Retry packets received.
+    pub async fn join(server: &TestServer, user: &str) -> (Connection, Welcome, Arc<AtomicUsize>) {
+        let connector = server.connector();
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let retries = Arc::new(AtomicUsize::new(0));
+        let counter = RetryCounter {
+            inner: TokioRuntime.wrap_udp_socket(socket).expect("wrap"),
+            retries: retries.clone(),
+        };
+        connector
+            .endpoint()
+            .rebind_abstract(Arc::new(counter))
+            .expect("rebind");
+        let (conn, welcome) = connector
+            .connect(&server.server_addr(), server.addr, user, None)
+            .await
+            .expect("joins");
+        (conn, welcome, retries)
+    }
+
+    pub fn count(retries: &AtomicUsize) -> usize {
+        retries.load(Ordering::Relaxed)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

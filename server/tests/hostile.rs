@@ -269,8 +269,10 @@ fn rss_bytes() -> u64 {
 /// Growth of resident memory allowed across one attack. Generous on purpose (the test binary runs
 /// other tests in parallel threads and the allocator keeps freed pages): what it catches is per-input
 /// buffering without a bound, e.g. a decoder that reserves a peer-announced length (4 GiB) or keeps
-/// every half-open connection or every partial frame forever.
-const RSS_GROWTH_LIMIT: u64 = 200 * 1024 * 1024;
+/// every half-open connection or every partial frame forever (a reservation that touches no page
+/// is not seen here: wire/tests/errors.rs checks the decoder's capacity itself).
+/// Measured growth with the whole file's tests in parallel on 2 cores: at most 22 MiB.
+const RSS_GROWTH_LIMIT: u64 = 100 * 1024 * 1024;
 
 fn assert_rss_bounded(before: u64, what: &str) {
     let after = rss_bytes();
@@ -665,11 +667,12 @@ async fn a_frame_cut_in_half_and_abandoned_is_closed_by_the_timeouts() {
         .connect(&server.server_addr(), relay.addr, "vanisher", None)
         .await
         .expect("joins through the relay");
-    let (mut vw, _vr, _vq) = vanisher.split();
+    let (mut vw, _vr, vq) = vanisher.split();
     let say_bytes = encode(&ClientFrame::Say {
         nonce: 7,
         text: "never finished".into(),
     });
+    let streams_sent = vq.stats().frame_tx.stream;
     vw.send_raw(&say_bytes[..say_bytes.len() / 2])
         .await
         .expect("sent");
@@ -683,7 +686,25 @@ async fn a_frame_cut_in_half_and_abandoned_is_closed_by_the_timeouts() {
     });
     let cut = pause_bytes.len() / 2;
     sw.send_raw(&pause_bytes[..cut]).await.expect("sent");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Cut the relay once the server has the vanisher's half frame: the first acknowledgement
+    // received after the packet carrying it left (the connection is otherwise quiet).
+    let deadline = Instant::now() + WAIT;
+    let mut acks_after_send = None;
+    loop {
+        let stats = vq.stats();
+        match acks_after_send {
+            None if stats.frame_tx.stream > streams_sent => {
+                acks_after_send = Some(stats.frame_rx.acks);
+            }
+            Some(acks) if stats.frame_rx.acks > acks => break,
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the half frame is acknowledged in time"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     relay.cut();
 
     // Meanwhile a newcomer is served.
@@ -974,14 +995,20 @@ async fn lines_written_together_are_all_said_before_a_broken_frame_closes() {
     );
 }
 
-/// One client says thousands of lines as fast as it can. It gets an answer for every line (its
-/// receipt, or `Problem(TooFast)` once a rate limit exists), or is disconnected with a typed close
-/// code; either way the other clients keep receiving everything in order.
+/// One client says thousands of lines as fast as it can, with the default limits. What the README
+/// promises, exactly: the burst passes (its receipts), every line over the rate gets
+/// `Problem(TooFast)` naming its nonce, and after `--too-fast-strikes` refusals in a row the flooder
+/// is disconnected with close code 7 (TOO_FAST) and the others are told `Left(Misbehaved)`.
+/// Meanwhile the other clients keep receiving everything in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_answered_and_the_others_keep_receiving() {
     const FLOOD: u64 = 3000;
+    let limits = server::Limits::default();
+    let burst = limits.message_burst as usize;
+    let strikes = limits.too_fast_strikes as usize;
     let server = TestServer::start().await;
     let chatters = Chatters::start(&server).await;
+    let (mut watcher, _) = server.join("watcher").await;
     let rss_before = rss_bytes();
     let (flooder, _) = server.join("flooder").await;
     let (mut w, mut r, quic) = flooder.split();
@@ -1001,24 +1028,23 @@ async fn a_flood_is_answered_and_the_others_keep_receiving() {
         FLOOD
     });
 
-    let mut receipts = Vec::new();
-    let mut too_fast = Vec::new();
+    // Every answer in the order it came: (nonce, true for a receipt, false for TooFast).
+    let mut answers: Vec<(u64, bool)> = Vec::new();
     let mut ended = None;
     let deadline = Instant::now() + WAIT * 2;
-    while (receipts.len() + too_fast.len()) < FLOOD as usize && ended.is_none() {
+    while answers.len() < FLOOD as usize && ended.is_none() {
         assert!(
             Instant::now() < deadline,
-            "the flooder got {} receipts and {} TooFast in time",
-            receipts.len(),
-            too_fast.len()
+            "the flooder got {} answers in time",
+            answers.len()
         );
         match timeout(WAIT, r.next()).await.expect("an answer in time") {
-            Ok(Some(ServerFrame::Chat(m))) if m.from == "flooder" => receipts.push(m.nonce),
+            Ok(Some(ServerFrame::Chat(m))) if m.from == "flooder" => answers.push((m.nonce, true)),
             Ok(Some(ServerFrame::Problem {
                 code: ProblemCode::TooFast,
                 nonce: Some(n),
                 ..
-            })) => too_fast.push(n),
+            })) => answers.push((n, false)),
             Ok(Some(
                 frame @ (ServerFrame::Problem { .. }
                 | ServerFrame::Refused { .. }
@@ -1030,39 +1056,48 @@ async fn a_flood_is_answered_and_the_others_keep_receiving() {
         }
     }
     let sent = timeout(WAIT, writer).await.expect("in time").expect("task");
+    let receipts = answers.iter().filter(|(_, ok)| *ok).count();
     eprintln!(
-        "flood: {sent} sent, {} receipts, {} TooFast, ended: {ended:?}",
-        receipts.len(),
-        too_fast.len()
+        "flood: {sent} sent, {receipts} receipts, {} TooFast, ended: {ended:?}",
+        answers.len() - receipts
+    );
+    assert!(ended.is_some(), "the flooder was never disconnected");
+    // Each line answered once, in the order said, from the first on: nothing skipped.
+    let nonces: Vec<u64> = answers.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        nonces,
+        (0..answers.len() as u64).collect::<Vec<_>>(),
+        "answers in the order said, each once"
     );
     assert!(
-        receipts.windows(2).all(|p| p[0] < p[1]),
-        "receipts out of order"
+        answers.len() < FLOOD as usize,
+        "every line answered, yet closed"
     );
-    let mut answered: Vec<u64> = receipts.iter().chain(&too_fast).copied().collect();
-    answered.sort_unstable();
-    let before = answered.len();
-    answered.dedup();
-    assert_eq!(before, answered.len(), "a line was answered twice");
-    if ended.is_some() {
-        // Disconnected: it must be a typed close, not a broken connection.
-        match timeout(WAIT, quic.closed()).await.expect("closed in time") {
-            quinn::ConnectionError::ApplicationClosed(c) => {
-                assert_ne!(
-                    c.error_code.into_inner(),
-                    u64::from(close_code::PROTOCOL_ERROR)
-                );
-                assert!(!c.reason.is_empty(), "the close says why: {c}");
-            }
-            other => panic!("the flooder was cut off without a typed close: {other}"),
-        }
-    } else {
-        assert_eq!(
-            answered,
-            (0..FLOOD).collect::<Vec<_>>(),
-            "every line answered"
-        );
-    }
+    // The bucket starts full: the first `burst` lines pass.
+    assert!(
+        answers.iter().take(burst).all(|(_, ok)| *ok),
+        "the burst of {burst} passes: {:?}",
+        &answers[..answers.len().min(burst)]
+    );
+    // The end: `strikes` refusals in a row, each answered, after a line that passed (a longer run
+    // would have ended the connection earlier); the next refusal closes instead of answering.
+    assert!(answers.len() >= burst + strikes, "{answers:?}");
+    let (before, last) = answers.split_at(answers.len() - strikes);
+    assert!(
+        last.iter().all(|(_, ok)| !*ok),
+        "the last {strikes} answers are TooFast: {last:?}"
+    );
+    assert_eq!(
+        before.last().map(|(_, ok)| *ok),
+        Some(true),
+        "a run of {} refusals would have closed earlier",
+        strikes + 1
+    );
+    assert_eq!(end_of(&quic).await, Ok(close_code::TOO_FAST));
+    assert_eq!(
+        why_left(&mut watcher, "flooder").await,
+        LeaveReason::Misbehaved
+    );
     assert_rss_bounded(rss_before, "flood");
     chatters.finish().await;
 }
@@ -1080,23 +1115,45 @@ async fn handshakes_that_never_finish_do_not_stop_the_server() {
     let chatters = Chatters::start(&server).await;
     let rss_before = rss_bytes();
 
-    // A real Initial from a real client, caught on a socket that never answers.
+    // Real Initials from a real client, caught on a socket that never answers: one to truncate
+    // and corrupt, and one for each replaying socket. Each replay needs its own: the server routes
+    // an Initial by its destination connection id, so copies of one Initial (or a corrupted copy
+    // sent first) would all land in a single handshake.
     let trap = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let connector = server.connector();
-    let connecting = connector
-        .endpoint()
-        .connect(trap.local_addr().expect("addr"), "127.0.0.1")
-        .expect("connect");
-    let pending = tokio::spawn(async move { timeout(Duration::from_secs(1), connecting).await });
     let mut buf = vec![0u8; 65536];
-    let (n, _) = timeout(WAIT, trap.recv_from(&mut buf))
-        .await
-        .expect("an Initial in time")
-        .expect("recv");
-    let initial = buf[..n].to_vec();
-    pending.abort();
-    assert!(initial.len() >= 1200, "an Initial is padded to 1200 bytes");
-    assert_eq!(initial[0] & 0xf0, 0xc0, "long header, Initial");
+    let mut initials: Vec<Vec<u8>> = Vec::new();
+    let mut pending = Vec::new();
+    while initials.len() < 1 + SOCKETS.div_ceil(4) {
+        let connecting = connector
+            .endpoint()
+            .connect(trap.local_addr().expect("addr"), "127.0.0.1")
+            .expect("connect");
+        pending.push(tokio::spawn(async move {
+            timeout(Duration::from_secs(1), connecting).await
+        }));
+        // The new attempt's first Initial (a retransmission of an earlier one is skipped).
+        loop {
+            let (n, _) = timeout(WAIT, trap.recv_from(&mut buf))
+                .await
+                .expect("an Initial in time")
+                .expect("recv");
+            let dcid = |d: &[u8]| d.get(6..6 + usize::from(d[5])).map(<[u8]>::to_vec);
+            if !initials.iter().any(|i| dcid(i) == dcid(&buf[..n])) {
+                initials.push(buf[..n].to_vec());
+                break;
+            }
+        }
+    }
+    for p in pending {
+        p.abort();
+    }
+    for initial in &initials {
+        assert!(initial.len() >= 1200, "an Initial is padded to 1200 bytes");
+        assert_eq!(initial[0] & 0xf0, 0xc0, "long header, Initial");
+    }
+    let mut replays = initials.split_off(1).into_iter();
+    let initial = initials.remove(0);
 
     let mut rng = StdRng::seed_from_u64(SEED);
     let mut sockets = Vec::with_capacity(SOCKETS);
@@ -1122,7 +1179,7 @@ async fn handshakes_that_never_finish_do_not_stop_the_server() {
         datagrams.push(unknown);
         // Every fourth socket replays the real Initial: a handshake that starts and never ends.
         if i % 4 == 0 {
-            datagrams.push(initial.clone());
+            datagrams.push(replays.next().expect("an Initial for each replay"));
         }
         for d in &datagrams {
             let _ = socket.send_to(d, server.addr).await;
@@ -1133,17 +1190,25 @@ async fn handshakes_that_never_finish_do_not_stop_the_server() {
         }
     }
     // The replayed handshakes got an answer (the server's Initial/Handshake flight) and we never
-    // answer back.
+    // answer back. Every socket also gets a Version Negotiation (for its unknown version), so only
+    // a QUIC v1 Initial from the server counts.
     let mut answered = 0;
+    let deadline = tokio::time::Instant::now() + WAIT;
     for s in sockets.iter().step_by(4) {
-        if timeout(Duration::from_millis(200), s.recv_from(&mut buf))
-            .await
-            .is_ok()
-        {
+        if gets_a_server_initial(s, deadline).await {
             answered += 1;
         }
     }
     eprintln!("{answered} of {} replayed Initials answered", SOCKETS / 4);
+    // Each replay is a handshake of its own that the server starts (below the Retry threshold)
+    // and answers: the attack really reached the server. (Measured: 43 to 47 of 50 answered with
+    // a v1 Initial within the 10 s; why a few are not was not traced. Before each replay had its
+    // own Initial, 0 of 50 were: every copy went to the one handshake its connection id named.)
+    let replays = SOCKETS.div_ceil(4);
+    assert!(
+        answered * 2 >= replays,
+        "only {answered} of {replays} replayed Initials started a handshake"
+    );
 
     // The server still takes newcomers while the half-open handshakes wait out their timeout.
     let (mut newcomer, _) = server.join("newcomer").await;
@@ -1162,6 +1227,19 @@ async fn handshakes_that_never_finish_do_not_stop_the_server() {
     assert_rss_bounded(rss_before, "unfinished handshakes");
     chatters.finish().await;
     assert_eq!(closed_with_nothing(&newcomer), None);
+}
+
+/// Whether `socket` receives, by `deadline`, a QUIC v1 Initial: a long header of type Initial
+/// (first byte `0b1100_xxxx`) with version 1. Other datagrams (Version Negotiation, version 0)
+/// are skipped.
+async fn gets_a_server_initial(socket: &UdpSocket, deadline: tokio::time::Instant) -> bool {
+    let mut buf = vec![0u8; 65536];
+    while let Ok(Ok((n, _))) = tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await {
+        if n >= 5 && buf[0] & 0xf0 == 0xc0 && buf[1..5] == [0, 0, 0, 1] {
+            return true;
+        }
+    }
+    false
 }
 
 /// The newcomer's connection is still open (nothing closed it during the attack).

@@ -116,4 +116,10 @@ impl FrameDecoder {
     pub fn buffered(&self) -> usize {
         self.buf.len()
     }
+
+    /// Bytes the buffer has allocated room for, used or not: what a peer's announced length has
+    /// made us reserve. Read-only, for tests and diagnostics.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
 }

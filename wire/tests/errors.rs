@@ -1,7 +1,9 @@
 //! Each way the bytes can be wrong yields its own typed error, and never a panic.
 
 use proptest::prelude::*;
-use wire::{ClientFrame, DecodeError, EncodeError, FrameDecoder, ServerFrame, encode};
+use wire::{
+    ClientFrame, DecodeError, EncodeError, FrameDecoder, LENGTH_PREFIX, ServerFrame, encode,
+};
 
 fn framed(body: &[u8]) -> Vec<u8> {
     let mut v = (body.len() as u32).to_be_bytes().to_vec();
@@ -26,8 +28,46 @@ fn oversized_prefix_is_rejected_before_the_body_arrives() {
             max: 1024
         })
     );
-    // Nothing beyond the prefix was reserved for the announced body.
-    assert!(dec.buffered() <= 4);
+    // Nothing was reserved for the announced body: the buffer's allocation is still the size of
+    // what was pushed (a few bytes), nowhere near the 4 GiB announced or even the 1 KiB limit.
+    assert_eq!(dec.buffered(), 4);
+    assert!(
+        dec.capacity() < 64,
+        "the decoder reserved {} bytes after a 4 GiB prefix",
+        dec.capacity()
+    );
+}
+
+#[test]
+fn a_prefix_just_over_the_limit_reserves_nothing_either() {
+    let mut dec = FrameDecoder::new(1024);
+    dec.push(&1025u32.to_be_bytes());
+    assert_eq!(
+        dec.next_frame::<ClientFrame>(),
+        Err(DecodeError::FrameTooLarge {
+            len: 1025,
+            max: 1024
+        })
+    );
+    assert!(
+        dec.capacity() < 64,
+        "the decoder reserved {} bytes for a refused body",
+        dec.capacity()
+    );
+}
+
+#[test]
+fn a_prefix_within_the_limit_reserves_its_body_in_one_allocation() {
+    // The counterpart: an accepted length is reserved up front, so `capacity()` does see
+    // reservations (the assertions above are not vacuous).
+    let mut dec = FrameDecoder::new(64 * 1024);
+    dec.push(&(60 * 1024u32).to_be_bytes());
+    assert_eq!(dec.next_frame::<ClientFrame>(), Ok(None));
+    assert!(
+        dec.capacity() >= LENGTH_PREFIX + 60 * 1024,
+        "reserved only {}",
+        dec.capacity()
+    );
 }
 
 #[test]
