@@ -3,93 +3,28 @@
 //! counts (every line to every receiver on every node, once, in order, with consecutive ids), that
 //! the nodes' and NATS's costs are reported apart, and that every process is gone afterwards.
 //!
-//! Skipped, loudly, when `nats-server` is not installed.
+//! Needs `nats-server` (on `PATH` or in `/usr/sbin`) and fails without it, unless
+//! `CHAT_TESTS_WITHOUT_NATS=1` says to skip (see `testkit::nats`). The `chat-server` binary of this
+//! build is found next to the test (`testkit::binary`).
 
-use std::{
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use bench::{
     cluster::{Cluster, ClusterSpawn, NatsSource},
-    server_process::Spawn,
     workloads,
 };
+use testkit::process::Spawn;
 
 /// A broken cluster fails the test in this long instead of hanging CI.
 const LIMIT: Duration = Duration::from_secs(60);
-/// Building `chat-server` when nothing else has (a cold `cargo test -p bench`) takes a while on a
-/// loaded 2-core machine; an up-to-date build returns at once.
-const BUILD_LIMIT: Duration = Duration::from_secs(900);
-
-fn nats_installed() -> bool {
-    let found = std::process::Command::new("nats-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!(
-            "\n*** SKIPPED: nats-server is not installed, the bench cluster test did not run. ***\n\
-             *** Install it with `apt-get install nats-server` (scripts/setup.sh does).      ***\n"
-        );
-    }
-    found
-}
-
-/// The `chat-server` binary of this build. Cargo builds a package's binaries for that package's own
-/// tests only (`CARGO_BIN_EXE_*`), and `cargo test -p bench` would leave none or a stale one, so
-/// this asks cargo for it and takes the path it reports. It asks with the same command CI runs
-/// (`cargo test --workspace`, not building): that resolves features exactly as the run we are part
-/// of, so the binary is already built and nothing is compiled again. (`cargo build -p server`
-/// resolves them for the server alone and rebuilt much of the dependency tree: minutes in CI.)
-/// `CHAT_SERVER_BIN` overrides it.
-async fn chat_server_binary() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("CHAT_SERVER_BIN") {
-        return Ok(bin.into());
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let mut cargo = tokio::process::Command::new(env!("CARGO"));
-    cargo
-        .args(["test", "--workspace", "--no-run"])
-        .arg("--message-format=json-render-diagnostics")
-        .arg("--manifest-path")
-        .arg(manifest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    if !cfg!(debug_assertions) {
-        cargo.arg("--release");
-    }
-    let out = cargo.output().await.context("cannot run cargo")?;
-    if !out.status.success() {
-        bail!("cargo test --workspace --no-run failed: {}", out.status);
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        // The binary itself, not the unit-test harness built from the same main.rs.
-        .find(|m| {
-            m["reason"] == "compiler-artifact"
-                && m["target"]["name"] == "chat-server"
-                && m["profile"]["test"] == false
-        })
-        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-        .context("cargo did not report a chat-server executable")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workloads_over_three_nodes_count_right() -> Result<()> {
-    if !nats_installed() {
+    let Some(nats) = testkit::nats::for_tests() else {
         return Ok(());
-    }
-    let binary = tokio::time::timeout(BUILD_LIMIT, chat_server_binary())
-        .await
-        .context("building chat-server took too long")??;
+    };
+    let binary = testkit::binary::chat_server()?;
     let spec = ClusterSpawn {
         nodes: 3,
         server: Spawn {
@@ -99,9 +34,7 @@ async fn workloads_over_three_nodes_count_right() -> Result<()> {
             log: "warn".into(),
             extra_args: Vec::new(),
         },
-        nats: NatsSource::Start {
-            binary: "nats-server".into(),
-        },
+        nats: NatsSource::Start { binary: nats },
     };
     // Dropped on any early return or failed assertion: its processes are killed with it.
     let cluster = tokio::time::timeout(LIMIT, Cluster::start(&spec))
