@@ -1,14 +1,13 @@
 //! Several `chat-server` nodes sharing one room through a real `nats-server` (JetStream) on loopback.
-//! Every process is a child of the test, killed on drop; every wait is bounded. Without
-//! `nats-server` installed (`apt-get install nats-server`; `scripts/setup.sh` does it) the tests
-//! say so loudly on standard error and return.
+//! Every process is a child of the test, killed on drop; every wait is bounded. `nats-server` is
+//! found on `PATH` or in `/usr/sbin`; without it (`apt-get install nats-server`; `scripts/setup.sh`
+//! does it) the tests fail, unless `CHAT_TESTS_WITHOUT_NATS=1` says to skip them.
 
 mod support;
 
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::Stdio,
     time::Duration,
 };
 
@@ -16,39 +15,13 @@ use client::{
     Backoff, ClientError, Connection, Connector, Event, ServerAddr, Session, SessionConfig, Trust,
 };
 use support::{WAIT, chats, next, say, spawn_chat_server, until};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use wire::{ChatMessage, LeaveReason, ProblemCode, RefuseReason, ServerFrame};
 
+/// Whether to run: `nats-server` found (on `PATH` or in `/usr/sbin`). Without it the test fails,
+/// unless `CHAT_TESTS_WITHOUT_NATS=1` opts out (see `testkit::nats::for_tests`).
 fn nats_installed() -> bool {
-    let found = std::process::Command::new("nats-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!(
-            "\n*** SKIPPED: nats-server is not installed, the cluster tests did not run. ***\n\
-             *** Install it with `apt-get install nats-server` (scripts/setup.sh does). ***\n"
-        );
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    testkit::nats::for_tests().is_some()
 }
 
 /// One `nats-server` with JetStream, its store in a temporary directory.
@@ -60,33 +33,18 @@ struct Nats {
 
 impl Nats {
     async fn start(dir: &Path) -> Self {
-        let port = free_port();
+        let port = testkit::ports::free_tcp_port().expect("a free TCP port");
         let dir = dir.join("nats");
         let child = Self::spawn(&dir, port).await;
         Self { port, dir, child }
     }
 
     async fn spawn(dir: &Path, port: u16) -> Child {
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("nats-server starts");
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        let binary = testkit::nats::find().expect("nats-server is installed");
+        tokio::time::timeout(WAIT, testkit::nats::spawn_ready(&binary, None, dir, port))
             .await
-            .is_err()
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "nats-server listens in time"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        child
+            .expect("nats-server is ready in time")
+            .expect("nats-server starts")
     }
 
     fn url(&self) -> String {
@@ -110,7 +68,7 @@ struct Node {
 
 impl Node {
     async fn start(dir: &Path, nats: &Nats, name: &str) -> Self {
-        let port = free_udp_port();
+        let port = testkit::ports::free_udp_port().expect("a free UDP port");
         let listen = format!("127.0.0.1:{port}");
         let url = nats.url();
         let certs = dir.join("certs");
