@@ -177,6 +177,11 @@ fn command(spawn: &Spawn, cert_dir: &Path) -> Command {
     cmd
 }
 
+/// The first line `chat-server` prints, with the address it bound.
+const LISTENING: &str = "chat-server listening on udp ";
+/// The line after it when it uses development certificates, with the CA's path.
+const DEV_CA: &str = "development CA: ";
+
 /// Reads `chat-server listening on udp ADDR` and `development CA: PATH ...` from the server's stdout,
 /// then keeps draining it in the background so the server never blocks on a full pipe.
 pub async fn read_banner(stdout: tokio::process::ChildStdout) -> Result<(SocketAddr, PathBuf)> {
@@ -187,13 +192,13 @@ pub async fn read_banner(stdout: tokio::process::ChildStdout) -> Result<(SocketA
         let Some(line) = lines.next_line().await.context("reading server output")? else {
             bail!("the server exited before printing its address");
         };
-        if let Some(rest) = line.strip_prefix("chat-server listening on udp ") {
+        if let Some(rest) = line.strip_prefix(LISTENING) {
             addr = Some(
                 rest.trim()
                     .parse()
                     .context("bad address in server output")?,
             );
-        } else if let Some(rest) = line.strip_prefix("development CA: ") {
+        } else if let Some(rest) = line.strip_prefix(DEV_CA) {
             let path = rest.split(" (").next().unwrap_or(rest).trim();
             ca = Some(Path::new(path).to_path_buf());
         }
@@ -203,4 +208,23 @@ pub async fn read_banner(stdout: tokio::process::ChildStdout) -> Result<(SocketA
         (Some(addr), Some(ca)) => Ok((addr, ca)),
         _ => bail!("incomplete server banner"),
     }
+}
+
+/// Reads the server's stdout until it says where it listens (whatever its certificates), then keeps
+/// draining it in the background.
+pub async fn wait_until_listening(stdout: tokio::process::ChildStdout) -> Result<SocketAddr> {
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let Some(line) = lines.next_line().await.context("reading server output")? else {
+            bail!("the server exited before printing its address");
+        };
+        if let Some(rest) = line.strip_prefix(LISTENING) {
+            break rest
+                .trim()
+                .parse()
+                .context("bad address in server output")?;
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(addr)
 }
