@@ -5,29 +5,16 @@
 //! node buckets of one run never carry over into the next, so ids start at 1 each run and a Welcome
 //! never brings the previous run's lines along.
 
-use std::{
-    collections::VecDeque,
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use client::Trust;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, ChildStderr},
+use testkit::{
+    nats::NatsProcess,
+    process::{NodeRole, ServerProcess, Spawn},
 };
 
-use crate::{
-    server_process::{NodeRole, ServerProcess, Spawn, pinned, terminate},
-    workloads::Target,
-};
-
-/// How long `nats-server` may take to say it is ready (JetStream recovers its store first).
-const NATS_START_TIMEOUT: Duration = Duration::from_secs(20);
-/// Lines of `nats-server` output kept to explain a failed start.
-const NATS_LOG_TAIL: usize = 20;
+use crate::workloads::Target;
 
 /// Where the nodes' NATS comes from.
 #[derive(Debug, Clone)]
@@ -139,85 +126,4 @@ impl Cluster {
             None => Ok(()),
         }
     }
-}
-
-/// A `nats-server -js` started for one run, on a free loopback port, its store in `dir`.
-#[derive(Debug)]
-pub struct NatsProcess {
-    child: Child,
-    pub pid: u32,
-    pub port: u16,
-}
-
-impl NatsProcess {
-    pub async fn start(binary: &Path, cpu: Option<&str>, store: &Path) -> Result<Self> {
-        let port = free_tcp_port()?;
-        let mut cmd = pinned(binary, cpu);
-        cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            // nats-server logs on stderr, "Server is ready" included.
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().with_context(|| {
-            format!(
-                "cannot start {} (install it with scripts/setup.sh, or pass --nats-bin)",
-                binary.display()
-            )
-        })?;
-        let pid = child.id().context("nats-server exited at once")?;
-        let stderr = child.stderr.take().context("no nats-server stderr")?;
-        tokio::time::timeout(NATS_START_TIMEOUT, wait_until_ready(stderr))
-            .await
-            .with_context(|| {
-                format!("nats-server did not say it was ready within {NATS_START_TIMEOUT:?}")
-            })??;
-        Ok(Self { child, pid, port })
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    pub async fn stop(mut self) -> Result<()> {
-        terminate(&mut self.child, self.pid, "nats-server").await
-    }
-}
-
-/// A TCP port nobody listens on right now. Another process may take it before nats-server binds it;
-/// nats-server then exits and the start fails with its "address already in use" line.
-fn free_tcp_port() -> Result<u16> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free TCP port")?;
-    Ok(listener
-        .local_addr()
-        .context("cannot read a bound port")?
-        .port())
-}
-
-/// Reads nats-server's log until "Server is ready", then keeps draining it in the background so it
-/// never blocks on a full pipe.
-async fn wait_until_ready(stderr: ChildStderr) -> Result<()> {
-    let mut lines = BufReader::new(stderr).lines();
-    let mut tail = VecDeque::with_capacity(NATS_LOG_TAIL);
-    loop {
-        let Some(line) = lines
-            .next_line()
-            .await
-            .context("reading nats-server output")?
-        else {
-            let said = Vec::from(tail).join("\n");
-            bail!("nats-server exited before it was ready; its last lines:\n{said}");
-        };
-        if line.contains("Server is ready") {
-            break;
-        }
-        if tail.len() == NATS_LOG_TAIL {
-            tail.pop_front();
-        }
-        tail.push_back(line);
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(())
 }

@@ -7,11 +7,11 @@ use anyhow::{Context, Result, bail};
 use bench::{
     cluster::{Cluster, ClusterSpawn, NatsSource},
     report::Report,
-    server_process::{ServerProcess, Spawn},
     workloads::{self, Target},
 };
 use clap::{Parser, Subcommand};
 use client::Trust;
+use testkit::process::{ServerProcess, Spawn};
 
 /// Load generator and cost meter for chat-server. Without --server it starts the release chat-server
 /// itself, a fresh one per workload, on a loopback port with its own temporary certificates; with
@@ -41,9 +41,10 @@ struct Args {
     /// left running. Implies a cluster, even with --nodes 1.
     #[arg(long, value_name = "NATS_URL", conflicts_with = "server")]
     cluster_nats: Option<String>,
-    /// The nats-server binary to start for a cluster.
-    #[arg(long, default_value = "nats-server")]
-    nats_bin: PathBuf,
+    /// The nats-server binary to start for a cluster [default: nats-server on PATH, or in /usr/sbin
+    /// where Debian installs it].
+    #[arg(long)]
+    nats_bin: Option<PathBuf>,
     /// The chat-server binary to start [default: chat-server next to chat-bench, i.e. target/release].
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -272,7 +273,11 @@ async fn on_cluster(args: &Args, workload: &Workload) -> Result<Report> {
         nats: match &args.cluster_nats {
             Some(url) => NatsSource::Existing { url: url.clone() },
             None => NatsSource::Start {
-                binary: args.nats_bin.clone(),
+                binary: args
+                    .nats_bin
+                    .clone()
+                    .or_else(testkit::nats::find)
+                    .unwrap_or_else(|| "nats-server".into()),
             },
         },
     };

@@ -3,107 +3,28 @@
 //! counts (every line to every receiver on every node, once, in order, with consecutive ids), that
 //! the nodes' and NATS's costs are reported apart, and that every process is gone afterwards.
 //!
-//! Fails when `nats-server` is not installed (on `PATH` or in `/usr/sbin`), unless
-//! `CHAT_SKIP_CLUSTER_TESTS=1` asks to skip it.
+//! Needs `nats-server` (on `PATH` or in `/usr/sbin`) and fails without it, unless
+//! `CHAT_SKIP_CLUSTER_TESTS=1` says to skip (see `testkit::nats`). The `chat-server` binary of this
+//! build is found next to the test (`testkit::binary`).
 
-use std::{
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use bench::{
     cluster::{Cluster, ClusterSpawn, NatsSource},
-    server_process::Spawn,
     workloads,
 };
+use testkit::process::Spawn;
 
 /// A broken cluster fails the test in this long instead of hanging CI.
 const LIMIT: Duration = Duration::from_secs(60);
-/// Building `chat-server` when nothing else has (a cold `cargo test -p bench`) takes a while on a
-/// loaded 2-core machine; an up-to-date build returns at once.
-const BUILD_LIMIT: Duration = Duration::from_secs(900);
-
-/// The `nats-server` to run: the first on `PATH`, else Debian's `/usr/sbin` (not on an ordinary
-/// user's `PATH`) or `/usr/local/sbin`.
-fn nats_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join("nats-server"))
-        .find(|bin| bin.is_file())
-}
-
-/// The `nats-server` to start, or `None` when `CHAT_SKIP_CLUSTER_TESTS=1` asks to skip. Without
-/// it the test FAILS, so that a machine missing it cannot pass in no time.
-fn nats_or_skip() -> Option<PathBuf> {
-    if std::env::var_os("CHAT_SKIP_CLUSTER_TESTS").is_some_and(|v| v == "1") {
-        eprintln!(
-            "\n*** SKIPPED: CHAT_SKIP_CLUSTER_TESTS=1, the bench cluster test did not run. ***\n"
-        );
-        return None;
-    }
-    let found = nats_binary();
-    assert!(
-        found.is_some(),
-        "nats-server is not installed (looked on PATH, in /usr/sbin and /usr/local/sbin): install \
-         it with `apt-get install nats-server` (scripts/setup.sh does), or set \
-         CHAT_SKIP_CLUSTER_TESTS=1 to skip the cluster tests"
-    );
-    found
-}
-
-/// The `chat-server` binary of this build. Cargo builds a package's binaries for that package's own
-/// tests only (`CARGO_BIN_EXE_*`), and `cargo test -p bench` would leave none or a stale one, so
-/// this asks cargo for it and takes the path it reports. It asks with the same command CI runs
-/// (`cargo test --workspace`, not building): that resolves features exactly as the run we are part
-/// of, so the binary is already built and nothing is compiled again. (`cargo build -p server`
-/// resolves them for the server alone and rebuilt much of the dependency tree: minutes in CI.)
-/// `CHAT_SERVER_BIN` overrides it.
-async fn chat_server_binary() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("CHAT_SERVER_BIN") {
-        return Ok(bin.into());
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let mut cargo = tokio::process::Command::new(env!("CARGO"));
-    cargo
-        .args(["test", "--workspace", "--no-run"])
-        .arg("--message-format=json-render-diagnostics")
-        .arg("--manifest-path")
-        .arg(manifest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    if !cfg!(debug_assertions) {
-        cargo.arg("--release");
-    }
-    let out = cargo.output().await.context("cannot run cargo")?;
-    if !out.status.success() {
-        bail!("cargo test --workspace --no-run failed: {}", out.status);
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        // The binary itself, not the unit-test harness built from the same main.rs.
-        .find(|m| {
-            m["reason"] == "compiler-artifact"
-                && m["target"]["name"] == "chat-server"
-                && m["profile"]["test"] == false
-        })
-        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-        .context("cargo did not report a chat-server executable")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workloads_over_three_nodes_count_right() -> Result<()> {
-    let Some(nats_server) = nats_or_skip() else {
+    let Some(nats) = testkit::nats::for_tests() else {
         return Ok(());
     };
-    let binary = tokio::time::timeout(BUILD_LIMIT, chat_server_binary())
-        .await
-        .context("building chat-server took too long")??;
+    let binary = testkit::binary::chat_server()?;
     let spec = ClusterSpawn {
         nodes: 3,
         server: Spawn {
@@ -113,9 +34,7 @@ async fn workloads_over_three_nodes_count_right() -> Result<()> {
             log: "warn".into(),
             extra_args: Vec::new(),
         },
-        nats: NatsSource::Start {
-            binary: nats_server,
-        },
+        nats: NatsSource::Start { binary: nats },
     };
     // Dropped on any early return or failed assertion: its processes are killed with it.
     let cluster = tokio::time::timeout(LIMIT, Cluster::start(&spec))

@@ -1,40 +1,45 @@
-//! Smoke mode: every workload, with small counts, in-process against an embedded server. Checks the
-//! counts (everything delivered exactly once, in order; everybody connected), never the speed.
+//! Smoke mode: every workload, with small counts, against a real `chat-server` process of this build
+//! (and the floor, the `chat-floor` example). Checks the counts (everything delivered exactly once,
+//! in order; everybody connected), never the speed.
+//!
+//! The binaries are found next to this test (`testkit::binary`): `cargo test --workspace` builds
+//! them; after `cargo test -p bench` alone the test fails and names the command that builds them.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{process::Stdio, time::Duration};
 
+use anyhow::{Context, Result, bail};
 use bench::workloads::{self, Target};
 use client::Trust;
-use server::{Config, Server, ShutdownHandle, TlsSource};
+use testkit::process::{ServerProcess, Spawn};
+use tokio::io::AsyncReadExt;
 
 /// A broken server fails the test in this long instead of hanging CI.
 const LIMIT: Duration = Duration::from_secs(60);
 
-type Running = tokio::task::JoinHandle<Result<(), server::ServerError>>;
-
-/// Default limits, development certificates under `dir`, a loopback port the system picks.
-fn loopback_config(dir: &Path) -> anyhow::Result<Config> {
-    Ok(Config::new(
-        "127.0.0.1:0".parse()?,
-        TlsSource::DevCerts {
-            dir: dir.join("certs"),
-        },
-    ))
-}
-
-/// The load tool's view of a server in this process that trusts its development CA.
-fn in_process_target(addr: SocketAddr, dev_ca: Option<&Path>) -> Target {
-    Target::single(
-        addr,
-        Trust::CaFile(dev_ca.expect("dev certs").to_path_buf()),
-        // The server shares our process, so its CPU and memory cannot be told apart from ours.
-        None,
-    )
+/// A `chat-server` of this build on loopback, default limits (but no rate limit, as `chat-bench`
+/// starts it), its own certificates and history; its costs are read from `/proc` like a real run's.
+async fn started_server() -> Result<(Target, ServerProcess)> {
+    let spawn = Spawn {
+        binary: testkit::binary::chat_server()?,
+        cpu: None,
+        max_connections: 1000,
+        log: "warn".into(),
+        extra_args: Vec::new(),
+    };
+    let server = tokio::time::timeout(LIMIT, ServerProcess::start(&spawn))
+        .await
+        .context("chat-server did not start in time")??;
+    let target = Target::single(
+        server.addr,
+        Trust::CaFile(server.ca.clone()),
+        Some(server.pid),
+    );
+    Ok((target, server))
 }
 
 /// fanout 5 × 20 at full speed: every line reaches every receiver exactly once, in order, with
 /// consecutive ids.
-async fn full_speed_fanout_counts_right(target: &Target) -> anyhow::Result<()> {
+async fn full_speed_fanout_counts_right(target: &Target) -> Result<()> {
     let fanout = workloads::fanout::run(
         target,
         workloads::fanout::Params {
@@ -52,19 +57,9 @@ async fn full_speed_fanout_counts_right(target: &Target) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A real server in this process, on loopback, with default limits and its own certificates.
-fn embedded_server() -> anyhow::Result<(Target, ShutdownHandle, Running, tempfile::TempDir)> {
-    let dir = tempfile::tempdir()?;
-    let server = Server::bind(loopback_config(dir.path())?)?;
-    let target = in_process_target(server.local_addr()?, server.dev_ca());
-    let shutdown = server.shutdown_handle();
-    let running = tokio::spawn(server.run());
-    Ok((target, shutdown, running, dir))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_workload_counts_right() -> anyhow::Result<()> {
-    let (target, shutdown, running, _dir) = embedded_server()?;
+async fn every_workload_counts_right() -> Result<()> {
+    let (target, server) = started_server().await?;
 
     tokio::time::timeout(LIMIT, async {
         full_speed_fanout_counts_right(&target).await?;
@@ -130,16 +125,15 @@ async fn every_workload_counts_right() -> anyhow::Result<()> {
     })
     .await??;
 
-    shutdown.shutdown("smoke test done");
-    tokio::time::timeout(LIMIT, running).await???;
+    tokio::time::timeout(LIMIT, server.stop()).await??;
     Ok(())
 }
 
 /// A short soak: users join, chat, drop politely or abruptly and resume, for a few seconds. The full
 /// run (`chat-bench soak`, minutes, hundreds of users) is not for CI; this one checks the invariant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_soak_keeps_every_line_exactly_once_in_order() -> anyhow::Result<()> {
-    let (target, shutdown, running, _dir) = embedded_server()?;
+async fn a_short_soak_keeps_every_line_exactly_once_in_order() -> Result<()> {
+    let (target, server) = started_server().await?;
     let outcome = tokio::time::timeout(
         LIMIT,
         workloads::soak::run(
@@ -160,23 +154,35 @@ async fn a_short_soak_keeps_every_line_exactly_once_in_order() -> anyhow::Result
         outcome.sessions
     );
     assert!(outcome.lines > 100, "they talked: {} lines", outcome.lines);
-    shutdown.shutdown("soak done");
-    tokio::time::timeout(LIMIT, running).await???;
+    tokio::time::timeout(LIMIT, server.stop()).await??;
     Ok(())
 }
 
-/// The floor server (`chat-floor`, the comparison without chat logic) passes the fan-out's own
-/// checks at a pace its queues hold, so its figures there are of a server that delivers every line
-/// once and in order. (At full speed it drops: it has no back-pressure, and says so.)
+/// The floor server (the `chat-floor` example, the comparison without chat logic) passes the
+/// fan-out's own checks at a pace its queues hold, so its figures there are of a server that delivers
+/// every line once and in order. (At full speed it drops: it has no back-pressure, and says so on
+/// exit, which this test reads.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_floor_server_delivers_every_line_in_order() -> anyhow::Result<()> {
+async fn the_floor_server_delivers_every_line_in_order() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let floor = bench::floor::Floor::bind(&loopback_config(dir.path())?)?;
-    let target = in_process_target(floor.local_addr()?, floor.dev_ca());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(floor.run(async {
-        let _ = stopped.await;
-    }));
+    let mut floor = tokio::process::Command::new(testkit::binary::chat_floor()?)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--cert-dir")
+        .arg(dir.path().join("certs"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start chat-floor")?;
+    let pid = floor.id().context("chat-floor exited at once")?;
+    let stdout = floor.stdout.take().context("no chat-floor stdout")?;
+    let mut stderr = floor.stderr.take().context("no chat-floor stderr")?;
+    let (addr, ca) = tokio::time::timeout(LIMIT, testkit::process::read_banner(stdout))
+        .await
+        .context("chat-floor did not print its address in time")??;
+    let target = Target::single(addr, Trust::CaFile(ca), Some(pid));
     tokio::time::timeout(LIMIT, async {
         full_speed_fanout_counts_right(&target).await?;
         let connect = workloads::connect::run(
@@ -191,8 +197,30 @@ async fn the_floor_server_delivers_every_line_in_order() -> anyhow::Result<()> {
         anyhow::Ok(())
     })
     .await??;
-    let _ = stop.send(());
-    let dropped = tokio::time::timeout(LIMIT, running).await??;
-    assert_eq!(dropped, 0, "no queue was full");
+
+    let _ = tokio::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await;
+    let mut said = String::new();
+    let (status, read) = tokio::time::timeout(LIMIT, async {
+        let read = stderr.read_to_string(&mut said).await;
+        (floor.wait().await, read)
+    })
+    .await
+    .context("chat-floor did not stop in time")?;
+    read.context("reading chat-floor's stderr")?;
+    if !status?.success() {
+        bail!("chat-floor failed on SIGTERM: {said}");
+    }
+    let dropped = said
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("chat-floor: ")?
+                .strip_suffix(" frames dropped on full queues")
+        })
+        .with_context(|| format!("chat-floor did not report its drops: {said}"))?;
+    assert_eq!(dropped, "0", "no queue was full");
     Ok(())
 }

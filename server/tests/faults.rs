@@ -53,7 +53,9 @@ async fn a_vanished_client_times_out_and_leaves_no_ghost() {
     let (mut alice, _) = server.join("alice").await;
 
     // Bob talks to the server through a UDP relay that we can cut.
-    let relay = support_relay::Relay::start(server.addr).await;
+    let relay = testkit::Relay::start(server.addr)
+        .await
+        .expect("the relay starts");
     let connector = server.connector();
     let (_bob, _) = connector
         .connect(&server.server_addr(), relay.addr, "bob", None)
@@ -413,53 +415,6 @@ async fn shutdown_tells_everyone_and_the_server_exits_cleanly() {
         .expect("server stops in time")
         .expect("task")
         .expect("clean exit");
-}
-
-mod support_relay {
-    //! A UDP relay between a client and the server that the test can cut, to make a client vanish
-    //! without a close.
-
-    use std::{net::SocketAddr, sync::Arc};
-    use tokio::net::UdpSocket;
-
-    pub struct Relay {
-        pub addr: SocketAddr,
-        task: tokio::task::JoinHandle<()>,
-    }
-
-    impl Relay {
-        pub async fn start(server: SocketAddr) -> Self {
-            let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-            let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-            back.connect(server).await.expect("connect");
-            let addr = front.local_addr().expect("addr");
-            let task = tokio::spawn(async move {
-                let mut client: Option<SocketAddr> = None;
-                let mut a = [0u8; 65536];
-                let mut b = [0u8; 65536];
-                loop {
-                    tokio::select! {
-                        r = front.recv_from(&mut a) => {
-                            let Ok((n, from)) = r else { return };
-                            client = Some(from);
-                            let _ = back.send(&a[..n]).await;
-                        }
-                        r = back.recv(&mut b) => {
-                            let Ok(n) = r else { return };
-                            if let Some(to) = client {
-                                let _ = front.send_to(&b[..n], to).await;
-                            }
-                        }
-                    }
-                }
-            });
-            Self { addr, task }
-        }
-
-        pub fn cut(&self) {
-            self.task.abort();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,6 @@ mod support;
 
 use std::{
     collections::{BTreeMap, HashSet},
-    net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -489,47 +488,6 @@ fn random_input(rng: &mut StdRng, joined: bool) -> Vec<u8> {
     }
 }
 
-/// A UDP relay between one client and the server that the test can cut, to make a client vanish
-/// without a close.
-struct Relay {
-    addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Relay {
-    async fn start(server: SocketAddr) -> Self {
-        let front = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        let back = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        back.connect(server).await.expect("connect");
-        let addr = front.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            let mut client: Option<SocketAddr> = None;
-            let mut a = vec![0u8; 65536];
-            let mut b = vec![0u8; 65536];
-            loop {
-                tokio::select! {
-                    r = front.recv_from(&mut a) => {
-                        let Ok((n, from)) = r else { return };
-                        client = Some(from);
-                        let _ = back.send(&a[..n]).await;
-                    }
-                    r = back.recv(&mut b) => {
-                        let Ok(n) = r else { return };
-                        if let Some(to) = client {
-                            let _ = front.send_to(&b[..n], to).await;
-                        }
-                    }
-                }
-            }
-        });
-        Self { addr, task }
-    }
-
-    fn cut(&self) {
-        self.task.abort();
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------
 // The attacks.
 
@@ -662,7 +620,9 @@ async fn a_frame_cut_in_half_and_abandoned_is_closed_by_the_timeouts() {
         .expect("sent");
 
     // 2. A member that vanishes (through a relay we cut) in the middle of a Say.
-    let relay = Relay::start(server.addr).await;
+    let relay = testkit::Relay::start(server.addr)
+        .await
+        .expect("the relay starts");
     let (vanisher, _) = connector
         .connect(&server.server_addr(), relay.addr, "vanisher", None)
         .await

@@ -19,14 +19,6 @@ const USERS: usize = 3;
 const LINES: usize = 40;
 const DEADLINE: Duration = Duration::from_secs(90);
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 async fn start_server(dir: &Path, port: u16) -> tokio::process::Child {
     let listen = format!("127.0.0.1:{port}");
     let certs = dir.join("certs");
@@ -177,7 +169,7 @@ async fn a_killed_server_restarts_and_nobody_loses_or_repeats_a_line() {
     /// first half reached everyone, the second after as many of the second half.
     const GOING: usize = USERS * 5;
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_udp_port();
+    let port = testkit::ports::free_udp_port().expect("a free UDP port");
     let mut server = start_server(dir.path(), port).await;
     let ca = dir.path().join("certs").join("ca.pem");
 

@@ -4,7 +4,7 @@
 
 use serde::ser::{Serialize, SerializeStructVariant, Serializer};
 
-use crate::ChatMessage;
+use crate::{ChatMessage, ServerFrameKind};
 
 /// The frames of [`ServerFrame`](crate::ServerFrame) that carry the user list, over borrowed names.
 #[derive(Debug, Clone, Copy)]
@@ -20,8 +20,8 @@ pub enum ServerFrameRef<'a> {
 }
 
 /// Variant indices in `ServerFrame`, which the golden vectors pin.
-const WELCOME: u32 = 0;
-const USERS: u32 = 5;
+const WELCOME: u32 = ServerFrameKind::Welcome.index();
+const USERS: u32 = ServerFrameKind::Users.index();
 
 impl Serialize for ServerFrameRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -12,6 +12,7 @@ mod borrowed;
 mod codec;
 mod error;
 mod frame;
+mod peek;
 
 pub use borrowed::ServerFrameRef;
 pub use codec::{FrameDecoder, LENGTH_PREFIX, encode, encode_into};
@@ -20,6 +21,7 @@ pub use frame::{
     ChatMessage, ClientFrame, LeaveReason, PresenceChange, ProblemCode, RefuseReason, ServerFrame,
     UserName,
 };
+pub use peek::{ServerFrameKind, WelcomeRef, decode_body};
 
 /// The QUIC application protocol negotiated in the TLS handshake.
 pub const ALPN: &[u8] = b"chat/1";

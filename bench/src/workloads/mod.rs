@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use bytes::{Buf, BytesMut};
 use client::{Connector, ServerAddr, Trust};
 use quinn::{RecvStream, SendStream};
-use wire::{ChatMessage, ClientFrame, ServerFrame};
+use wire::{ChatMessage, ClientFrame, ServerFrame, ServerFrameKind, WelcomeRef};
 
 use crate::{
     proc_stats::{Sample, UdpCounters, steal_time},
@@ -35,8 +35,6 @@ use crate::{
 pub const CLIENTS_PER_SOCKET: usize = 256;
 /// Upper bound on any single wait of a workload.
 pub const WAIT: Duration = Duration::from_secs(60);
-/// Postcard variant index of `ServerFrame::Chat` (pinned by `wire`'s golden vectors).
-const CHAT_VARIANT: u8 = 2;
 
 /// The server under test: one server, or the nodes of a cluster. Client `i` talks to node `i % N`.
 #[derive(Debug, Clone)]
@@ -397,10 +395,19 @@ async fn join_inner(pool: &Pool, i: usize, target: &Target, user: &str) -> Resul
     send.write_all(&hello).await.context("cannot send Hello")?;
     let mut recv = FrameSkipper::new(recv);
     let users_in_welcome = match recv.next_frame().await? {
-        Some(Frame::Other(body)) => match postcard::from_bytes::<FirstFrame<'_>>(&body) {
-            Ok(FirstFrame::Welcome { users, .. }) => users.len(),
-            Ok(FirstFrame::Refused { reason }) => bail!("{user} refused: {reason}"),
-            Err(e) => bail!("{user}: expected Welcome or Refused: {e}"),
+        Some(Frame::Other(body)) => match ServerFrameKind::of(&body) {
+            // Names borrowed from the frame: in a room of thousands, allocating every name of every
+            // newcomer's `Welcome` was a large part of the load tool's own work.
+            Some(ServerFrameKind::Welcome) => WelcomeRef::decode(&body)
+                .with_context(|| format!("{user}: a malformed Welcome"))?
+                .users
+                .len(),
+            Some(ServerFrameKind::Refused) => match wire::decode_body::<ServerFrame>(&body) {
+                Ok(ServerFrame::Refused { reason }) => bail!("{user} refused: {reason}"),
+                Ok(_) => bail!("{user}: a Refused that decodes as something else"),
+                Err(e) => bail!("{user}: a malformed Refused: {e}"),
+            },
+            kind => bail!("{user}: expected Welcome or Refused, got {kind:?}"),
         },
         Some(Frame::Chat(_)) => bail!("{user}: Chat before Welcome"),
         None => bail!("{user}: stream ended before Welcome"),
@@ -413,24 +420,6 @@ async fn join_inner(pool: &Pool, i: usize, target: &Target, user: &str) -> Resul
         join: started.elapsed().saturating_sub(handshake),
         users_in_welcome,
     })
-}
-
-/// The first frame from the server as the load tool reads it: the variants of `ServerFrame` up to
-/// `Refused`, in its order, with `Welcome`'s names borrowed from the frame. In a room of thousands,
-/// allocating every name of every newcomer's `Welcome` was a large part of the load tool's own work.
-#[derive(Debug, serde::Deserialize)]
-enum FirstFrame<'a> {
-    Welcome {
-        #[allow(dead_code, reason = "decoded to check the frame, not used")]
-        you: &'a str,
-        #[serde(borrow)]
-        users: Vec<&'a str>,
-        #[allow(dead_code, reason = "decoded to check the frame, not used")]
-        history: Vec<ChatMessage>,
-    },
-    Refused {
-        reason: wire::RefuseReason,
-    },
 }
 
 /// Sends one `Say`.
@@ -447,8 +436,8 @@ pub enum Frame {
     Other(BytesMut),
 }
 
-/// Reads the server's frames, decoding only `Chat` (the first byte of a body is its variant), and
-/// counts the rest without decoding them.
+/// Reads the server's frames, decoding only `Chat` (`wire::ServerFrameKind` reads a body's kind from
+/// its first byte), and counts the rest without decoding them.
 #[derive(Debug)]
 pub struct FrameSkipper {
     recv: RecvStream,
@@ -477,14 +466,16 @@ impl FrameSkipper {
                 if self.buf.len() >= wire::LENGTH_PREFIX + len {
                     self.buf.advance(wire::LENGTH_PREFIX);
                     let body = self.buf.split_to(len);
-                    return Ok(Some(if body.first() == Some(&CHAT_VARIANT) {
-                        match postcard::from_bytes::<ServerFrame>(&body)? {
-                            ServerFrame::Chat(m) => Frame::Chat(m),
-                            _ => bail!("variant {CHAT_VARIANT} is not Chat"),
-                        }
-                    } else {
-                        Frame::Other(body)
-                    }));
+                    return Ok(Some(
+                        if ServerFrameKind::of(&body) == Some(ServerFrameKind::Chat) {
+                            match wire::decode_body::<ServerFrame>(&body)? {
+                                ServerFrame::Chat(m) => Frame::Chat(m),
+                                other => bail!("a Chat body decoded as {:?}", other.kind()),
+                            }
+                        } else {
+                            Frame::Other(body)
+                        },
+                    ));
                 }
             }
             match self.recv.read_chunk(256 * 1024, true).await {
@@ -545,43 +536,4 @@ pub async fn join_all(
     }
     all.sort_by_key(|(i, _)| *i);
     Ok(all.into_iter().map(|(_, m)| m).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body(frame: &ServerFrame) -> Vec<u8> {
-        postcard::to_stdvec(frame).expect("encodes")
-    }
-
-    #[test]
-    fn first_frame_reads_what_the_server_encodes() {
-        let welcome = body(&ServerFrame::Welcome {
-            you: "b".into(),
-            users: vec!["a".into(), "b".into(), "c".into()],
-            history: vec![ChatMessage {
-                id: 1,
-                from: "a".into(),
-                nonce: 2,
-                text: "hi".into(),
-                at_ms: 3,
-            }],
-        });
-        match postcard::from_bytes::<FirstFrame<'_>>(&welcome) {
-            Ok(FirstFrame::Welcome { users, .. }) => assert_eq!(users, ["a", "b", "c"]),
-            other => panic!("not read as Welcome: {other:?}"),
-        }
-        let refused = body(&ServerFrame::Refused {
-            reason: wire::RefuseReason::NameTaken,
-        });
-        assert!(matches!(
-            postcard::from_bytes::<FirstFrame<'_>>(&refused),
-            Ok(FirstFrame::Refused {
-                reason: wire::RefuseReason::NameTaken
-            })
-        ));
-        let chat = body(&ServerFrame::Joined { user: "a".into() });
-        assert!(postcard::from_bytes::<FirstFrame<'_>>(&chat).is_err());
-    }
 }

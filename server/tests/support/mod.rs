@@ -154,7 +154,6 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .args(args)
         .stdout(std::process::Stdio::piped())
@@ -162,17 +161,10 @@ where
         .kill_on_drop(true)
         .spawn()
         .expect("chat-server starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    loop {
-        let line = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .expect("chat-server starts in time")
-            .expect("readable")
-            .expect("chat-server running");
-        if line.starts_with("chat-server listening") {
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let stdout = child.stdout.take().expect("stdout");
+    tokio::time::timeout(WAIT, testkit::process::wait_until_listening(stdout))
+        .await
+        .expect("chat-server starts in time")
+        .expect("chat-server running");
     child
 }

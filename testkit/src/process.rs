@@ -1,7 +1,7 @@
 //! A `chat-server` process started for one workload: its own loopback port and temporary certificate
 //! directory, optionally pinned to a core with `taskset`, stopped (SIGTERM, then SIGKILL) at the end.
 //! A cluster node ([`ServerProcess::start_node`]) shares its certificates with the other nodes and
-//! keeps its history in NATS (see [`crate::cluster`]).
+//! keeps its history in NATS (the load tool's `bench::cluster` starts several).
 //!
 //! A fresh server per workload keeps the figures independent: the peak RSS, the room's history and
 //! the stragglers of the previous workload's goodbyes do not leak into the next one.
@@ -112,7 +112,7 @@ impl ServerProcess {
 }
 
 /// SIGTERM, then SIGKILL if the process has not exited within [`STOP_TIMEOUT`]; reaps it either way.
-pub(crate) async fn terminate(child: &mut Child, pid: u32, what: &str) -> Result<()> {
+pub async fn terminate(child: &mut Child, pid: u32, what: &str) -> Result<()> {
     // `kill` rather than a signal call of our own: sending a signal needs `unsafe` or another crate.
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -145,7 +145,7 @@ fn check_binary(binary: &Path) -> Result<()> {
 
 /// `binary`, pinned to `cpu` with `taskset` when asked. taskset execs the program, so the child's
 /// pid is the program's own and its costs can be read from `/proc`.
-pub(crate) fn pinned(binary: &Path, cpu: Option<&str>) -> Command {
+pub fn pinned(binary: &Path, cpu: Option<&str>) -> Command {
     match cpu {
         Some(cpu) => {
             let mut c = Command::new("taskset");
@@ -177,9 +177,14 @@ fn command(spawn: &Spawn, cert_dir: &Path) -> Command {
     cmd
 }
 
+/// The first line `chat-server` prints, with the address it bound.
+const LISTENING: &str = "chat-server listening on udp ";
+/// The line after it when it uses development certificates, with the CA's path.
+const DEV_CA: &str = "development CA: ";
+
 /// Reads `chat-server listening on udp ADDR` and `development CA: PATH ...` from the server's stdout,
 /// then keeps draining it in the background so the server never blocks on a full pipe.
-async fn read_banner(stdout: tokio::process::ChildStdout) -> Result<(SocketAddr, PathBuf)> {
+pub async fn read_banner(stdout: tokio::process::ChildStdout) -> Result<(SocketAddr, PathBuf)> {
     let mut lines = BufReader::new(stdout).lines();
     let mut addr = None;
     let mut ca = None;
@@ -187,13 +192,13 @@ async fn read_banner(stdout: tokio::process::ChildStdout) -> Result<(SocketAddr,
         let Some(line) = lines.next_line().await.context("reading server output")? else {
             bail!("the server exited before printing its address");
         };
-        if let Some(rest) = line.strip_prefix("chat-server listening on udp ") {
+        if let Some(rest) = line.strip_prefix(LISTENING) {
             addr = Some(
                 rest.trim()
                     .parse()
                     .context("bad address in server output")?,
             );
-        } else if let Some(rest) = line.strip_prefix("development CA: ") {
+        } else if let Some(rest) = line.strip_prefix(DEV_CA) {
             let path = rest.split(" (").next().unwrap_or(rest).trim();
             ca = Some(Path::new(path).to_path_buf());
         }
@@ -203,4 +208,23 @@ async fn read_banner(stdout: tokio::process::ChildStdout) -> Result<(SocketAddr,
         (Some(addr), Some(ca)) => Ok((addr, ca)),
         _ => bail!("incomplete server banner"),
     }
+}
+
+/// Reads the server's stdout until it says where it listens (whatever its certificates), then keeps
+/// draining it in the background.
+pub async fn wait_until_listening(stdout: tokio::process::ChildStdout) -> Result<SocketAddr> {
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let Some(line) = lines.next_line().await.context("reading server output")? else {
+            bail!("the server exited before printing its address");
+        };
+        if let Some(rest) = line.strip_prefix(LISTENING) {
+            break rest
+                .trim()
+                .parse()
+                .context("bad address in server output")?;
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(addr)
 }

@@ -3,7 +3,7 @@
 //!
 //! The performance issue puts a minimal quinn fan-out server at 5.7 µs of server CPU per delivery
 //! when each delivery is its own packet. This is such a server, so that the floor is measured on the
-//! same machine, in the same hour, with the same load tool as `chat-server` (binary `chat-floor`,
+//! same machine, in the same hour, with the same load tool as `chat-server` (example `chat-floor`,
 //! given to `chat-bench --server-bin`).
 //!
 //! What it leaves out is what it measures: no room lock, no history (in memory or on disk), no

@@ -1,11 +1,14 @@
-//! `chat-floor`: the floor server of `bench::floor`, started the way `chat-bench` starts
+//! `chat-floor`: the floor server (see `floor.rs`), started the way `chat-bench` starts
 //! `chat-server`, so that both are measured with the same load tool:
 //!
 //! ```sh
-//! cargo build --release -p server -p bench
-//! target/release/chat-bench --server-bin target/release/chat-floor \
+//! cargo build --release -p server -p bench --bins --example chat-floor
+//! target/release/chat-bench --server-bin target/release/examples/chat-floor \
 //!     --server-cpu 0 --bench-cpu 1 --runs 3 fanout -n 100 -m 20 -r 5
 //! ```
+//!
+//! An example of the `server` crate because it stands on `server::Server::endpoint`; the load tool
+//! does not link the server.
 //!
 //! It takes `chat-server`'s `--listen` and `--cert-dir` and ignores its other flags, and prints
 //! the same two banner lines. One thread, as `chat-server` runs on one core.
@@ -13,7 +16,9 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, Result};
-use bench::floor::Floor;
+use floor::Floor;
+
+mod floor;
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
