@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use client::{Event, Session, SessionConfig, Trust, wire::LeaveReason, wire::ServerFrame};
+use client::{Event, LeaveReason, Session, SessionConfig, Trust};
 use client_gtk::{
     Application, LaunchOptions,
     model::{DeliveryState, Message, MessageKind},
@@ -225,7 +225,7 @@ fn chat_round_trip_users_and_exit() {
     assert!(
         wait_until(|| {
             while let Ok(event) = bob_events.try_recv() {
-                if let Event::Frame(ServerFrame::Left { user, why }) = event {
+                if let Event::UserLeft { user, why } = event {
                     left |= user == "ann" && why == LeaveReason::Quit;
                 }
             }
@@ -398,7 +398,7 @@ fn ctrl_q_and_closing_the_window_say_goodbye_too() {
         let mut left = false;
         wait_until(|| {
             while let Ok(event) = bob_events.try_recv() {
-                if let Event::Frame(ServerFrame::Left { user, why }) = event {
+                if let Event::UserLeft { user, why } = event {
                     left |= user == name && why == LeaveReason::Quit;
                 }
             }

@@ -1,29 +1,12 @@
-//! The glue between a `client::Session` (on the tokio runtime) and the GTK models.
-//!
-//! - Commands: [`connect`] and [`quit`] run on tokio and are awaited from the GLib main loop; saying a
-//!   line is `Session::say`, which only queues it on the session's channel and never blocks.
-//! - Events: [`spawn_event_loop`] is the ONE future on the GLib main context that reads the session's
-//!   event channel. It hands each event to [`ChatState::apply`], which updates the models and returns
-//!   [`Effect`]s for the window (notifications, status, toasts).
-//! - [`ChatState::apply`] is plain logic over GObject models, so it is tested without a display.
+//! What the session's events do to the models: plain logic over GObject models, no widgets and no
+//! network, so it is tested without a display. [`ChatState::apply`] updates the models and returns
+//! the [`Effect`]s the session object turns into property changes and signals.
 
-use std::{rc::Rc, time::Duration};
+use client::{CloseReason, Event, LeaveReason, SignedIn};
 
-use client::{
-    ClientError, CloseReason, Event, Session, SessionConfig, Welcome,
-    wire::{LeaveReason, ServerFrame},
-};
-use gtk::glib;
+use crate::model::{Added, MessageKind, MessageList, UserList};
 
-use crate::{
-    model::{Added, MessageKind, MessageList, UserList},
-    runtime,
-};
-
-/// How long Exit waits for the server to confirm the goodbye before quitting anyway.
-pub const QUIT_WAIT: Duration = Duration::from_secs(3);
-
-/// What the window should do after an event, beyond the model updates.
+/// What the session object should tell the window after an event, beyond the model updates.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Somebody else said something (notify if the window is not focused).
@@ -64,12 +47,13 @@ impl ChatState {
         self.you.borrow().clone()
     }
 
-    /// Signed in (or back after a reconnect): who we are, who is here, what was said meanwhile.
-    pub fn welcome(&self, welcome: &Welcome) {
-        self.you.replace(welcome.you.clone());
-        self.users.set_all(&welcome.users, &welcome.you);
-        for m in &welcome.history {
-            self.messages.add_chat(m, &welcome.you);
+    /// Signed in: who we are, who is here, what was said recently (lines already shown are
+    /// recognised and not shown twice, so a new sign-in carries the conversation on).
+    pub fn signed_in(&self, signed_in: &SignedIn) {
+        self.you.replace(signed_in.you.clone());
+        self.users.set_all(&signed_in.users, &signed_in.you);
+        for line in &signed_in.history {
+            self.messages.add_line(line);
         }
     }
 
@@ -79,8 +63,54 @@ impl ChatState {
     }
 
     pub fn apply(&self, event: Event) -> Vec<Effect> {
+        let you = self.you();
         match event {
-            Event::Frame(frame) => self.apply_frame(frame),
+            Event::Line(line) => match self.messages.add_line(&line) {
+                Added::New(row) if row.kind() == MessageKind::Chat => vec![Effect::Incoming {
+                    from: line.from,
+                    text: line.text,
+                }],
+                _ => Vec::new(),
+            },
+            // Our own line came back: the pending row turns sent (or, if this window never showed
+            // it, it is added as sent). Never a notification.
+            Event::Receipt(line) => {
+                self.messages.add_line(&line);
+                Vec::new()
+            }
+            Event::UserJoined { user } => {
+                if self.users.add(&user, &you) {
+                    self.messages.add_system(&format!("{user} joined"));
+                }
+                Vec::new()
+            }
+            Event::UserLeft { user, why } => {
+                self.users.remove(&user);
+                self.messages.add_system(&left_text(&user, why));
+                Vec::new()
+            }
+            Event::Users(list) => {
+                self.users.set_all(&list, &you);
+                Vec::new()
+            }
+            Event::Problem {
+                code,
+                nonce,
+                detail,
+            } => {
+                let why = format!("{code}: {detail}");
+                if nonce.is_some_and(|n| self.messages.fail(n, &why)) {
+                    Vec::new()
+                } else {
+                    self.messages.add_system(&format!("Problem — {why}"));
+                    vec![Effect::Toast(why)]
+                }
+            }
+            Event::ServerShuttingDown { reason } => {
+                let text = format!("The server is shutting down: {reason}");
+                self.messages.add_system(&text);
+                vec![Effect::Toast(text)]
+            }
             Event::Disconnected {
                 error,
                 attempt,
@@ -95,8 +125,9 @@ impl ChatState {
                     retry_in.as_secs().max(1)
                 )))]
             }
-            Event::Reconnected(welcome) => {
-                self.welcome(&welcome);
+            // The lines missed meanwhile follow as `Line` events.
+            Event::Reconnected { users, .. } => {
+                self.users.set_all(&users, &you);
                 self.messages.add_system("Reconnected");
                 vec![
                     Effect::Status(Status::Online),
@@ -107,75 +138,7 @@ impl ChatState {
         }
     }
 
-    fn apply_frame(&self, frame: ServerFrame) -> Vec<Effect> {
-        let you = self.you();
-        match frame {
-            ServerFrame::Welcome {
-                you,
-                users,
-                history,
-            } => {
-                self.welcome(&Welcome {
-                    you,
-                    users,
-                    history,
-                });
-                Vec::new()
-            }
-            ServerFrame::Chat(m) => match self.messages.add_chat(&m, &you) {
-                Added::New(row) if row.kind() == MessageKind::Chat => vec![Effect::Incoming {
-                    from: m.from,
-                    text: m.text,
-                }],
-                _ => Vec::new(),
-            },
-            ServerFrame::Joined { user } => {
-                if self.users.add(&user, &you) {
-                    self.messages.add_system(&format!("{user} joined"));
-                }
-                Vec::new()
-            }
-            ServerFrame::Left { user, why } => {
-                self.users.remove(&user);
-                self.messages.add_system(&left_text(&user, why));
-                Vec::new()
-            }
-            ServerFrame::Users { list } => {
-                self.users.set_all(&list, &you);
-                Vec::new()
-            }
-            ServerFrame::Problem {
-                code,
-                nonce,
-                detail,
-            } => {
-                let why = format!("{code}: {detail}");
-                if nonce.is_some_and(|n| self.messages.fail(n, &why)) {
-                    Vec::new()
-                } else {
-                    self.messages.add_system(&format!("Problem — {why}"));
-                    vec![Effect::Toast(why)]
-                }
-            }
-            ServerFrame::ShuttingDown { reason } => {
-                let text = format!("The server is shutting down: {reason}");
-                self.messages.add_system(&text);
-                vec![Effect::Toast(text)]
-            }
-            ServerFrame::Refused { reason } => {
-                self.messages
-                    .add_system(&format!("The server refused us: {reason}"));
-                Vec::new()
-            }
-            // The client library unpacks these into single changes; handled the same way if not.
-            ServerFrame::Presence { changes } => changes
-                .into_iter()
-                .flat_map(|c| self.apply_frame(c.into()))
-                .collect(),
-        }
-    }
-
-    fn closed(&self, reason: &CloseReason) -> Vec<Effect> {
+    pub fn closed(&self, reason: &CloseReason) -> Vec<Effect> {
         let can_reconnect = !matches!(reason, CloseReason::Quit);
         let text = match reason {
             CloseReason::Quit => "You left the chat".to_owned(),
@@ -205,109 +168,37 @@ fn left_text(user: &str, why: LeaveReason) -> String {
     }
 }
 
-/// A signed-in session, as handed to the window.
-#[derive(Debug)]
-pub struct Connected {
-    pub session: Session,
-    pub welcome: Welcome,
-    pub events: async_channel::Receiver<Event>,
-}
-
-/// Connects on the tokio runtime; await it from the GLib main loop.
-pub async fn connect(config: SessionConfig) -> Result<Connected, String> {
-    let handle = runtime::spawn_tokio(Session::connect(config));
-    match handle.await {
-        Ok(Ok((session, welcome, events))) => Ok(Connected {
-            session,
-            welcome,
-            events,
-        }),
-        Ok(Err(e)) => Err(sign_in_error(&e)),
-        Err(e) => Err(format!("the network task failed: {e}")),
-    }
-}
-
-/// What the sign-in page says for a failed connection.
-pub fn sign_in_error(e: &ClientError) -> String {
-    match e {
-        ClientError::Refused(reason) => format!("The server refused the name: {reason}."),
-        ClientError::Certificate(_) => format!("Untrusted certificate. {e}."),
-        ClientError::Unreachable(_) | ClientError::Timeout => {
-            format!("Cannot reach the server: {e}.")
-        }
-        other => format!("{}.", capitalise(&other.to_string())),
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
-/// Says goodbye on the tokio runtime and waits for it, at most [`QUIT_WAIT`].
-pub async fn quit(session: Session) {
-    let handle = runtime::spawn_tokio(async move { session.quit().await });
-    if glib::future_with_timeout(QUIT_WAIT, handle).await.is_err() {
-        tracing::warn!("the server did not confirm the goodbye in time; quitting anyway");
-    }
-}
-
-/// Reads the session's events on the GLib main context until the session closes, applying each to
-/// `state` and passing the resulting effects to `on_effect`.
-pub fn spawn_event_loop(
-    events: async_channel::Receiver<Event>,
-    state: Rc<ChatState>,
-    on_effect: impl Fn(Effect) + 'static,
-) -> glib::JoinHandle<()> {
-    runtime::spawn_local(async move {
-        while let Ok(event) = events.recv().await {
-            let last = matches!(event, Event::Closed(_));
-            for effect in state.apply(event) {
-                on_effect(effect);
-            }
-            if last {
-                return;
-            }
-        }
-        // The channel closed without a Closed event: the session task is gone.
-        for effect in state.closed(&CloseReason::Lost(ClientError::SessionEnded)) {
-            on_effect(effect);
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use client::wire::{ChatMessage, ProblemCode};
+    use std::time::Duration;
+
+    use client::{Line, ProblemCode};
 
     use super::*;
     use crate::model::DeliveryState;
 
-    fn chat(id: u64, from: &str, nonce: u64, text: &str) -> ServerFrame {
-        ServerFrame::Chat(ChatMessage {
+    /// A line as the library hands it to a session of "ann".
+    fn line(id: u64, from: &str, nonce: u64, text: &str) -> Line {
+        Line {
             id,
             from: from.into(),
             nonce,
             text: text.into(),
             at_ms: 1_700_000_000_000,
-        })
+            mine: from == "ann",
+        }
+    }
+
+    fn chat(id: u64, from: &str, nonce: u64, text: &str) -> Event {
+        Event::Line(line(id, from, nonce, text))
     }
 
     fn signed_in() -> ChatState {
         let state = ChatState::new();
-        state.welcome(&Welcome {
+        state.signed_in(&SignedIn {
             you: "ann".into(),
             users: vec!["bob".into(), "ann".into()],
-            history: vec![ChatMessage {
-                id: 1,
-                from: "bob".into(),
-                nonce: 1,
-                text: "earlier".into(),
-                at_ms: 0,
-            }],
+            history: vec![line(1, "bob", 1, "earlier")],
         });
         state
     }
@@ -326,7 +217,7 @@ mod tests {
         state.said(42, "hello");
         let row = state.messages.get(1).expect("the pending row");
         assert_eq!(row.state(), DeliveryState::Pending);
-        let effects = state.apply(Event::Frame(chat(2, "ann", 42, "hello")));
+        let effects = state.apply(Event::Receipt(line(2, "ann", 42, "hello")));
         assert!(effects.is_empty(), "no notification for our own line");
         assert_eq!(row.state(), DeliveryState::Delivered);
         assert_eq!(state.messages.len(), 2);
@@ -335,7 +226,7 @@ mod tests {
     #[test]
     fn others_lines_ask_for_a_notification() {
         let state = signed_in();
-        let effects = state.apply(Event::Frame(chat(2, "bob", 5, "hi ann")));
+        let effects = state.apply(chat(2, "bob", 5, "hi ann"));
         assert_eq!(
             effects,
             [Effect::Incoming {
@@ -346,25 +237,46 @@ mod tests {
     }
 
     #[test]
+    fn our_lines_from_elsewhere_show_as_sent_without_a_notification() {
+        let state = signed_in();
+        // Said by an earlier session of ours (replayed), and a receipt this window never showed.
+        assert!(state.apply(chat(2, "ann", 77, "from before")).is_empty());
+        assert!(
+            state
+                .apply(Event::Receipt(line(3, "ann", 78, "other window")))
+                .is_empty()
+        );
+        let rows: Vec<_> = (1..state.messages.len())
+            .filter_map(|i| state.messages.get(i))
+            .collect();
+        assert_eq!(rows.len(), 2);
+        assert!(
+            rows.iter()
+                .all(|m| m.kind() == MessageKind::Own && m.state() == DeliveryState::Delivered)
+        );
+        // The same receipt again is not a second row.
+        state.apply(Event::Receipt(line(3, "ann", 78, "other window")));
+        assert_eq!(state.messages.len(), 3);
+    }
+
+    #[test]
     fn joins_and_leaves_update_users_and_add_system_lines() {
         let state = signed_in();
-        state.apply(Event::Frame(ServerFrame::Joined {
+        state.apply(Event::UserJoined {
             user: "carol".into(),
-        }));
+        });
         assert_eq!(state.users.names(), ["ann", "bob", "carol"]);
-        state.apply(Event::Frame(ServerFrame::Left {
+        state.apply(Event::UserLeft {
             user: "bob".into(),
             why: LeaveReason::TimedOut,
-        }));
+        });
         assert_eq!(state.users.names(), ["ann", "carol"]);
         let texts: Vec<String> = (1..state.messages.len())
             .filter_map(|i| state.messages.get(i))
             .map(|m| m.text())
             .collect();
         assert_eq!(texts, ["carol joined", "bob left (timed out)"]);
-        state.apply(Event::Frame(ServerFrame::Users {
-            list: vec!["ann".into()],
-        }));
+        state.apply(Event::Users(vec!["ann".into()]));
         assert_eq!(state.users.names(), ["ann"]);
     }
 
@@ -372,11 +284,11 @@ mod tests {
     fn a_problem_about_our_line_fails_that_row() {
         let state = signed_in();
         state.said(9, "x".repeat(10).as_str());
-        let effects = state.apply(Event::Frame(ServerFrame::Problem {
+        let effects = state.apply(Event::Problem {
             code: ProblemCode::TooLong,
             nonce: Some(9),
             detail: "limit is 4 bytes".into(),
-        }));
+        });
         assert!(effects.is_empty());
         let row = state.messages.get(1).expect("our row");
         assert_eq!(row.state(), DeliveryState::Failed);
@@ -390,11 +302,11 @@ mod tests {
     #[test]
     fn a_problem_about_nothing_we_know_is_a_system_line_and_a_toast() {
         let state = signed_in();
-        let effects = state.apply(Event::Frame(ServerFrame::Problem {
+        let effects = state.apply(Event::Problem {
             code: ProblemCode::TooFast,
             nonce: None,
             detail: "slow down".into(),
-        }));
+        });
         assert_eq!(effects.len(), 1);
         assert_eq!(state.messages.len(), 2);
     }
@@ -411,27 +323,13 @@ mod tests {
             effects[0],
             Effect::Status(Status::Reconnecting(_))
         ));
-        let effects = state.apply(Event::Reconnected(Welcome {
-            you: "ann".into(),
+        let effects = state.apply(Event::Reconnected {
             users: vec!["ann".into(), "carol".into()],
-            // id 1 is a replay we already show; id 2 is new.
-            history: vec![
-                ChatMessage {
-                    id: 1,
-                    from: "bob".into(),
-                    nonce: 1,
-                    text: "earlier".into(),
-                    at_ms: 0,
-                },
-                ChatMessage {
-                    id: 2,
-                    from: "carol".into(),
-                    nonce: 1,
-                    text: "while you were away".into(),
-                    at_ms: 0,
-                },
-            ],
-        }));
+            missed: 2,
+        });
+        // The missed lines follow: id 1 is a replay we already show; id 2 is new.
+        state.apply(chat(1, "bob", 1, "earlier"));
+        state.apply(chat(2, "carol", 1, "while you were away"));
         assert!(effects.contains(&Effect::Status(Status::Online)));
         assert_eq!(state.users.names(), ["ann", "carol"]);
         let texts: Vec<String> = (0..state.messages.len())
@@ -443,8 +341,8 @@ mod tests {
             [
                 "earlier",
                 "Connection lost: timed out",
-                "while you were away",
-                "Reconnected"
+                "Reconnected",
+                "while you were away"
             ]
         );
     }
@@ -476,13 +374,5 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn sign_in_errors_say_what_happened() {
-        let refused = sign_in_error(&ClientError::Refused(client::wire::RefuseReason::NameTaken));
-        assert!(refused.contains("already taken"), "{refused}");
-        let cert = sign_in_error(&ClientError::Certificate("UnknownIssuer".into()));
-        assert!(cert.starts_with("Untrusted certificate"), "{cert}");
     }
 }
