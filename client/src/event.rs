@@ -218,10 +218,11 @@ impl std::fmt::Display for CloseReason {
     }
 }
 
-/// The events for a frame that is not about our own lines (those need the session's bookkeeping:
-/// see `session`). `Presence` comes out as one event per change, in its order; protocol 1's single
-/// `Joined` / `Left` frames give the same events.
-pub(crate) fn presence_and_more(frame: ServerFrame, you: &str) -> Vec<Event> {
+/// The events for a frame, without the session's bookkeeping (receipts and `TooFast` need it: see
+/// `session.rs`, which calls this for everything else). `Presence` comes out as one event per
+/// change, in its order; protocol 1's single `Joined` / `Left` frames (and `FrameReader`, which
+/// unpacks `Presence` into them for the raw API) give the same events.
+pub(crate) fn frame_events(frame: ServerFrame, you: &str) -> Vec<Event> {
     match frame {
         ServerFrame::Chat(m) => vec![Event::Line(Line::from_wire(m, you))],
         ServerFrame::Joined { user } => vec![Event::UserJoined { user }],
@@ -231,7 +232,7 @@ pub(crate) fn presence_and_more(frame: ServerFrame, you: &str) -> Vec<Event> {
         }],
         ServerFrame::Presence { changes } => changes
             .into_iter()
-            .flat_map(|change| presence_and_more(change.into(), you))
+            .flat_map(|change| frame_events(change.into(), you))
             .collect(),
         ServerFrame::Users { list } => vec![Event::Users(list)],
         ServerFrame::Problem {
@@ -260,7 +261,7 @@ mod tests {
 
     #[test]
     fn presence_is_one_event_per_change_in_order() {
-        let events = presence_and_more(
+        let events = frame_events(
             ServerFrame::Presence {
                 changes: vec![
                     PresenceChange::Joined { user: "bob".into() },
@@ -280,9 +281,9 @@ mod tests {
 
     #[test]
     fn protocol_1_joins_and_leaves_give_the_same_events() {
-        let joined = presence_and_more(ServerFrame::Joined { user: "bob".into() }, "ann");
+        let joined = frame_events(ServerFrame::Joined { user: "bob".into() }, "ann");
         assert!(matches!(&joined[..], [Event::UserJoined { user }] if user == "bob"));
-        let left = presence_and_more(
+        let left = frame_events(
             ServerFrame::Left {
                 user: "bob".into(),
                 why: wire::LeaveReason::Quit,
@@ -296,7 +297,7 @@ mod tests {
 
     #[test]
     fn a_second_welcome_is_not_handed_out() {
-        let events = presence_and_more(
+        let events = frame_events(
             ServerFrame::Welcome {
                 you: "ann".into(),
                 users: Vec::new(),

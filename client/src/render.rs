@@ -55,7 +55,7 @@ pub fn text(event: &Event) -> String {
             users.join(", "),
             if *missed == 1 { "" } else { "s" }
         ),
-        Event::Closed(reason) => format!("* {reason}"),
+        Event::Closed(reason) => closed_text(reason),
     }
 }
 

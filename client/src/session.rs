@@ -1,5 +1,10 @@
 //! One user's session on a background task: call methods, read [`Event`]s.
 //!
+//! The task turns the server's frames into the library's events (`State::translate`): it knows
+//! which lines this session sent, so their echo becomes an [`Event::Receipt`]; it holds back and
+//! re-sends lines refused as `TooFast`; after a resume it announces [`Event::Reconnected`] and
+//! then hands out the missed lines one by one, like any other.
+//!
 //! The task owns the connection. Commands come in on an unbounded channel (so calling [`Session::say`]
 //! never blocks, which matters on a GUI thread); events go out on an `async-channel`, which any
 //! executor can await (tokio in `chat-cli`, the GLib main loop in the GNOME client). The event
@@ -251,16 +256,16 @@ impl State {
                         nonce: Some(n),
                         detail,
                     };
-                    (event::presence_and_more(frame, &self.you), false)
+                    (event::frame_events(frame, &self.you), false)
                 }
             }
             // Any other problem with a line is final: it will not be sent again.
             ServerFrame::Problem { nonce: Some(n), .. } => {
                 self.unconfirmed.retain(|(nonce, _)| *nonce != n);
                 self.held_back.retain(|(nonce, _)| *nonce != n);
-                (event::presence_and_more(frame, &self.you), false)
+                (event::frame_events(frame, &self.you), false)
             }
-            other => (event::presence_and_more(other, &self.you), false),
+            other => (event::frame_events(other, &self.you), false),
         }
     }
 
