@@ -22,7 +22,7 @@ pub enum MessageKind {
 pub enum DeliveryState {
     #[default]
     Delivered,
-    /// Sent, the receipt (our own `Chat` echoed back) has not arrived yet.
+    /// Sent, the receipt (our own line echoed back by the server) has not arrived yet.
     Pending,
     /// The server refused it (see `status`), or the connection ended first.
     Failed,

@@ -1,9 +1,9 @@
 //! The conversation: a `gio::ListStore` of [`Message`]s plus what is needed to match receipts.
 //!
 //! Our own lines go in as pending rows at once (the user sees what they typed immediately); the
-//! server's echo of the line, recognised by sender and nonce, turns the same row delivered instead of
-//! adding a second one. A line the server replays (after a resume or a new sign-in, in `Welcome`'s
-//! history) is recognised by id, sender and nonce and not shown twice. Not by the id alone: a
+//! server's echo of the line (the library's `Receipt`, or a line marked `mine`), recognised by its
+//! nonce, turns the same row delivered instead of adding a second one. A line the server replays
+//! (after a resume, or in the history of a new sign-in) is recognised by id, sender and nonce and not shown twice. Not by the id alone: a
 //! restarted server counts from 1 again.
 
 use std::{
