@@ -6,16 +6,17 @@
 //! bounded waits.
 
 use std::{
-    cell::OnceCell,
+    cell::{OnceCell, RefCell},
     net::SocketAddr,
     path::PathBuf,
     time::{Duration, Instant},
 };
 
-use client::{Event, Session, SessionConfig, Trust, wire::LeaveReason, wire::ServerFrame};
+use client::{Event, LeaveReason, Session, SessionConfig, Trust};
 use client_gtk::{
     Application, LaunchOptions,
     model::{DeliveryState, Message, MessageKind},
+    session::SessionState,
     widgets::Window,
 };
 use gtk::{gio, glib, prelude::*};
@@ -167,7 +168,18 @@ fn exit(window: &Window) {
 fn chat_round_trip_users_and_exit() {
     let server = start_server();
     let window = window_for(&server, "ann");
+    let session = window.session();
+    assert_eq!(session.state(), SessionState::SignedOut);
+    let incoming = std::rc::Rc::new(RefCell::new(Vec::new()));
+    session.connect_incoming_message(glib::clone!(
+        #[strong]
+        incoming,
+        move |_, from, text| incoming.borrow_mut().push((from, text))
+    ));
     sign_in(&window);
+    assert_eq!(session.state(), SessionState::Online);
+    assert_eq!(session.you(), "ann");
+    assert_eq!(session.server(), server.addr.to_string());
     let view = window.chat_view();
     let entry = view.entry();
     assert!(
@@ -203,6 +215,11 @@ fn chat_round_trip_users_and_exit() {
     let line = find(&window, "hi from bob").expect("bob's line");
     assert_eq!(line.sender(), "bob");
     assert_eq!(line.kind(), MessageKind::Chat);
+    assert_eq!(
+        *incoming.borrow(),
+        [("bob".to_owned(), "hi from bob".to_owned())],
+        "others' lines (only) ask for a notification"
+    );
     assert!(
         find(&window, "bob joined").is_some(),
         "join as a system line"
@@ -221,11 +238,12 @@ fn chat_round_trip_users_and_exit() {
 
     // Exit says goodbye: bob sees ann leave because she quit.
     exit(&window);
+    assert!(session.leaving() && session.has_left());
     let mut left = false;
     assert!(
         wait_until(|| {
             while let Ok(event) = bob_events.try_recv() {
-                if let Event::Frame(ServerFrame::Left { user, why }) = event {
+                if let Event::UserLeft { user, why } = event {
                     left |= user == "ann" && why == LeaveReason::Quit;
                 }
             }
@@ -326,6 +344,13 @@ fn untrusted_certificate_is_refused_with_a_reason() {
 fn server_restart_is_shown_and_the_session_carries_on() {
     let server = start_server();
     let window = window_for(&server, "ann");
+    let session = window.session();
+    let toasts = std::rc::Rc::new(RefCell::new(Vec::<String>::new()));
+    session.connect_toast(glib::clone!(
+        #[strong]
+        toasts,
+        move |_, text| toasts.borrow_mut().push(text)
+    ));
     sign_in(&window);
     let view = window.chat_view();
     view.entry().set_text("before the restart");
@@ -349,6 +374,13 @@ fn server_restart_is_shown_and_the_session_carries_on() {
         "the shutdown reason is shown"
     );
     assert_eq!(window.subtitle(), "Reconnecting…");
+    assert_eq!(session.state(), SessionState::Reconnecting);
+    assert!(
+        session.status_text().contains("Reconnecting in"),
+        "{}",
+        session.status_text()
+    );
+    assert!(!session.can_reconnect(), "the library retries by itself");
 
     // A line typed meanwhile waits, pending; the library sends it once the server is back.
     assert!(
@@ -382,6 +414,14 @@ fn server_restart_is_shown_and_the_session_carries_on() {
         "the queued line was delivered after the resume"
     );
     assert!(window.subtitle().starts_with("ann on "));
+    assert_eq!(session.state(), SessionState::Online);
+    assert_eq!(session.status_text(), "");
+    assert!(
+        toasts.borrow().iter().any(|t| t.contains("shutting down"))
+            && toasts.borrow().iter().any(|t| t == "Reconnected"),
+        "toasts: {:?}",
+        toasts.borrow()
+    );
     assert!(
         find(&window, "before the restart").is_some(),
         "the conversation is kept"
@@ -398,7 +438,7 @@ fn ctrl_q_and_closing_the_window_say_goodbye_too() {
         let mut left = false;
         wait_until(|| {
             while let Ok(event) = bob_events.try_recv() {
-                if let Event::Frame(ServerFrame::Left { user, why }) = event {
+                if let Event::UserLeft { user, why } = event {
                     left |= user == name && why == LeaveReason::Quit;
                 }
             }

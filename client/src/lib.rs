@@ -3,13 +3,15 @@
 //! - [`Connector`] / [`Connection`]: one QUIC connection with its stream, framed. For programs that
 //!   want every frame in their own hands (the load tool, protocol tests).
 //! - [`Session`]: one user's session on a background task, driven by method calls and read as a
-//!   stream of [`Event`]s. What `chat-cli` and the GNOME client use.
+//!   stream of [`Event`]s: the library's own types (lines, receipts, joins and leaves, connection
+//!   state), never protocol frames. What `chat-cli` and the GNOME client use.
 //! - [`Trust`]: which certificates the client accepts. There is no unverified mode.
 
 mod address;
 mod backoff;
 mod connection;
 mod error;
+mod event;
 pub mod render;
 mod session;
 mod trust;
@@ -18,6 +20,7 @@ pub use address::ServerAddr;
 pub use backoff::Backoff;
 pub use connection::{Connection, Connector, FrameReader, FrameWriter, Welcome};
 pub use error::ClientError;
-pub use session::{CloseReason, Event, Session, SessionConfig};
+pub use event::{CloseReason, Event, LeaveReason, Line, ProblemCode, SignedIn};
+pub use session::{Session, SessionConfig};
 pub use trust::Trust;
 pub use wire;

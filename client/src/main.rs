@@ -88,14 +88,11 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
         backoff,
     )
     .await?;
-    let print = |frame: &wire::ServerFrame| {
-        if args.json {
-            println!("{}", render::json(frame));
-        } else {
-            println!("{}", render::text(frame));
-        }
-    };
-    print(&welcome.into());
+    if args.json {
+        println!("{}", render::signed_in_json(&welcome));
+    } else {
+        println!("{}", render::signed_in_text(&welcome));
+    }
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut input_open = true;
@@ -112,30 +109,18 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
                 Ok(None) | Err(_) => { input_open = false; session.quit().await; }
             },
             event = events.recv() => match event {
-                Ok(Event::Frame(frame)) => print(&frame),
-                Ok(Event::Disconnected { error, attempt, retry_in }) => {
+                Ok(event) => {
                     if args.json {
-                        println!("{}", serde_json::json!({"Disconnected": {"error": error, "attempt": attempt, "retry_in_ms": retry_in.as_millis() as u64}}));
+                        println!("{}", render::json(&event));
                     } else {
-                        println!("* disconnected ({error}); retry {attempt} in {:.1}s", retry_in.as_secs_f64());
+                        println!("{}", render::text(&event));
                     }
-                }
-                Ok(Event::Reconnected(welcome)) => {
-                    if !args.json {
-                        println!("* reconnected");
+                    if let Event::Closed(reason) = event {
+                        return Ok(match reason {
+                            CloseReason::Quit => ExitCode::SUCCESS,
+                            CloseReason::ByServer(_) | CloseReason::Lost(_) => ExitCode::from(3),
+                        });
                     }
-                    print(&welcome.into());
-                }
-                Ok(Event::Closed(reason)) => {
-                    if args.json {
-                        println!("{}", render::closed_json(&reason));
-                    } else {
-                        println!("{}", render::closed_text(&reason));
-                    }
-                    return Ok(match reason {
-                        CloseReason::Quit => ExitCode::SUCCESS,
-                        CloseReason::ByServer(_) | CloseReason::Lost(_) => ExitCode::from(3),
-                    });
                 }
                 Err(_) => return Ok(ExitCode::FAILURE),
             },

@@ -1,59 +1,115 @@
 //! How `chat-cli` prints events: one line each, for people or (`--json`) for programs.
+//!
+//! The JSON keeps the shape the terminal client printed when it passed protocol frames through
+//! (`{"Chat":{"id":1,...}}`, `{"Joined":{"user":...}}`...), so scripts written against it keep
+//! working; only what has no frame (`Disconnected`, `Reconnected`, `Closed`) has its own name.
 
-use wire::{ChatMessage, ServerFrame};
+use serde_json::{Value, json};
 
-use crate::CloseReason;
+use crate::{CloseReason, Event, Line, SignedIn};
 
-/// One line of text for a frame, as a person reads it. `Welcome` may need several lines.
-pub fn text(frame: &ServerFrame) -> String {
-    match frame {
-        ServerFrame::Welcome {
-            you,
-            users,
-            history,
-        } => {
-            let mut out = format!(
-                "* welcome, {you}; {} here: {}",
-                users.len(),
-                users.join(", ")
-            );
-            for m in history {
-                out.push('\n');
-                out.push_str(&chat_line(m));
-            }
-            out
-        }
-        ServerFrame::Refused { reason } => format!("! refused: {reason}"),
-        ServerFrame::Chat(m) => chat_line(m),
-        ServerFrame::Joined { user } => format!("* {user} joined"),
-        ServerFrame::Left { user, why } => format!("* {user} left ({why})"),
-        ServerFrame::Users { list } => format!("* {} here: {}", list.len(), list.join(", ")),
-        ServerFrame::Problem { code, detail, .. } => format!("! {code}: {detail}"),
-        ServerFrame::ShuttingDown { reason } => format!("! server shutting down: {reason}"),
-        // The reader unpacks these into single changes; printed the same way if one gets here.
-        ServerFrame::Presence { changes } => changes
-            .iter()
-            .map(|c| text(&ServerFrame::from(c.clone())))
-            .collect::<Vec<_>>()
-            .join("\n"),
+/// The first lines of a session: who we are, who is here, and the recent history.
+pub fn signed_in_text(signed_in: &SignedIn) -> String {
+    let mut out = format!(
+        "* welcome, {}; {} here: {}",
+        signed_in.you,
+        signed_in.users.len(),
+        signed_in.users.join(", ")
+    );
+    for line in &signed_in.history {
+        out.push('\n');
+        out.push_str(&line_text(line));
+    }
+    out
+}
+
+pub fn signed_in_json(signed_in: &SignedIn) -> String {
+    json!({ "Welcome": {
+        "you": signed_in.you,
+        "users": signed_in.users,
+        "history": signed_in.history.iter().map(line_json).collect::<Vec<_>>(),
+    }})
+    .to_string()
+}
+
+/// One line of text for an event, as a person reads it.
+pub fn text(event: &Event) -> String {
+    match event {
+        Event::Line(line) | Event::Receipt(line) => line_text(line),
+        Event::UserJoined { user } => format!("* {user} joined"),
+        Event::UserLeft { user, why } => format!("* {user} left ({why})"),
+        Event::Users(list) => format!("* {} here: {}", list.len(), list.join(", ")),
+        Event::Problem { code, detail, .. } => format!("! {code}: {detail}"),
+        Event::ServerShuttingDown { reason } => format!("! server shutting down: {reason}"),
+        Event::Disconnected {
+            error,
+            attempt,
+            retry_in,
+        } => format!(
+            "* disconnected ({error}); retry {attempt} in {:.1}s",
+            retry_in.as_secs_f64()
+        ),
+        Event::Reconnected { users, missed } => format!(
+            "* reconnected; {} here: {}; {missed} missed line{}",
+            users.len(),
+            users.join(", "),
+            if *missed == 1 { "" } else { "s" }
+        ),
+        Event::Closed(reason) => closed_text(reason),
     }
 }
 
-fn chat_line(m: &ChatMessage) -> String {
-    let secs = m.at_ms / 1000 % 86_400;
+fn line_text(line: &Line) -> String {
+    let secs = line.at_ms / 1000 % 86_400;
     format!(
         "[{:02}:{:02}:{:02}] {}: {}",
         secs / 3600,
         secs / 60 % 60,
         secs % 60,
-        m.from,
-        m.text
+        line.from,
+        line.text
     )
 }
 
-/// One JSON object for a frame: the frame's name as the only key, e.g. `{"Chat":{"id":1,...}}`.
-pub fn json(frame: &ServerFrame) -> String {
-    serde_json::to_string(frame).unwrap_or_else(|e| format!("{{\"Error\":\"{e}\"}}"))
+/// One JSON object for an event: its name as the only key, e.g. `{"Chat":{"id":1,...}}`.
+pub fn json(event: &Event) -> String {
+    let value = match event {
+        // Our own lines and receipts alike: the receipt is our line coming back.
+        Event::Line(line) | Event::Receipt(line) => json!({ "Chat": line_json(line) }),
+        Event::UserJoined { user } => json!({ "Joined": { "user": user } }),
+        Event::UserLeft { user, why } => json!({ "Left": { "user": user, "why": why.name() } }),
+        Event::Users(list) => json!({ "Users": { "list": list } }),
+        Event::Problem {
+            code,
+            nonce,
+            detail,
+        } => json!({ "Problem": { "code": code.name(), "nonce": nonce, "detail": detail } }),
+        Event::ServerShuttingDown { reason } => json!({ "ShuttingDown": { "reason": reason } }),
+        Event::Disconnected {
+            error,
+            attempt,
+            retry_in,
+        } => json!({ "Disconnected": {
+            "error": error,
+            "attempt": attempt,
+            "retry_in_ms": u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+        }}),
+        Event::Reconnected { users, missed } => {
+            json!({ "Reconnected": { "users": users, "missed": missed } })
+        }
+        Event::Closed(reason) => return closed_json(reason),
+    };
+    value.to_string()
+}
+
+fn line_json(line: &Line) -> Value {
+    json!({
+        "id": line.id,
+        "from": line.from,
+        "nonce": line.nonce,
+        "text": line.text,
+        "at_ms": line.at_ms,
+    })
 }
 
 /// The last line of a session.
@@ -62,5 +118,101 @@ pub fn closed_text(reason: &CloseReason) -> String {
 }
 
 pub fn closed_json(reason: &CloseReason) -> String {
-    serde_json::json!({ "Closed": { "reason": reason.to_string() } }).to_string()
+    json!({ "Closed": { "reason": reason.to_string() } }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{LeaveReason, ProblemCode};
+
+    fn line() -> Line {
+        Line {
+            id: 4,
+            from: "ann".into(),
+            text: "hi".into(),
+            at_ms: 3_723_000,
+            nonce: 9,
+            mine: true,
+        }
+    }
+
+    /// The JSON is what `serde_json` made of the protocol frames before: the same keys, the same
+    /// enum names.
+    #[test]
+    fn json_keeps_the_frame_shapes() {
+        let m = wire::ChatMessage {
+            id: 4,
+            from: "ann".into(),
+            nonce: 9,
+            text: "hi".into(),
+            at_ms: 3_723_000,
+        };
+        let frame_json = |f: &wire::ServerFrame| {
+            serde_json::from_str::<Value>(&serde_json::to_string(f).expect("frame to json"))
+                .expect("json")
+        };
+        let ours = |e: &Event| serde_json::from_str::<Value>(&json(e)).expect("json");
+        assert_eq!(
+            ours(&Event::Receipt(line())),
+            frame_json(&wire::ServerFrame::Chat(m.clone()))
+        );
+        assert_eq!(
+            ours(&Event::UserLeft {
+                user: "bob".into(),
+                why: LeaveReason::TimedOut
+            }),
+            frame_json(&wire::ServerFrame::Left {
+                user: "bob".into(),
+                why: wire::LeaveReason::TimedOut
+            })
+        );
+        assert_eq!(
+            ours(&Event::Problem {
+                code: ProblemCode::TooLong,
+                nonce: Some(9),
+                detail: "x".into()
+            }),
+            frame_json(&wire::ServerFrame::Problem {
+                code: wire::ProblemCode::TooLong,
+                nonce: Some(9),
+                detail: "x".into()
+            })
+        );
+        let signed_in = SignedIn {
+            you: "ann".into(),
+            users: vec!["ann".into()],
+            history: vec![line()],
+        };
+        assert_eq!(
+            serde_json::from_str::<Value>(&signed_in_json(&signed_in)).expect("json"),
+            frame_json(&wire::ServerFrame::Welcome {
+                you: "ann".into(),
+                users: vec!["ann".into()],
+                history: vec![m],
+            })
+        );
+        assert_eq!(
+            ours(&Event::Disconnected {
+                error: "gone".into(),
+                attempt: 2,
+                retry_in: Duration::from_millis(1500)
+            })["Disconnected"]["retry_in_ms"],
+            1500
+        );
+    }
+
+    #[test]
+    fn text_reads_like_a_chat() {
+        assert_eq!(text(&Event::Line(line())), "[01:02:03] ann: hi");
+        assert_eq!(
+            text(&Event::UserLeft {
+                user: "bob".into(),
+                why: LeaveReason::TimedOut
+            }),
+            "* bob left (timed out)"
+        );
+    }
 }

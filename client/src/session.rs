@@ -1,5 +1,10 @@
 //! One user's session on a background task: call methods, read [`Event`]s.
 //!
+//! The task turns the server's frames into the library's events (`State::translate`): it knows
+//! which lines this session sent, so their echo becomes an [`Event::Receipt`]; it holds back and
+//! re-sends lines refused as `TooFast`; after a resume it announces [`Event::Reconnected`] and
+//! then hands out the missed lines one by one, like any other.
+//!
 //! The task owns the connection. Commands come in on an unbounded channel (so calling [`Session::say`]
 //! never blocks, which matters on a GUI thread); events go out on an `async-channel`, which any
 //! executor can await (tokio in `chat-cli`, the GLib main loop in the GNOME client). The event
@@ -19,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 use wire::{ChatMessage, ClientFrame, ProblemCode, RefuseReason, ServerFrame};
 
 use crate::{
-    Backoff, ClientError, Connection, Connector, FrameReader, FrameWriter, ServerAddr, Trust,
-    Welcome,
+    Backoff, ClientError, CloseReason, Connection, Connector, Event, FrameReader, FrameWriter,
+    Line, ServerAddr, SignedIn, Trust, event,
 };
 
 /// Events buffered between the session task and the consumer.
@@ -34,46 +39,6 @@ pub struct SessionConfig {
     pub server: ServerAddr,
     pub user: String,
     pub trust: Trust,
-}
-
-/// Something that happened in the session.
-#[derive(Debug)]
-pub enum Event {
-    /// A frame from the server, in the order it was sent.
-    Frame(ServerFrame),
-    /// The connection was lost; the session tries again after `retry_in` (attempt `attempt`, from 1).
-    /// Lines said meanwhile are queued and sent after the resume.
-    Disconnected {
-        error: String,
-        attempt: u32,
-        retry_in: Duration,
-    },
-    /// Connected again. The `Welcome` carries the current user list and, in its history, exactly the
-    /// messages missed while away.
-    Reconnected(Welcome),
-    /// The session is over; no more events follow.
-    Closed(CloseReason),
-}
-
-/// Why a session ended.
-#[derive(Debug)]
-pub enum CloseReason {
-    /// We said `Bye` and the server closed the connection.
-    Quit,
-    /// The server ended the session (shut down, or disconnected us); the text says why.
-    ByServer(String),
-    /// The connection broke.
-    Lost(ClientError),
-}
-
-impl std::fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Quit => f.write_str("left the chat"),
-            Self::ByServer(why) => write!(f, "closed by the server: {why}"),
-            Self::Lost(e) => write!(f, "connection lost: {e}"),
-        }
-    }
 }
 
 /// A handle on a running session. Cheap to clone; the session ends when [`Session::quit`] is called
@@ -90,7 +55,7 @@ impl Session {
     /// lost. Must be called inside a tokio runtime; the session task runs there.
     pub async fn connect(
         config: SessionConfig,
-    ) -> Result<(Self, Welcome, async_channel::Receiver<Event>), ClientError> {
+    ) -> Result<(Self, SignedIn, async_channel::Receiver<Event>), ClientError> {
         Self::connect_with(config, Backoff::default()).await
     }
 
@@ -98,7 +63,7 @@ impl Session {
     pub async fn connect_with(
         config: SessionConfig,
         backoff: Backoff,
-    ) -> Result<(Self, Welcome, async_channel::Receiver<Event>), ClientError> {
+    ) -> Result<(Self, SignedIn, async_channel::Receiver<Event>), ClientError> {
         Self::connect_to_any(config, Vec::new(), backoff).await
     }
 
@@ -110,7 +75,7 @@ impl Session {
         config: SessionConfig,
         fallbacks: Vec<ServerAddr>,
         backoff: Backoff,
-    ) -> Result<(Self, Welcome, async_channel::Receiver<Event>), ClientError> {
+    ) -> Result<(Self, SignedIn, async_channel::Receiver<Event>), ClientError> {
         let mut servers = Vec::with_capacity(1 + fallbacks.len());
         servers.push(config.server.clone());
         servers.extend(fallbacks);
@@ -156,7 +121,7 @@ impl Session {
             commands: command_rx,
             events: event_tx,
         };
-        state.absorb_history(&welcome.history);
+        let history = state.absorb_history(welcome.history);
         tokio::spawn(run(state, connection));
         let session = Self {
             commands,
@@ -164,7 +129,12 @@ impl Session {
             next_nonce: Arc::new(AtomicU64::new(rand::random::<u64>() >> 1)),
             you: Arc::from(welcome.you.as_str()),
         };
-        Ok((session, welcome, events))
+        let signed_in = SignedIn {
+            you: welcome.you,
+            users: welcome.users,
+            history: history.into_iter().map(|(line, _)| line).collect(),
+        };
+        Ok((session, signed_in, events))
     }
 
     /// The name the server registered for us.
@@ -172,7 +142,8 @@ impl Session {
         &self.you
     }
 
-    /// Sends a line; returns its nonce, which the receipt (`Chat` from us) and any `Problem` carry.
+    /// Sends a line; returns its nonce, which its [`Event::Receipt`] and any [`Event::Problem`] about
+    /// it carry.
     /// While disconnected the line is queued and sent after the resume: it is said exactly once.
     pub fn say(&self, text: impl Into<String>) -> Result<u64, ClientError> {
         let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
@@ -182,7 +153,7 @@ impl Session {
         Ok(nonce)
     }
 
-    /// Asks for the user list; the answer arrives as a `Users` frame.
+    /// Asks for the user list; the answer arrives as [`Event::Users`].
     pub fn list_users(&self) -> Result<(), ClientError> {
         self.commands
             .send(Command::ListUsers)
@@ -230,18 +201,71 @@ enum Ended {
 }
 
 impl State {
-    fn absorb_history(&mut self, history: &[ChatMessage]) {
-        for m in history {
-            self.absorb(m);
-        }
+    /// Notes the lines of a `Welcome`; each comes back with whether it is a receipt.
+    fn absorb_history(&mut self, history: Vec<ChatMessage>) -> Vec<(Line, bool)> {
+        history
+            .into_iter()
+            .map(|m| {
+                let receipt = self.absorb(&m);
+                (Line::from_wire(m, &self.you), receipt)
+            })
+            .collect()
     }
 
-    /// Notes a message: advances `last_seen` and settles our own line's receipt.
-    fn absorb(&mut self, m: &ChatMessage) {
+    /// Notes a message: advances `last_seen` and settles our own line's receipt. True when it is
+    /// the receipt of a line this session sent.
+    fn absorb(&mut self, m: &ChatMessage) -> bool {
         self.last_seen = Some(self.last_seen.map_or(m.id, |seen| seen.max(m.id)));
-        if m.from == self.you {
-            self.unconfirmed.retain(|(nonce, _)| *nonce != m.nonce);
-            self.held_back.retain(|(nonce, _)| *nonce != m.nonce);
+        if m.from != self.you {
+            return false;
+        }
+        let before = self.unconfirmed.len() + self.held_back.len();
+        self.unconfirmed.retain(|(nonce, _)| *nonce != m.nonce);
+        self.held_back.retain(|(nonce, _)| *nonce != m.nonce);
+        self.unconfirmed.len() + self.held_back.len() < before
+    }
+
+    /// What a frame means to the user, after the session's own bookkeeping. A `TooFast` about a
+    /// line we still hold is not told: the line is held back and sent again (`true` asks the
+    /// caller to start the hold-back timer).
+    fn translate(&mut self, frame: ServerFrame) -> (Vec<Event>, bool) {
+        match frame {
+            ServerFrame::Chat(m) => {
+                let event = if self.absorb(&m) {
+                    Event::Receipt(Line::from_wire(m, &self.you))
+                } else {
+                    Event::Line(Line::from_wire(m, &self.you))
+                };
+                (vec![event], false)
+            }
+            ServerFrame::Problem {
+                code: ProblemCode::TooFast,
+                nonce: Some(n),
+                detail,
+            } => {
+                if let Some(at) = self.unconfirmed.iter().position(|(nonce, _)| *nonce == n)
+                    && let Some(line) = self.unconfirmed.remove(at)
+                {
+                    self.held_back.push_back(line);
+                    (Vec::new(), true)
+                } else if self.held_back.iter().any(|(nonce, _)| *nonce == n) {
+                    (Vec::new(), true)
+                } else {
+                    let frame = ServerFrame::Problem {
+                        code: ProblemCode::TooFast,
+                        nonce: Some(n),
+                        detail,
+                    };
+                    (event::frame_events(frame, &self.you), false)
+                }
+            }
+            // Any other problem with a line is final: it will not be sent again.
+            ServerFrame::Problem { nonce: Some(n), .. } => {
+                self.unconfirmed.retain(|(nonce, _)| *nonce != n);
+                self.held_back.retain(|(nonce, _)| *nonce != n);
+                (event::frame_events(frame, &self.you), false)
+            }
+            other => (event::frame_events(other, &self.you), false),
         }
     }
 
@@ -331,7 +355,7 @@ async fn reconnect(state: &mut State, mut error: String) -> Option<Connection> {
         .await;
         match attempt_result {
             Ok((mut connection, welcome)) => {
-                state.absorb_history(&welcome.history);
+                let missed = state.absorb_history(welcome.history);
                 state.unconfirmed.extend(state.held_back.drain(..));
                 for (nonce, text) in state.unconfirmed.clone() {
                     if connection
@@ -342,8 +366,22 @@ async fn reconnect(state: &mut State, mut error: String) -> Option<Connection> {
                         break;
                     }
                 }
-                if !state.emit(Event::Reconnected(welcome)).await {
+                let reconnected = Event::Reconnected {
+                    users: welcome.users,
+                    missed: missed.len(),
+                };
+                if !state.emit(reconnected).await {
                     return None;
+                }
+                for (line, receipt) in missed {
+                    let event = if receipt {
+                        Event::Receipt(line)
+                    } else {
+                        Event::Line(line)
+                    };
+                    if !state.emit(event).await {
+                        return None;
+                    }
                 }
                 return Some(connection);
             }
@@ -383,11 +421,11 @@ async fn drive(state: &mut State, connection: Connection) -> Ended {
                     }
                 }
                 Some(Command::Quit(done)) => {
-                    say_bye(&mut writer, &mut reader, &state.events).await;
+                    say_bye(&mut writer, &mut reader, state).await;
                     break Ended::Quit(Some(done));
                 }
                 None => {
-                    say_bye(&mut writer, &mut reader, &state.events).await;
+                    say_bye(&mut writer, &mut reader, state).await;
                     break Ended::Quit(None);
                 }
             },
@@ -409,28 +447,18 @@ async fn drive(state: &mut State, connection: Connection) -> Ended {
             }
             frame = reader.next() => match frame {
                 Ok(Some(frame)) => {
-                    match &frame {
-                        ServerFrame::Chat(m) => state.absorb(m),
-                        ServerFrame::Problem { code: ProblemCode::TooFast, nonce: Some(n), .. } => {
-                            if let Some(at) = state.unconfirmed.iter().position(|(nonce, _)| nonce == n)
-                                && let Some(line) = state.unconfirmed.remove(at)
-                            {
-                                state.held_back.push_back(line);
-                            }
-                            if !holding {
-                                holding = true;
-                                hold_back.as_mut().reset(tokio::time::Instant::now() + HOLD_BACK);
-                            }
-                        }
-                        // Any other problem with a line is final: it will not be sent again.
-                        ServerFrame::Problem { nonce: Some(n), .. } => {
-                            state.unconfirmed.retain(|(nonce, _)| nonce != n);
-                        }
-                        _ => {}
+                    let (events, hold) = state.translate(frame);
+                    if hold && !holding {
+                        holding = true;
+                        hold_back.as_mut().reset(tokio::time::Instant::now() + HOLD_BACK);
                     }
-                    if !state.emit(Event::Frame(frame)).await {
+                    let mut listened = true;
+                    for event in events {
+                        listened &= state.emit(event).await;
+                    }
+                    if !listened {
                         // Nobody listens any more: leave politely.
-                        say_bye(&mut writer, &mut reader, &state.events).await;
+                        say_bye(&mut writer, &mut reader, state).await;
                         break Ended::Quit(None);
                     }
                 }
@@ -451,18 +479,16 @@ async fn drive(state: &mut State, connection: Connection) -> Ended {
 }
 
 /// Sends `Bye`, then passes on what the server still sends until it ends the stream.
-async fn say_bye(
-    writer: &mut FrameWriter,
-    reader: &mut FrameReader,
-    events: &async_channel::Sender<Event>,
-) {
+async fn say_bye(writer: &mut FrameWriter, reader: &mut FrameReader, state: &mut State) {
     if writer.send(&ClientFrame::Bye).await.is_err() {
         return;
     }
     writer.finish();
     let drain = async {
         while let Ok(Some(frame)) = reader.next().await {
-            let _ = events.try_send(Event::Frame(frame));
+            for event in state.translate(frame).0 {
+                let _ = state.events.try_send(event);
+            }
         }
     };
     let _ = tokio::time::timeout(QUIT_TIMEOUT, drain).await;

@@ -22,7 +22,7 @@ pub enum MessageKind {
 pub enum DeliveryState {
     #[default]
     Delivered,
-    /// Sent, the receipt (our own `Chat` echoed back) has not arrived yet.
+    /// Sent, the receipt (our own line echoed back by the server) has not arrived yet.
     Pending,
     /// The server refused it (see `status`), or the connection ended first.
     Failed,
@@ -74,8 +74,8 @@ glib::wrapper! {
 
 impl Message {
     /// A line from the room, as the server stamped it.
-    pub fn from_chat(m: &client::wire::ChatMessage, you: &str) -> Self {
-        let kind = if m.from == you {
+    pub fn from_line(m: &client::Line) -> Self {
+        let kind = if m.mine {
             MessageKind::Own
         } else {
             MessageKind::Chat
@@ -112,7 +112,7 @@ impl Message {
     }
 
     /// The receipt arrived: take the server's id and time.
-    pub fn mark_delivered(&self, m: &client::wire::ChatMessage) {
+    pub fn mark_delivered(&self, m: &client::Line) {
         self.set_id(m.id);
         self.set_time(format_time(Some(m.at_ms)));
         self.set_status("");
@@ -140,24 +140,25 @@ pub fn format_time(at_ms: Option<u64>) -> String {
 mod tests {
     use super::*;
 
-    fn chat(id: u64, from: &str, nonce: u64, text: &str) -> client::wire::ChatMessage {
-        client::wire::ChatMessage {
+    fn chat(id: u64, from: &str, nonce: u64, text: &str) -> client::Line {
+        client::Line {
             id,
             from: from.into(),
             nonce,
             text: text.into(),
             at_ms: 1_700_000_000_000,
+            mine: from == "ann",
         }
     }
 
     #[test]
-    fn own_lines_are_recognised_by_sender() {
+    fn own_lines_are_the_ones_the_library_marks_mine() {
         assert_eq!(
-            Message::from_chat(&chat(1, "ann", 5, "hi"), "ann").kind(),
+            Message::from_line(&chat(1, "ann", 5, "hi")).kind(),
             MessageKind::Own
         );
         assert_eq!(
-            Message::from_chat(&chat(1, "bob", 5, "hi"), "ann").kind(),
+            Message::from_line(&chat(1, "bob", 5, "hi")).kind(),
             MessageKind::Chat
         );
     }

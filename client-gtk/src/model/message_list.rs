@@ -1,9 +1,9 @@
 //! The conversation: a `gio::ListStore` of [`Message`]s plus what is needed to match receipts.
 //!
 //! Our own lines go in as pending rows at once (the user sees what they typed immediately); the
-//! server's echo of the line, recognised by sender and nonce, turns the same row delivered instead of
-//! adding a second one. A line the server replays (after a resume or a new sign-in, in `Welcome`'s
-//! history) is recognised by id, sender and nonce and not shown twice. Not by the id alone: a
+//! server's echo of the line (the library's `Receipt`, or a line marked `mine`), recognised by its
+//! nonce, turns the same row delivered instead of adding a second one. A line the server replays
+//! (after a resume, or in the history of a new sign-in) is recognised by id, sender and nonce and not shown twice. Not by the id alone: a
 //! restarted server counts from 1 again.
 
 use std::{
@@ -11,12 +11,12 @@ use std::{
     collections::{HashMap, HashSet},
 };
 
-use client::wire::ChatMessage;
+use client::Line;
 use gtk::{gio, prelude::*};
 
 use super::message::Message;
 
-/// What [`MessageList::add_chat`] did with a line from the server.
+/// What [`MessageList::add_line`] did with a line from the server.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Added {
     /// The receipt of one of our pending lines.
@@ -79,7 +79,7 @@ impl MessageList {
         self.pending.borrow().len()
     }
 
-    /// Shows a line we just sent; it stays pending until [`Self::add_chat`] sees its receipt.
+    /// Shows a line we just sent; it stays pending until [`Self::add_line`] sees its receipt.
     pub fn add_pending(&self, you: &str, nonce: u64, text: &str) -> Message {
         let message = Message::pending(you, nonce, text);
         self.pending.borrow_mut().insert(nonce, message.clone());
@@ -93,9 +93,9 @@ impl MessageList {
         message
     }
 
-    /// A `Chat` from the server: a receipt for one of ours, a new line, or a replay we already have.
-    pub fn add_chat(&self, m: &ChatMessage, you: &str) -> Added {
-        if m.from == you {
+    /// A line from the server: a receipt for one of ours, a new line, or a replay we already have.
+    pub fn add_line(&self, m: &Line) -> Added {
+        if m.mine {
             let pending = self.pending.borrow_mut().remove(&m.nonce);
             if let Some(row) = pending {
                 row.mark_delivered(m);
@@ -106,7 +106,7 @@ impl MessageList {
         if !self.see(m) {
             return Added::Duplicate;
         }
-        let message = Message::from_chat(m, you);
+        let message = Message::from_line(m);
         self.store.append(&message);
         Added::New(message)
     }
@@ -127,7 +127,7 @@ impl MessageList {
     }
 
     /// Records a server line; false if it was shown before.
-    fn see(&self, m: &ChatMessage) -> bool {
+    fn see(&self, m: &Line) -> bool {
         if self.last_id.get().is_none_or(|last| m.id > last) {
             self.last_id.set(Some(m.id));
         }
@@ -144,13 +144,15 @@ mod tests {
     use super::*;
     use crate::model::{DeliveryState, MessageKind};
 
-    fn chat(id: u64, from: &str, nonce: u64, text: &str) -> ChatMessage {
-        ChatMessage {
+    /// A line as the library hands it to a session of "ann".
+    fn chat(id: u64, from: &str, nonce: u64, text: &str) -> Line {
+        Line {
             id,
             from: from.into(),
             nonce,
             text: text.into(),
             at_ms: 1_700_000_000_000,
+            mine: from == "ann",
         }
     }
 
@@ -161,7 +163,7 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!(row.state(), DeliveryState::Pending);
 
-        let added = list.add_chat(&chat(3, "ann", 7, "hello"), "ann");
+        let added = list.add_line(&chat(3, "ann", 7, "hello"));
         assert_eq!(added, Added::Receipt(row.clone()));
         assert_eq!(list.len(), 1);
         assert_eq!(row.state(), DeliveryState::Delivered);
@@ -174,12 +176,12 @@ mod tests {
         let list = MessageList::new();
         list.add_pending("ann", 7, "mine");
         // Same nonce, but from somebody else: not our receipt.
-        let Added::New(bob) = list.add_chat(&chat(1, "bob", 7, "hi"), "ann") else {
+        let Added::New(bob) = list.add_line(&chat(1, "bob", 7, "hi")) else {
             panic!("bob's line should be new");
         };
         assert_eq!(bob.kind(), MessageKind::Chat);
         // Our name with a nonce we do not know (history from an earlier run): an own line, delivered.
-        let Added::New(old) = list.add_chat(&chat(2, "ann", 99, "earlier"), "ann") else {
+        let Added::New(old) = list.add_line(&chat(2, "ann", 99, "earlier")) else {
             panic!("an unknown nonce is a new line");
         };
         assert_eq!(old.kind(), MessageKind::Own);
@@ -191,21 +193,18 @@ mod tests {
     #[test]
     fn replayed_ids_are_not_shown_twice() {
         let list = MessageList::new();
-        list.add_chat(&chat(1, "bob", 1, "a"), "ann");
-        list.add_chat(&chat(2, "bob", 2, "b"), "ann");
-        assert_eq!(
-            list.add_chat(&chat(2, "bob", 2, "b"), "ann"),
-            Added::Duplicate
-        );
+        list.add_line(&chat(1, "bob", 1, "a"));
+        list.add_line(&chat(2, "bob", 2, "b"));
+        assert_eq!(list.add_line(&chat(2, "bob", 2, "b")), Added::Duplicate);
         assert!(matches!(
-            list.add_chat(&chat(3, "bob", 3, "c"), "ann"),
+            list.add_line(&chat(3, "bob", 3, "c")),
             Added::New(_)
         ));
         assert_eq!(list.len(), 3);
         assert_eq!(list.last_id(), Some(3));
         // A restarted server counts from 1 again: a different line with an old id is new.
         assert!(matches!(
-            list.add_chat(&chat(1, "carol", 8, "after restart"), "ann"),
+            list.add_line(&chat(1, "carol", 8, "after restart")),
             Added::New(_)
         ));
     }
@@ -234,7 +233,7 @@ mod tests {
         });
         list.add_system("ann joined");
         list.add_pending("ann", 1, "x");
-        list.add_chat(&chat(1, "ann", 1, "x"), "ann"); // receipt: no new item
+        list.add_line(&chat(1, "ann", 1, "x")); // receipt: no new item
         assert_eq!(added.get(), 2);
     }
 }

@@ -1,5 +1,5 @@
-//! Who is in the room: a sorted `gio::ListStore` of [`User`]s, kept current from `Welcome`, `Joined`,
-//! `Left` and `Users`.
+//! Who is in the room: a sorted `gio::ListStore` of [`User`]s, kept current from the session's
+//! events (sign-in, `UserJoined`, `UserLeft`, `Users`, `Reconnected`).
 
 use gtk::{
     gio,
@@ -88,7 +88,7 @@ impl UserList {
         (0..self.store.n_items()).filter_map(|i| self.store.item(i).and_downcast::<User>())
     }
 
-    /// Replaces the whole list (from `Welcome` or `Users`) in one `items-changed`.
+    /// Replaces the whole list (on sign-in, `Users` or `Reconnected`) in one `items-changed`.
     pub fn set_all(&self, names: &[String], you: &str) {
         let mut sorted: Vec<&String> = names.iter().collect();
         sorted.sort_by_key(|n| sort_key(n));

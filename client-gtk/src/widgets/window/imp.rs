@@ -1,15 +1,13 @@
 use std::{
     cell::{Cell, RefCell},
     path::PathBuf,
-    rc::Rc,
 };
 
 use adw::subclass::prelude::*;
-use client::{Session, SessionConfig};
 use gtk::{CompositeTemplate, glib, prelude::*};
 
 use crate::{
-    bridge::ChatState,
+    session::ChatSession,
     widgets::{ChatView, SignIn, UsersPopover},
 };
 
@@ -33,22 +31,14 @@ pub struct Window {
     #[template_child]
     pub chat_view: TemplateChild<ChatView>,
 
-    /// The models of the current conversation (new for each sign-in, kept across a reconnect).
-    pub state: RefCell<Option<Rc<ChatState>>>,
-    pub session: RefCell<Option<Session>>,
-    /// What we last connected with, for Reconnect.
-    pub config: RefCell<Option<SessionConfig>>,
-    pub event_loop: RefCell<Option<glib::JoinHandle<()>>>,
+    /// The chat this window shows: connection, models, events, Exit.
+    pub session: ChatSession,
     /// `--ca`: trust only this CA instead of the defaults.
     pub ca: RefCell<Option<PathBuf>>,
     /// Where to remember the sign-in; `None` remembers nothing (tests).
     pub settings_path: RefCell<Option<PathBuf>>,
     /// Lines from others that arrived while the window was not focused.
     pub unread: Cell<u32>,
-    /// Exit has started (goodbye on its way); a second request does nothing.
-    pub exiting: Cell<bool>,
-    /// The goodbye is done: let the window close.
-    pub may_close: Cell<bool>,
 }
 
 #[glib::object_subclass]
@@ -82,10 +72,10 @@ impl WidgetImpl for Window {}
 impl WindowImpl for Window {
     /// Closing the window is Exit: say goodbye first, then close for real.
     fn close_request(&self) -> glib::Propagation {
-        if self.may_close.get() {
+        if self.session.has_left() {
             return self.parent_close_request();
         }
-        self.obj().request_exit();
+        self.session.leave();
         glib::Propagation::Stop
     }
 }

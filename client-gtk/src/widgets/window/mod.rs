@@ -1,16 +1,17 @@
-//! `ChatWindow`: sign-in, then the chat; owns the session and drives the models through the bridge.
+//! `ChatWindow`: sign-in, then the chat. It only shows: the [`ChatSession`] it holds owns the
+//! connection, the models and Exit; the window binds to its properties and signals.
 
 mod imp;
 
-use std::{path::PathBuf, rc::Rc};
+use std::path::PathBuf;
 
 use adw::{prelude::*, subclass::prelude::*};
 use client::{ServerAddr, SessionConfig, Trust};
 use gtk::{gio, glib};
 
 use crate::{
-    bridge::{self, ChatState, Connected, Effect, Status},
     runtime,
+    session::{ChatSession, SessionState},
     settings::Settings,
     widgets::{ChatView, SignIn, UsersPopover},
 };
@@ -43,26 +44,51 @@ impl Window {
             self,
             move |_, text| window.send(&text)
         ));
+        let session = &imp.session;
         imp.chat_view.connect_reconnect(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            move |_| window.reconnect()
+            #[weak]
+            session,
+            move |_| session.reconnect()
         ));
         imp.exit_button.connect_clicked(glib::clone!(
             #[weak(rename_to = window)]
             self,
             move |_| window.request_exit()
         ));
-        // The list is kept live from Joined / Left; asking again on open also repairs any drift.
+        // The list is kept live from joins and leaves; asking again on open also repairs any drift.
         imp.users_popover.connect_show(glib::clone!(
+            #[weak]
+            session,
+            move |_| session.list_users()
+        ));
+
+        // The session's models are the same for its whole life: bound once.
+        imp.chat_view.set_model(&session.messages());
+        imp.users_popover.set_model(&session.users());
+        for property in ["state", "status-text", "can-reconnect", "leaving"] {
+            session.connect_notify_local(
+                Some(property),
+                glib::clone!(
+                    #[weak(rename_to = window)]
+                    self,
+                    move |_, _| window.show_status()
+                ),
+            );
+        }
+        session.connect_toast(glib::clone!(
             #[weak(rename_to = window)]
             self,
-            move |_| {
-                if let Some(session) = window.imp().session.borrow().as_ref() {
-                    // A failure only means the session is ending; the status shows that already.
-                    let _ = session.list_users();
-                }
-            }
+            move |_, text| window.toast(&text)
+        ));
+        session.connect_incoming_message(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, from, text| window.incoming(&from, &text)
+        ));
+        session.connect_left(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_| window.close()
         ));
         self.connect_is_active_notify(|window| {
             if window.is_active() {
@@ -137,14 +163,13 @@ impl Window {
             #[weak(rename_to = window)]
             self,
             async move {
-                let result = bridge::connect(config.clone()).await;
+                let result = window.session().sign_in(config.clone()).await;
                 let page = &window.imp().sign_in;
                 page.set_busy(false);
                 match result {
-                    Ok(connected) => {
+                    Ok(()) => {
                         window.remember(&config);
-                        window.imp().config.replace(Some(config));
-                        window.enter_chat(connected, Rc::new(ChatState::new()));
+                        window.show_chat();
                     }
                     Err(e) => {
                         page.show_error(&e);
@@ -168,47 +193,9 @@ impl Window {
         }
     }
 
-    /// Shows the chat for a new session; `state` is a fresh conversation or the one to carry on.
-    fn enter_chat(&self, connected: Connected, state: Rc<ChatState>) {
+    /// Signed in: from the sign-in page to the chat.
+    fn show_chat(&self) {
         let imp = self.imp();
-        let Connected {
-            session,
-            welcome,
-            events,
-        } = connected;
-        let fresh = imp
-            .state
-            .borrow()
-            .as_ref()
-            .is_none_or(|old| !Rc::ptr_eq(old, &state));
-        state.welcome(&welcome);
-        if fresh {
-            state.messages.add_system(&format!(
-                "Welcome, {}. {} here: {}.",
-                welcome.you,
-                welcome.users.len(),
-                welcome.users.join(", ")
-            ));
-            imp.chat_view.set_model(&state.messages.model());
-            imp.users_popover.set_model(&state.users.model());
-        } else {
-            state.messages.add_system("Reconnected");
-        }
-        let event_loop = bridge::spawn_event_loop(
-            events,
-            state.clone(),
-            glib::clone!(
-                #[weak(rename_to = window)]
-                self,
-                move |effect| window.apply_effect(effect)
-            ),
-        );
-        if let Some(old) = imp.event_loop.replace(Some(event_loop)) {
-            old.abort();
-        }
-        imp.state.replace(Some(state));
-        imp.session.replace(Some(session));
-        self.set_status(&Status::Online);
         imp.users_button.set_visible(true);
         imp.exit_button.set_visible(true);
         imp.stack.set_visible_child_name("chat");
@@ -219,86 +206,50 @@ impl Window {
     /// Sends a line from the composer.
     fn send(&self, text: &str) {
         let imp = self.imp();
-        let (Some(session), Some(state)) =
-            (imp.session.borrow().clone(), imp.state.borrow().clone())
-        else {
-            return;
-        };
-        match session.say(text) {
-            Ok(nonce) => {
-                state.said(nonce, text);
-                imp.chat_view.clear_entry();
-                imp.chat_view.scroll_to_bottom();
-            }
-            Err(e) => self.toast(&format!("Not sent: {e}")),
+        if imp.session.send(text) {
+            imp.chat_view.clear_entry();
+            imp.chat_view.scroll_to_bottom();
         }
     }
 
-    fn apply_effect(&self, effect: Effect) {
-        match effect {
-            Effect::Incoming { from, text } => self.incoming(&from, &text),
-            Effect::Status(status) => self.set_status(&status),
-            Effect::Toast(text) => self.toast(&text),
-        }
-    }
-
-    fn set_status(&self, status: &Status) {
+    /// Shows the session's connection state: banner, composer, subtitle.
+    fn show_status(&self) {
         let imp = self.imp();
+        let session = &imp.session;
         let view = &imp.chat_view;
-        match status {
-            Status::Online => {
+        if session.leaving() {
+            imp.window_title.set_subtitle("Leaving…");
+            view.set_composer_sensitive(false);
+            imp.exit_button.set_sensitive(false);
+            return;
+        }
+        match session.state() {
+            SessionState::SignedOut => {}
+            SessionState::Online => {
                 view.hide_banner();
                 view.set_composer_sensitive(true);
-                if let Some(config) = imp.config.borrow().as_ref() {
-                    imp.window_title
-                        .set_subtitle(&format!("{} on {}", config.user, config.server));
-                }
+                imp.window_title.set_subtitle(&format!(
+                    "{} on {}",
+                    session.you(),
+                    session.server()
+                ));
             }
-            Status::Reconnecting(text) => {
+            // Signing in shows on the sign-in page; Reconnect after the end shows here.
+            SessionState::Connecting
+                if imp.stack.visible_child_name().as_deref() != Some("chat") => {}
+            SessionState::Connecting | SessionState::Reconnecting => {
                 // The library queues lines said meanwhile, so the composer stays usable.
-                view.show_banner(text, false);
+                view.show_banner(&session.status_text(), false);
                 imp.window_title.set_subtitle("Reconnecting…");
             }
-            Status::Closed {
-                text,
-                can_reconnect,
-            } => {
-                imp.session.replace(None);
+            SessionState::Closed => {
                 view.set_composer_sensitive(false);
                 imp.window_title.set_subtitle("Offline");
-                if *can_reconnect && !imp.exiting.get() {
-                    view.show_banner(text, true);
-                    self.toast(text);
+                if session.can_reconnect() {
+                    view.show_banner(&session.status_text(), true);
                 }
             }
         }
-    }
-
-    /// Reconnects with the last sign-in after the session ended, keeping the conversation.
-    pub fn reconnect(&self) {
-        let imp = self.imp();
-        let (Some(config), Some(state)) = (imp.config.borrow().clone(), imp.state.borrow().clone())
-        else {
-            return;
-        };
-        imp.chat_view.show_banner("Reconnecting…", false);
-        imp.window_title.set_subtitle("Reconnecting…");
-        runtime::spawn_local(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            async move {
-                match bridge::connect(config).await {
-                    Ok(connected) => {
-                        window.enter_chat(connected, state);
-                        window.toast("Reconnected");
-                    }
-                    Err(e) => {
-                        window.imp().chat_view.show_banner(&e, true);
-                        window.imp().window_title.set_subtitle("Offline");
-                    }
-                }
-            }
-        ));
     }
 
     fn incoming(&self, from: &str, text: &str) {
@@ -342,29 +293,10 @@ impl Window {
         self.imp().toast_overlay.add_toast(toast);
     }
 
-    /// Exit, window close and Ctrl+Q: say goodbye (bounded wait), then close.
+    /// Exit, window close and Ctrl+Q: the session says goodbye (bounded wait), then the window
+    /// closes on its `left` signal.
     pub fn request_exit(&self) {
-        let imp = self.imp();
-        if imp.exiting.replace(true) {
-            return;
-        }
-        let Some(session) = imp.session.take() else {
-            imp.may_close.set(true);
-            self.close();
-            return;
-        };
-        imp.window_title.set_subtitle("Leaving…");
-        imp.chat_view.set_composer_sensitive(false);
-        imp.exit_button.set_sensitive(false);
-        runtime::spawn_local(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            async move {
-                bridge::quit(session).await;
-                window.imp().may_close.set(true);
-                window.close();
-            }
-        ));
+        self.imp().session.leave();
     }
 
     /// Unread lines counted while the window was in the background.
@@ -372,9 +304,9 @@ impl Window {
         self.imp().unread.get()
     }
 
-    /// The current conversation's models, if signed in.
-    pub fn state(&self) -> Option<Rc<ChatState>> {
-        self.imp().state.borrow().clone()
+    /// The chat this window shows.
+    pub fn session(&self) -> ChatSession {
+        self.imp().session.clone()
     }
 
     /// The visible page: "sign-in" or "chat".

@@ -1,0 +1,342 @@
+//! `ChatSession`: one user's chat as a GObject, the part of the app the window binds to.
+//!
+//! As in Fractal, the window only shows: this object owns the `client::Session` (on the tokio
+//! runtime), the models, the ONE future on the GLib main context that reads the library's events,
+//! Reconnect, and Exit with its flags. The window binds to its properties (`state`, `status-text`,
+//! `can-reconnect`, `leaving`, the `messages` and `users` stores) and connects to its signals
+//! (`incoming-message`, `toast`, `left`).
+//!
+//! What each event does to the models is [`ChatState::apply`] (in `state.rs`): plain logic, tested
+//! without a display. This file is the glue around it: commands go to the library on the tokio
+//! runtime; the library's events come back on an `async-channel` awaited on the GLib main context.
+
+mod imp;
+mod state;
+
+use std::time::Duration;
+
+use client::{ClientError, Event, Session, SessionConfig, SignedIn};
+use gtk::{
+    glib::{self, closure_local},
+    prelude::*,
+    subclass::prelude::*,
+};
+
+pub use state::{ChatState, Effect, Status};
+
+use crate::runtime;
+
+/// How long Exit waits for the server to confirm the goodbye before quitting anyway.
+pub const QUIT_WAIT: Duration = Duration::from_secs(3);
+
+/// The connection as the window shows it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
+#[enum_type(name = "ChatSessionState")]
+pub enum SessionState {
+    /// Not signed in yet.
+    #[default]
+    SignedOut,
+    /// Signing in, or reconnecting after the session ended (Reconnect).
+    Connecting,
+    Online,
+    /// The connection was lost; the library is trying again by itself.
+    Reconnecting,
+    /// Over; `can-reconnect` says whether to offer Reconnect.
+    Closed,
+}
+
+glib::wrapper! {
+    pub struct ChatSession(ObjectSubclass<imp::ChatSession>);
+}
+
+impl Default for ChatSession {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChatSession {
+    pub fn new() -> Self {
+        glib::Object::new()
+    }
+
+    /// The models and the logic over them (for tests).
+    pub fn chat(&self) -> &ChatState {
+        &self.imp().chat
+    }
+
+    /// Signs in; on failure the text says what happened, for the sign-in page.
+    pub async fn sign_in(&self, config: SessionConfig) -> Result<(), String> {
+        self.set_status(SessionState::Connecting, "", false);
+        match connect(config.clone()).await {
+            Ok((session, signed_in, events)) => {
+                self.enter(config, session, &signed_in, events, true);
+                Ok(())
+            }
+            Err(e) => {
+                self.set_status(SessionState::SignedOut, "", false);
+                Err(e)
+            }
+        }
+    }
+
+    /// After the session ended: signs in again with the same settings, keeping the conversation.
+    pub fn reconnect(&self) {
+        let imp = self.imp();
+        if imp.client.borrow().is_some() || imp.leaving.get() {
+            return;
+        }
+        let Some(config) = imp.config.borrow().clone() else {
+            return;
+        };
+        self.set_status(SessionState::Connecting, "Reconnecting…", false);
+        runtime::spawn_local(glib::clone!(
+            #[weak(rename_to = this)]
+            self,
+            async move {
+                match connect(config.clone()).await {
+                    Ok((session, signed_in, events)) => {
+                        this.enter(config, session, &signed_in, events, false);
+                        this.emit_toast("Reconnected");
+                    }
+                    Err(e) => this.set_status(SessionState::Closed, &e, true),
+                }
+            }
+        ));
+    }
+
+    /// Sends a line: it shows at once as pending and turns sent on its receipt. False (and a
+    /// toast) when there is no session to send it with.
+    pub fn send(&self, text: &str) -> bool {
+        let Some(session) = self.imp().client.borrow().clone() else {
+            return false;
+        };
+        match session.say(text) {
+            Ok(nonce) => {
+                self.chat().said(nonce, text);
+                true
+            }
+            Err(e) => {
+                self.emit_toast(&format!("Not sent: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Asks for the user list (the list is kept live anyway; this repairs any drift).
+    pub fn list_users(&self) {
+        if let Some(session) = self.imp().client.borrow().as_ref() {
+            // A failure only means the session is ending; the state shows that already.
+            let _ = session.list_users();
+        }
+    }
+
+    /// Exit: says goodbye (waiting at most [`QUIT_WAIT`]), then emits `left`. A second call
+    /// does nothing.
+    pub fn leave(&self) {
+        let imp = self.imp();
+        if imp.leaving.replace(true) {
+            return;
+        }
+        self.notify_leaving();
+        let Some(session) = imp.client.take() else {
+            self.finish_leaving();
+            return;
+        };
+        runtime::spawn_local(glib::clone!(
+            #[weak(rename_to = this)]
+            self,
+            async move {
+                quit(session).await;
+                this.finish_leaving();
+            }
+        ));
+    }
+
+    /// True once Exit is done.
+    pub fn has_left(&self) -> bool {
+        self.imp().left.get()
+    }
+
+    pub fn connect_incoming_message<F: Fn(&Self, String, String) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "incoming-message",
+            false,
+            closure_local!(move |this: &Self, from: String, text: String| f(this, from, text)),
+        )
+    }
+
+    pub fn connect_toast<F: Fn(&Self, String) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "toast",
+            false,
+            closure_local!(move |this: &Self, text: String| f(this, text)),
+        )
+    }
+
+    pub fn connect_left<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure("left", false, closure_local!(move |this: &Self| f(this)))
+    }
+
+    fn finish_leaving(&self) {
+        self.imp().left.set(true);
+        self.emit_by_name::<()>("left", &[]);
+    }
+
+    fn emit_toast(&self, text: &str) {
+        self.emit_by_name::<()>("toast", &[&text.to_owned()]);
+    }
+
+    /// A new connection: fill the models and start reading its events.
+    fn enter(
+        &self,
+        config: SessionConfig,
+        session: Session,
+        signed_in: &SignedIn,
+        events: async_channel::Receiver<Event>,
+        fresh: bool,
+    ) {
+        let imp = self.imp();
+        let chat = &imp.chat;
+        chat.signed_in(signed_in);
+        if fresh {
+            chat.messages.add_system(&format!(
+                "Welcome, {}. {} here: {}.",
+                signed_in.you,
+                signed_in.users.len(),
+                signed_in.users.join(", ")
+            ));
+        } else {
+            chat.messages.add_system("Reconnected");
+        }
+        if let Some(old) = imp.event_loop.replace(Some(self.spawn_event_loop(events))) {
+            old.abort();
+        }
+        imp.client.replace(Some(session));
+        imp.server.replace(config.server.to_string());
+        imp.config.replace(Some(config));
+        imp.you.replace(signed_in.you.clone());
+        self.notify_server();
+        self.notify_you();
+        self.set_status(SessionState::Online, "", false);
+    }
+
+    /// Reads the library's events until the session closes, applying each to the models and
+    /// passing the effects on as property changes and signals.
+    fn spawn_event_loop(&self, events: async_channel::Receiver<Event>) -> glib::JoinHandle<()> {
+        runtime::spawn_local(glib::clone!(
+            #[weak(rename_to = this)]
+            self,
+            async move {
+                while let Ok(event) = events.recv().await {
+                    let last = matches!(event, Event::Closed(_));
+                    for effect in this.chat().apply(event) {
+                        this.apply_effect(effect);
+                    }
+                    if last {
+                        return;
+                    }
+                }
+                // The channel closed without a Closed event: the session task is gone.
+                let reason = client::CloseReason::Lost(ClientError::SessionEnded);
+                for effect in this.chat().closed(&reason) {
+                    this.apply_effect(effect);
+                }
+            }
+        ))
+    }
+
+    fn apply_effect(&self, effect: Effect) {
+        match effect {
+            Effect::Incoming { from, text } => {
+                self.emit_by_name::<()>("incoming-message", &[&from, &text]);
+            }
+            Effect::Toast(text) => self.emit_toast(&text),
+            Effect::Status(Status::Online) => self.set_status(SessionState::Online, "", false),
+            Effect::Status(Status::Reconnecting(text)) => {
+                self.set_status(SessionState::Reconnecting, &text, false);
+            }
+            Effect::Status(Status::Closed {
+                text,
+                can_reconnect,
+            }) => {
+                self.imp().client.replace(None);
+                self.set_status(SessionState::Closed, &text, can_reconnect);
+                if can_reconnect && !self.leaving() {
+                    self.emit_toast(&text);
+                }
+            }
+        }
+    }
+
+    /// Sets the three connection properties together; `state` is notified last, so a handler of
+    /// `notify::state` sees the text that goes with it.
+    fn set_status(&self, state: SessionState, text: &str, can_reconnect: bool) {
+        let imp = self.imp();
+        if *imp.status_text.borrow() != text {
+            imp.status_text.replace(text.to_owned());
+            self.notify_status_text();
+        }
+        if imp.can_reconnect.replace(can_reconnect) != can_reconnect {
+            self.notify_can_reconnect();
+        }
+        if imp.state.replace(state) != state {
+            self.notify_state();
+        }
+    }
+}
+
+/// Connects on the tokio runtime; awaited from the GLib main loop.
+async fn connect(
+    config: SessionConfig,
+) -> Result<(Session, SignedIn, async_channel::Receiver<Event>), String> {
+    match runtime::spawn_tokio(Session::connect(config)).await {
+        Ok(Ok(connected)) => Ok(connected),
+        Ok(Err(e)) => Err(sign_in_error(&e)),
+        Err(e) => Err(format!("the network task failed: {e}")),
+    }
+}
+
+/// What the sign-in page says for a failed connection.
+pub fn sign_in_error(e: &ClientError) -> String {
+    match e {
+        ClientError::Refused(reason) => format!("The server refused the name: {reason}."),
+        ClientError::Certificate(_) => format!("Untrusted certificate. {e}."),
+        ClientError::Unreachable(_) | ClientError::Timeout => {
+            format!("Cannot reach the server: {e}.")
+        }
+        other => format!("{}.", capitalise(&other.to_string())),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Says goodbye on the tokio runtime and waits for it, at most [`QUIT_WAIT`].
+async fn quit(session: Session) {
+    let handle = runtime::spawn_tokio(async move { session.quit().await });
+    if glib::future_with_timeout(QUIT_WAIT, handle).await.is_err() {
+        tracing::warn!("the server did not confirm the goodbye in time; quitting anyway");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_errors_say_what_happened() {
+        let refused = sign_in_error(&ClientError::Refused(client::wire::RefuseReason::NameTaken));
+        assert!(refused.contains("already taken"), "{refused}");
+        let cert = sign_in_error(&ClientError::Certificate("UnknownIssuer".into()));
+        assert!(cert.starts_with("Untrusted certificate"), "{cert}");
+    }
+}

@@ -1,0 +1,323 @@
+//! What a [`Session`](crate::Session) tells its user: the library's own events, not protocol frames.
+//!
+//! A UI wants to know what happened in the chat (a line, a receipt for its own line, somebody came or
+//! went) and how the connection is doing; it should not have to know that joins arrive batched in
+//! `Presence` frames, that protocol 1 sent them one by one, or that `TooFast` is answered by waiting
+//! and sending again. The session absorbs those details and hands out only these types, so a change
+//! of the protocol changes the session, not every client.
+
+use std::time::Duration;
+
+use wire::{ChatMessage, ServerFrame};
+
+use crate::ClientError;
+
+/// One line said in the room, stamped by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Increases by one per line in the room.
+    pub id: u64,
+    /// Who said it (the server stamps it: nobody speaks under another name).
+    pub from: String,
+    pub text: String,
+    /// Server time, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The sender's nonce; for our own lines, what [`Session::say`](crate::Session::say) returned.
+    pub nonce: u64,
+    /// Said under our name (by this session or an earlier one of ours).
+    pub mine: bool,
+}
+
+impl Line {
+    pub(crate) fn from_wire(m: ChatMessage, you: &str) -> Self {
+        Self {
+            mine: m.from == you,
+            id: m.id,
+            from: m.from,
+            text: m.text,
+            at_ms: m.at_ms,
+            nonce: m.nonce,
+        }
+    }
+}
+
+/// What the server said when it let us in the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The name the server registered for us.
+    pub you: String,
+    /// Who is here, including us.
+    pub users: Vec<String>,
+    /// The recent lines, oldest first.
+    pub history: Vec<Line>,
+}
+
+/// Why somebody left the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// Said goodbye.
+    Quit,
+    /// Went silent until the server's idle timeout.
+    TimedOut,
+    /// The connection broke.
+    Dropped,
+    /// Could not keep up with the room and was disconnected.
+    TooSlow,
+    /// Broke the protocol and was disconnected.
+    Misbehaved,
+}
+
+impl From<wire::LeaveReason> for LeaveReason {
+    fn from(why: wire::LeaveReason) -> Self {
+        match why {
+            wire::LeaveReason::Quit => Self::Quit,
+            wire::LeaveReason::TimedOut => Self::TimedOut,
+            wire::LeaveReason::Dropped => Self::Dropped,
+            wire::LeaveReason::TooSlow => Self::TooSlow,
+            wire::LeaveReason::Misbehaved => Self::Misbehaved,
+        }
+    }
+}
+
+impl LeaveReason {
+    /// The name `chat-cli --json` prints (the protocol's name for it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Quit => "Quit",
+            Self::TimedOut => "TimedOut",
+            Self::Dropped => "Dropped",
+            Self::TooSlow => "TooSlow",
+            Self::Misbehaved => "Misbehaved",
+        }
+    }
+}
+
+impl std::fmt::Display for LeaveReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Quit => "quit",
+            Self::TimedOut => "timed out",
+            Self::Dropped => "connection dropped",
+            Self::TooSlow => "too slow to keep up",
+            Self::Misbehaved => "protocol violation",
+        })
+    }
+}
+
+/// Why the server did not carry out a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemCode {
+    /// The line is longer than the server allows.
+    TooLong,
+    /// The line is empty or only white space.
+    Empty,
+    /// We send faster than the server allows. A line refused for this is held back and sent again
+    /// by the session: this only reaches the user when the server names no line.
+    TooFast,
+    /// Signed in twice on one connection (a bug of ours).
+    AlreadyJoined,
+    /// The server failed through no fault of ours; trying later may work.
+    ServerError,
+}
+
+impl From<wire::ProblemCode> for ProblemCode {
+    fn from(code: wire::ProblemCode) -> Self {
+        match code {
+            wire::ProblemCode::TooLong => Self::TooLong,
+            wire::ProblemCode::Empty => Self::Empty,
+            wire::ProblemCode::TooFast => Self::TooFast,
+            wire::ProblemCode::AlreadyJoined => Self::AlreadyJoined,
+            wire::ProblemCode::ServerError => Self::ServerError,
+        }
+    }
+}
+
+impl ProblemCode {
+    /// The name `chat-cli --json` prints (the protocol's name for it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TooLong => "TooLong",
+            Self::Empty => "Empty",
+            Self::TooFast => "TooFast",
+            Self::AlreadyJoined => "AlreadyJoined",
+            Self::ServerError => "ServerError",
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TooLong => "message too long",
+            Self::Empty => "empty message",
+            Self::TooFast => "sending too fast",
+            Self::AlreadyJoined => "already joined",
+            Self::ServerError => "server error",
+        })
+    }
+}
+
+/// Something that happened in the session, in the order it happened.
+#[derive(Debug)]
+pub enum Event {
+    /// A line said in the room by anyone, including lines replayed after [`Event::Reconnected`]
+    /// and our own lines that this session did not send (said by an earlier session of ours).
+    Line(Line),
+    /// A line this session sent was accepted: the server stamped it with its id and time. `line.nonce`
+    /// is what [`Session::say`](crate::Session::say) returned, so a UI turns exactly that pending
+    /// row into a sent one. Comes once per line, also when the line was re-sent after a reconnect.
+    Receipt(Line),
+    /// Somebody entered the room.
+    UserJoined { user: String },
+    /// Somebody left the room.
+    UserLeft { user: String, why: LeaveReason },
+    /// Who is here (sorted), the answer to [`Session::list_users`](crate::Session::list_users).
+    Users(Vec<String>),
+    /// A request was not carried out; the session goes on. With a `nonce`, it is about that line of
+    /// ours, which will not be sent again.
+    Problem {
+        code: ProblemCode,
+        nonce: Option<u64>,
+        detail: String,
+    },
+    /// The server announced it is about to close every connection; `Disconnected` or `Closed`
+    /// follows.
+    ServerShuttingDown { reason: String },
+    /// The connection was lost; the session tries again after `retry_in` (attempt `attempt`, from 1).
+    /// Lines said meanwhile are queued and sent after the resume.
+    Disconnected {
+        error: String,
+        attempt: u32,
+        retry_in: Duration,
+    },
+    /// Connected again: `users` is who is here now. The `missed` lines said while we were away
+    /// follow as [`Event::Line`]s (and receipts of ours as [`Event::Receipt`]s).
+    Reconnected { users: Vec<String>, missed: usize },
+    /// The session is over; no more events follow.
+    Closed(CloseReason),
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+pub enum CloseReason {
+    /// We said `Bye` and the server closed the connection.
+    Quit,
+    /// The server ended the session (shut down, or disconnected us); the text says why.
+    ByServer(String),
+    /// The connection broke.
+    Lost(ClientError),
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Quit => f.write_str("left the chat"),
+            Self::ByServer(why) => write!(f, "closed by the server: {why}"),
+            Self::Lost(e) => write!(f, "connection lost: {e}"),
+        }
+    }
+}
+
+/// The events for a frame, without the session's bookkeeping (receipts and `TooFast` need it: see
+/// `session.rs`, which calls this for everything else). `Presence` comes out as one event per
+/// change, in its order; protocol 1's single `Joined` / `Left` frames (and `FrameReader`, which
+/// unpacks `Presence` into them for the raw API) give the same events.
+pub(crate) fn frame_events(frame: ServerFrame, you: &str) -> Vec<Event> {
+    match frame {
+        ServerFrame::Chat(m) => vec![Event::Line(Line::from_wire(m, you))],
+        ServerFrame::Joined { user } => vec![Event::UserJoined { user }],
+        ServerFrame::Left { user, why } => vec![Event::UserLeft {
+            user,
+            why: why.into(),
+        }],
+        ServerFrame::Presence { changes } => changes
+            .into_iter()
+            .flat_map(|change| frame_events(change.into(), you))
+            .collect(),
+        ServerFrame::Users { list } => vec![Event::Users(list)],
+        ServerFrame::Problem {
+            code,
+            nonce,
+            detail,
+        } => vec![Event::Problem {
+            code: code.into(),
+            nonce,
+            detail,
+        }],
+        ServerFrame::ShuttingDown { reason } => vec![Event::ServerShuttingDown { reason }],
+        // Only an answer to `Hello`, which the connector reads; once welcomed, nothing to tell.
+        ServerFrame::Welcome { .. } | ServerFrame::Refused { .. } => {
+            tracing::warn!("the server sent Welcome or Refused after welcoming us; ignored");
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wire::PresenceChange;
+
+    use super::*;
+
+    #[test]
+    fn presence_is_one_event_per_change_in_order() {
+        let events = frame_events(
+            ServerFrame::Presence {
+                changes: vec![
+                    PresenceChange::Joined { user: "bob".into() },
+                    PresenceChange::Left {
+                        user: "cy".into(),
+                        why: wire::LeaveReason::TimedOut,
+                    },
+                ],
+            },
+            "ann",
+        );
+        assert!(
+            matches!(&events[..], [Event::UserJoined { user }, Event::UserLeft { user: left, why: LeaveReason::TimedOut }] if user == "bob" && left == "cy"),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn protocol_1_joins_and_leaves_give_the_same_events() {
+        let joined = frame_events(ServerFrame::Joined { user: "bob".into() }, "ann");
+        assert!(matches!(&joined[..], [Event::UserJoined { user }] if user == "bob"));
+        let left = frame_events(
+            ServerFrame::Left {
+                user: "bob".into(),
+                why: wire::LeaveReason::Quit,
+            },
+            "ann",
+        );
+        assert!(
+            matches!(&left[..], [Event::UserLeft { user, why: LeaveReason::Quit }] if user == "bob")
+        );
+    }
+
+    #[test]
+    fn a_second_welcome_is_not_handed_out() {
+        let events = frame_events(
+            ServerFrame::Welcome {
+                you: "ann".into(),
+                users: Vec::new(),
+                history: Vec::new(),
+            },
+            "ann",
+        );
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn lines_know_whether_they_are_ours() {
+        let line = |from: &str| ChatMessage {
+            id: 3,
+            from: from.into(),
+            nonce: 7,
+            text: "hi".into(),
+            at_ms: 5,
+        };
+        assert!(Line::from_wire(line("ann"), "ann").mine);
+        assert!(!Line::from_wire(line("bob"), "ann").mine);
+    }
+}
