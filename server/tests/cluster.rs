@@ -328,17 +328,14 @@ async fn a_killed_nodes_users_move_to_another_node_and_lose_nothing() {
     eprintln!("dave removed {:?} after the kill", killed_at.elapsed());
 
     // Dave's library reconnects to another node and resumes; erin sees his lines once each.
-    let mut dave_seen: Vec<ChatMessage> = Vec::new();
+    let mut dave_seen: Vec<client::Line> = Vec::new();
     let done = tokio::time::timeout(Duration::from_secs(30), async {
         let mut reconnected = false;
         loop {
             tokio::select! {
                 event = events.recv() => match event.expect("dave's session alive") {
-                    Event::Frame(ServerFrame::Chat(m)) => dave_seen.push(m),
-                    Event::Reconnected(welcome) => {
-                        reconnected = true;
-                        dave_seen.extend(welcome.history);
-                    }
+                    Event::Line(m) | Event::Receipt(m) => dave_seen.push(m),
+                    Event::Reconnected { .. } => reconnected = true,
                     Event::Closed(reason) => panic!("dave's session closed: {reason}"),
                     _ => {}
                 },

@@ -13,7 +13,6 @@ use std::{
 use client::{Backoff, Event, ServerAddr, Session, SessionConfig, Trust};
 use support::spawn_chat_server;
 use tokio::sync::watch;
-use wire::{ChatMessage, ServerFrame};
 
 const USERS: usize = 3;
 const LINES: usize = 40;
@@ -39,18 +38,18 @@ async fn start_server(dir: &Path, port: u16) -> tokio::process::Child {
 /// What a session event means to this test. The one place that knows the shape of
 /// `client::Event`, so a change of that enum is adapted here alone.
 enum Happened {
-    Line(ChatMessage),
+    Line(client::Line),
     Disconnected,
-    Reconnected(Vec<ChatMessage>),
+    Reconnected,
     Closed(String),
     Other,
 }
 
 fn happened(event: Event) -> Happened {
     match event {
-        Event::Frame(ServerFrame::Chat(m)) => Happened::Line(m),
+        Event::Line(m) | Event::Receipt(m) => Happened::Line(m),
         Event::Disconnected { .. } => Happened::Disconnected,
-        Event::Reconnected(welcome) => Happened::Reconnected(welcome.history),
+        Event::Reconnected { .. } => Happened::Reconnected,
         Event::Closed(reason) => Happened::Closed(reason.to_string()),
         _ => Happened::Other,
     }
@@ -69,7 +68,7 @@ struct Progress {
 
 /// What one user ends with.
 struct Outcome {
-    seen: Vec<ChatMessage>,
+    seen: Vec<client::Line>,
     progress: Progress,
 }
 
@@ -125,10 +124,8 @@ async fn user(
         match happened(event) {
             Happened::Line(m) => seen.push(m),
             Happened::Disconnected => now.disconnects += 1,
-            Happened::Reconnected(history) => {
-                now.reconnects += 1;
-                seen.extend(history);
-            }
+            // The missed lines follow as `Line`s.
+            Happened::Reconnected => now.reconnects += 1,
             Happened::Closed(reason) => panic!("user{i}: session closed: {reason}"),
             Happened::Other => {}
         }
@@ -234,7 +231,7 @@ async fn a_killed_server_restarts_and_nobody_loses_or_repeats_a_line() {
             "user{i}: each loss is reported before the reconnect: {p:?}"
         );
     }
-    let results: Vec<Vec<ChatMessage>> = results.into_iter().map(|o| o.seen).collect();
+    let results: Vec<Vec<client::Line>> = results.into_iter().map(|o| o.seen).collect();
     let expected: HashSet<String> = (0..USERS)
         .flat_map(|i| (0..LINES).map(move |n| format!("{i}:{n}")))
         .collect();
