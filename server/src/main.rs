@@ -92,6 +92,9 @@ async fn serve(settings: Settings) -> Result<()> {
             Server::bind(config)?
         }
     };
+    // Listening for the signals starts before "listening" is printed: a supervisor (or a test) that
+    // sends SIGTERM as soon as it reads that line gets a graceful stop, never the default kill.
+    let signal = shutdown_signal()?;
     let addr = server
         .local_addr()
         .context("cannot read the bound address")?;
@@ -104,7 +107,7 @@ async fn serve(settings: Settings) -> Result<()> {
     }
     let handle = server.shutdown_handle();
     tokio::spawn(async move {
-        let reason = wait_for_signal().await;
+        let reason = signal.await;
         handle.shutdown(reason);
     });
     server.run().await?;
@@ -112,24 +115,24 @@ async fn serve(settings: Settings) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "server stopped by the operator (SIGINT)",
-                _ = term.recv() => "server stopped by the operator (SIGTERM)",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "server stopped by the operator (SIGINT)"
-            }
+/// Catches SIGINT and SIGTERM from the moment it is called; the future says which came.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "server stopped by the operator (SIGINT)",
+            _ = terminate.recv() => "server stopped by the operator (SIGTERM)",
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl Future<Output = &'static str>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
         "server stopped by the operator"
-    }
+    })
 }
