@@ -30,7 +30,11 @@ pub fn resolve(
         None => toml::Table::new(),
     };
     let given: Vec<(String, toml::Value)> = toml::Table::try_from(flags)
-        .map_err(|e| SettingsError::Rule(format!("the flags cannot be written as TOML: {e}")))?
+        .map_err(|e| {
+            SettingsError::Rule(format!(
+                "a flag's value is beyond what a settings file holds (TOML integers are i64): {e}"
+            ))
+        })?
         .into_iter()
         .filter(|(key, _)| {
             matches.value_source(&key.replace('-', "_")) == Some(ValueSource::CommandLine)
