@@ -145,6 +145,15 @@ async fn a_flag_on_the_command_line_wins_over_the_file() {
 }
 
 #[tokio::test]
+async fn print_config_binds_nothing() {
+    // The port is held here: a chat-server that bound it would fail instead of printing.
+    let held = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port");
+    let listen = held.local_addr().expect("its address").to_string();
+    let printed = parse(&print_config(&["--listen".as_ref(), listen.as_ref()]).await);
+    assert_eq!(printed["listen"].as_str(), Some(listen.as_str()));
+}
+
+#[tokio::test]
 async fn print_config_reads_back_to_the_same_settings() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write(
