@@ -100,7 +100,7 @@ impl Server {
         let last = cluster.last_sequence().await?;
         let history = u64::try_from(config.history_len).unwrap_or(u64::MAX);
         let first = last.saturating_sub(history) + 1;
-        let room = Arc::new(Room::clustered(&config, cluster.clone(), first));
+        let room = Arc::new(Room::with_peers(&config, cluster.clone(), first));
         cluster.start(&room);
         let deadline = tokio::time::Instant::now() + CATCH_UP_TIMEOUT;
         while room.next_id() <= last && tokio::time::Instant::now() < deadline {
