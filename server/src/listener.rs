@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use quinn::{Endpoint, EndpointConfig, TokioRuntime, VarInt};
 use thiserror::Error;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 use wire::RefuseReason;
 
 use crate::{
@@ -233,12 +234,20 @@ impl Server {
                     };
                     next_conn += 1;
                     self.shared.handshaking.fetch_add(1, Ordering::Relaxed);
-                    tracker.spawn(session::serve(
+                    // One span per connection: every line its session logs names the peer.
+                    let span = tracing::info_span!(
+                        "session",
+                        remote = %incoming.remote_address(),
+                        conn = next_conn,
+                        user = tracing::field::Empty,
+                    );
+                    let session = session::serve(
                         Box::new(incoming),
                         self.shared.clone(),
                         next_conn,
                         admission,
-                    ));
+                    );
+                    tracker.spawn(session.instrument(span));
                 }
             }
         };
