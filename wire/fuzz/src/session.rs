@@ -249,22 +249,38 @@ mod tests {
         assert!(seeds >= 6, "only {seeds} seeds ran");
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let started = std::time::Instant::now();
-        let runs = 5_000;
-        for _ in 0..runs {
-            let len = (state % 512) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect();
+        let runs: u32 = 5_000;
+        let (mut joined, mut receipts) = (0, 0);
+        for n in 0..runs {
+            // Most inputs start with a good Hello (flags, tag 0, current version, name "al", no
+            // resume), so that the random ops behind it reach a member's rules.
+            let mut bytes = if n % 4 == 0 {
+                Vec::new()
+            } else {
+                vec![(n % 4) as u8, 0, 0, 2, b'a', b'l', 0]
+            };
+            let len = (state % 256) as usize;
+            bytes.extend((0..len).map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            }));
             if let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(&bytes)) {
-                run(&input);
+                let report = run(&input);
+                joined += usize::from(report.joined);
+                receipts += report.receipts;
             }
         }
         let took = started.elapsed().as_secs_f64();
-        println!("{runs} inputs in {took:.2} s: {:.0} per second", f64::from(runs) / took);
+        assert!(
+            joined > runs as usize / 2,
+            "only {joined} of {runs} inputs joined"
+        );
+        assert!(receipts > 0, "no line was said");
+        println!(
+            "{runs} inputs ({joined} joined, {receipts} lines said) in {took:.2} s: {:.0} per second",
+            f64::from(runs) / took
+        );
     }
 }
