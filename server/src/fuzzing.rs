@@ -22,7 +22,7 @@ use futures_util::FutureExt;
 use wire::{ClientFrame, FrameDecoder, LeaveReason, RefuseReason, ServerFrame, close_code};
 
 use crate::{
-    Config, TlsSource,
+    config::{Config, TlsSource},
     names::validate_name,
     queue::PushError,
     room::{ConnId, Membership, Room},

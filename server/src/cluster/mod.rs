@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use wire::{ChatMessage, LeaveReason};
 
 use crate::{
-    Config,
+    config::Config,
     room::{self, PeerError, Peers, Pending, Published, Room},
 };
 

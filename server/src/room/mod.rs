@@ -38,7 +38,7 @@ use tokio::sync::Notify;
 use wire::{PresenceChange, ProblemCode};
 
 use crate::{
-    Config,
+    config::Config,
     store::{Store, StoreError},
 };
 

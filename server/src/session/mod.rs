@@ -16,7 +16,7 @@ use std::sync::{Arc, atomic::AtomicUsize};
 
 use wire::RefuseReason;
 
-use crate::{Limits, limits::AddressSlot, room::Room};
+use crate::{config::Limits, limits::AddressSlot, room::Room};
 
 pub(crate) use driver::serve;
 

@@ -16,7 +16,7 @@ use wire::{
     close_code,
 };
 
-use crate::{Limits, limits::RateLimit, names::validate_name, room::Rejection};
+use crate::{config::Limits, limits::RateLimit, names::validate_name, room::Rejection};
 
 /// What happened to the session.
 #[derive(Debug)]
