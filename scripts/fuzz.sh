@@ -2,7 +2,8 @@
 # Short, bounded fuzzing runs of the cargo-fuzz targets in wire/fuzz:
 #   decode_client   bytes in arbitrary chunks into the server's FrameDecoder (ClientFrame)
 #   decode_server   the same for the client's decoder (ServerFrame)
-#   server_session  fuzzed frame sequences against a real in-process server over QUIC
+#   server_session  fuzzed frame sequences through the server's session rules into a real room
+#                   (no sockets: server::fuzzing); `cargo test` in wire/fuzz runs its seeds on stable
 #
 # Usage: scripts/fuzz.sh [TARGET...]
 #   FUZZ_SECONDS    seconds per target (default 30)

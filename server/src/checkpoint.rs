@@ -16,11 +16,13 @@
 //! waits for it (a stall like the automatic ones before, but after four times the pages, and only
 //! under uninterrupted load), and its next transaction starts the log again.
 
-use std::{path::Path, sync::mpsc, thread::JoinHandle, time::Duration};
+//!
+//! This module imports nothing of the store's: the store opens the connection and hands it over, so
+//! that imports run one way (store → checkpoint).
+
+use std::{sync::mpsc, thread::JoinHandle, time::Duration};
 
 use rusqlite::Connection;
-
-use crate::store::{StoreError, open_file};
 
 /// How often the log is copied into the database.
 const EVERY: Duration = Duration::from_millis(500);
@@ -35,10 +37,9 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts checkpointing the database at `path`, whose writer must have turned automatic
-    /// checkpoints off.
-    pub(crate) fn start(path: &Path) -> Result<Self, StoreError> {
-        let conn = open_file(path)?;
+    /// Starts checkpointing through `conn`, a connection of its own to a database whose writer
+    /// must have turned automatic checkpoints off. Fails only if the thread cannot be started.
+    pub(crate) fn start(conn: Connection) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("history-checkpoint".into())
@@ -47,8 +48,7 @@ impl Checkpointer {
                     checkpoint(&conn);
                 }
                 // Closing the last connection checkpoints what is left and removes the log.
-            })
-            .map_err(StoreError::Thread)?;
+            })?;
         Ok(Self {
             stop: Some(stop),
             thread: Some(thread),

@@ -18,14 +18,14 @@ pub(crate) struct RateLimit {
 }
 
 impl RateLimit {
-    /// `per_sec == 0` means unlimited.
-    pub(crate) fn new(per_sec: u32, burst: u32) -> Self {
+    /// A full bucket at `now`; `per_sec == 0` means unlimited.
+    pub(crate) fn new(per_sec: u32, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
         Self {
             per_sec: f64::from(per_sec),
             burst,
             tokens: burst,
-            last: Instant::now(),
+            last: now,
         }
     }
 
@@ -99,12 +99,15 @@ mod tests {
     #[test]
     fn the_bucket_allows_a_burst_then_the_rate() {
         let start = Instant::now();
-        let mut limit = RateLimit::new(10, 5);
+        let mut limit = RateLimit::new(10, 5, start);
         let allowed = (0..20).filter(|_| limit.allow(start)).count();
         assert_eq!(allowed, 5, "the burst");
         assert!(!limit.allow(start + Duration::from_millis(50)));
         assert!(limit.allow(start + Duration::from_millis(110)), "refilled");
-        assert!(RateLimit::new(0, 0).allow(start), "0 means unlimited");
+        assert!(
+            RateLimit::new(0, 0, start).allow(start),
+            "0 means unlimited"
+        );
     }
 
     #[test]

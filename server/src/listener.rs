@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use quinn::{Endpoint, EndpointConfig, TokioRuntime, VarInt};
 use thiserror::Error;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 use wire::RefuseReason;
 
 use crate::{
@@ -100,7 +101,7 @@ impl Server {
         let last = cluster.last_sequence().await?;
         let history = u64::try_from(config.history_len).unwrap_or(u64::MAX);
         let first = last.saturating_sub(history) + 1;
-        let room = Arc::new(Room::clustered(&config, cluster.clone(), first));
+        let room = Arc::new(Room::with_peers(&config, cluster.clone(), first));
         cluster.start(&room);
         let deadline = tokio::time::Instant::now() + CATCH_UP_TIMEOUT;
         while room.next_id() <= last && tokio::time::Instant::now() < deadline {
@@ -142,7 +143,7 @@ impl Server {
     }
 
     /// Checks the limits, loads the certificates and binds the endpoint; returns it with the
-    /// development CA, if any. Public so that the load tool's floor server (`bench::floor`) can
+    /// development CA, if any. Public so that the floor server (`server/examples/chat_floor`) can
     /// measure this very endpoint, TLS and transport without the room.
     pub fn endpoint(config: &Config) -> Result<(Endpoint, Option<PathBuf>), ServerError> {
         let limits = config.limits.clone();
@@ -233,12 +234,20 @@ impl Server {
                     };
                     next_conn += 1;
                     self.shared.handshaking.fetch_add(1, Ordering::Relaxed);
-                    tracker.spawn(session::serve(
+                    // One span per connection: every line its session logs names the peer.
+                    let span = tracing::info_span!(
+                        "session",
+                        remote = %incoming.remote_address(),
+                        conn = next_conn,
+                        user = tracing::field::Empty,
+                    );
+                    let session = session::serve(
                         Box::new(incoming),
                         self.shared.clone(),
                         next_conn,
                         admission,
-                    ));
+                    );
+                    tracker.spawn(session.instrument(span));
                 }
             }
         };

@@ -58,7 +58,8 @@ impl Store {
         let mut store = Self::init(open_file(path)?, retention)?;
         // After `init` has put the file in WAL mode. Checkpoints are the other thread's from here.
         store.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        store._checkpointer = Some(Checkpointer::start(path)?);
+        store._checkpointer =
+            Some(Checkpointer::start(open_file(path)?).map_err(StoreError::Thread)?);
         Ok(store)
     }
 

@@ -14,7 +14,8 @@
 //!   (a delete that expects the entry's revision, so only one node announces it).
 //!
 //! The room itself stays single-lock and await-free: sessions publish outside the lock, and the task
-//! following the stream applies messages under it.
+//! following the stream applies messages under it. Imports run one way: this module uses the room
+//! and implements the room's [`Peers`] trait; the room never names the cluster.
 
 mod heartbeat;
 mod membership;
@@ -32,9 +33,14 @@ use async_nats::jetstream::{self, kv, stream};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Config, room::Room};
+use wire::{ChatMessage, LeaveReason};
 
-pub(crate) use membership::Claim;
+use crate::{
+    config::Config,
+    room::{self, PeerError, Peers, Pending, Published, Room},
+};
+
+use membership::Claim;
 
 /// The stream that orders and keeps the room's messages.
 const CHAT_STREAM: &str = "CHAT_ROOM";
@@ -242,6 +248,56 @@ async fn open_bucket(
     .await
     .map_err(|e| failed(&e))?;
     js.get_key_value(bucket).await.map_err(|e| failed(&e))
+}
+
+/// What the room asks of the other nodes, through NATS.
+impl Peers for Cluster {
+    fn claim<'a>(&'a self, key: &'a str, name: &'a str) -> Pending<'a, Result<u64, room::Claim>> {
+        Box::pin(async move {
+            Cluster::claim(self, key, name)
+                .await
+                .map_err(|refused| match refused {
+                    Claim::Taken => room::Claim::Taken,
+                    Claim::Unavailable(e) => room::Claim::Unavailable(Box::new(e)),
+                })
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a str,
+        name: &'a str,
+        revision: u64,
+        why: LeaveReason,
+    ) -> Pending<'a, ()> {
+        Box::pin(async move {
+            Cluster::release(self, key, name, revision, why).await;
+        })
+    }
+
+    fn publish<'a>(
+        &'a self,
+        key: &'a str,
+        message: &'a ChatMessage,
+    ) -> Pending<'a, Result<Published, PeerError>> {
+        Box::pin(async move {
+            Cluster::publish(self, key, message)
+                .await
+                .map_err(|e| Box::new(e) as PeerError)
+        })
+    }
+
+    fn read_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Pending<'_, Result<Vec<ChatMessage>, PeerError>> {
+        Box::pin(async move {
+            Cluster::read_after(self, after, limit)
+                .await
+                .map_err(|e| Box::new(e) as PeerError)
+        })
+    }
 }
 
 /// KV keys allow only a few characters: the name key, hex-encoded.

@@ -13,15 +13,7 @@ use futures_util::StreamExt;
 use wire::ChatMessage;
 
 use super::{CHAT_SUBJECT, Cluster, ClusterError, REQUEST_TIMEOUT, js_error, kv_key};
-use crate::room::Room;
-
-/// The outcome of a publish JetStream acknowledged.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Published {
-    pub(crate) id: u64,
-    /// JetStream had this (sender, nonce) already: a re-send, not said again.
-    pub(crate) duplicate: bool,
-}
+use crate::room::{Published, Room};
 
 /// Pause before following the stream again after an error.
 const RETRY: Duration = Duration::from_millis(300);

@@ -1,36 +1,29 @@
-//! The `server_session` target: fuzzed frame sequences against a real server in this process.
+//! The `server_session` target: fuzzed frame sequences through the server's session rules and a
+//! real room, without sockets (`server::fuzzing`, behind the server's `fuzzing` feature).
 //!
-//! The server's session is tied to quinn, so there is no way to feed it frames without a connection.
-//! One server (and one client endpoint) is started lazily on a private tokio runtime; each input is
-//! one fresh QUIC connection that sends the input's frames and byte blobs on its stream, reads
-//! whatever comes back until the server closes (or a short timeout), and checks:
-//!
-//! - the server only ever sends well-formed `ServerFrame`s and ends its stream on a frame boundary;
-//! - it ends connections with application close codes, never a transport error;
-//! - every [`HEALTH_EVERY`] inputs, a fresh well-behaved client can still join, say a line and get
-//!   its receipt: whatever the inputs did, the server still serves.
+//! Each input is one connection: its frames and byte blobs, cut into reads as the input says, go
+//! through a `FrameDecoder` into the session's sans-IO rules, and what the rules decide is carried
+//! out against one shared in-process room whose history lives in memory. The harness panics when an
+//! invariant breaks (see `server::fuzzing`): a line said only after `Hello` was accepted, every frame
+//! sent decodes, ids only go up, each accepted line comes back to its sender once, closes use the
+//! protocol's codes, and every session ends with its member out of the room. Every
+//! [`HEALTH_EVERY`] inputs a well-behaved client must still join, say a line and get its receipt.
+//! No QUIC and no runtime: thousands of inputs a second where a live connection allowed ten.
 //!
 //! `Input` implements `Arbitrary` by hand, reading front to back, so that seed files can be written
-//! byte by byte (`examples/gen_corpus.rs`); see [`Input::to_bytes`].
+//! byte by byte (`tools/gen_corpus.rs`); see [`Input::to_bytes`].
 
 use std::{
-    net::SocketAddr,
-    sync::{
-        OnceLock,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
+    cell::RefCell,
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use arbitrary::{Arbitrary, Unstructured};
-use wire::{ClientFrame, FrameDecoder, ServerFrame};
+use server::fuzzing::{Report, SessionHarness};
+use wire::ClientFrame;
 
 /// Inputs between two checks that a well-behaved client is still served.
 pub const HEALTH_EVERY: u64 = 50;
-/// How long we wait for the server to close after our last byte.
-const REPLY_WAIT: Duration = Duration::from_millis(500);
-/// How long a health check may take.
-const HEALTH_WAIT: Duration = Duration::from_secs(10);
 
 /// One thing the fuzzed client does on its stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +42,7 @@ pub enum Op {
     Bye,
     /// Bytes written as they are.
     Raw(Vec<u8>),
-    /// Let the server catch up (a few milliseconds) before the next op.
+    /// A break between two reads of the stream.
     Pause,
 }
 
@@ -213,177 +206,85 @@ impl Input {
     }
 }
 
-struct Harness {
-    runtime: tokio::runtime::Runtime,
-    addr: SocketAddr,
-    connector: client::Connector,
-    runs: AtomicU64,
-    /// Held so that the server never sees its shutdown handle dropped.
-    _shutdown: server::ShutdownHandle,
+thread_local! {
+    /// One room for every input of this process, as one server would serve them.
+    static HARNESS: RefCell<SessionHarness> = RefCell::new(SessionHarness::new());
 }
 
-fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let dir = std::env::temp_dir().join(format!("wire-fuzz-server-{}", std::process::id()));
-        let (addr, connector, shutdown) = runtime.block_on(async {
-            let mut config = server::Config::new(
-                "127.0.0.1:0".parse().expect("addr"),
-                server::TlsSource::DevCerts {
-                    dir: dir.join("certs"),
-                },
-            );
-            // An input that stops before Hello costs at most this long.
-            config.limits.hello_timeout = Duration::from_secs(2);
-            let server = server::Server::bind(config).expect("server binds");
-            let addr = server.local_addr().expect("local addr");
-            let ca = server.dev_ca().expect("dev certs").to_path_buf();
-            let shutdown = server.shutdown_handle();
-            tokio::spawn(server.run());
-            let connector =
-                client::Connector::new(&client::Trust::CaFile(ca), addr).expect("client endpoint");
-            (addr, connector, shutdown)
-        });
-        Harness {
-            runtime,
-            addr,
-            connector,
-            runs: AtomicU64::new(0),
-            _shutdown: shutdown,
-        }
-    })
-}
+static RUNS: AtomicU64 = AtomicU64::new(0);
 
-/// Runs one input against the shared server; panics (a crash for libFuzzer) if the server
-/// misbehaves or stops serving.
-pub fn run(input: &Input) {
-    let h = harness();
-    let n = h.runs.fetch_add(1, Ordering::Relaxed);
-    h.runtime.block_on(async {
-        one_connection(h, input).await;
-        if n % HEALTH_EVERY == 0 {
-            health_check(h, n).await;
-        }
-    });
-}
-
-async fn one_connection(h: &Harness, input: &Input) {
-    let connecting = h
-        .connector
-        .endpoint()
-        .connect(h.addr, "127.0.0.1")
-        .expect("connect");
-    let conn = match tokio::time::timeout(HEALTH_WAIT, connecting).await {
-        Ok(Ok(conn)) => conn,
-        other => panic!("the server no longer completes handshakes: {other:?}"),
-    };
-    let (mut send, mut recv) = match conn.open_bi().await {
-        Ok(stream) => stream,
-        Err(e) => panic!("cannot open the stream: {e}"),
-    };
+/// Runs one input against the shared room; panics (a crash for libFuzzer) if the session or the
+/// room misbehaves or stops serving.
+pub fn run(input: &Input) -> Report {
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
     let writes = input.writes();
-    let finish = input.finish;
-    let writer = async move {
-        for w in writes {
-            match w {
-                Some(bytes) => {
-                    if send.write_all(&bytes).await.is_err() {
-                        return;
-                    }
-                }
-                None => tokio::time::sleep(Duration::from_millis(2)).await,
-            }
+    HARNESS.with(|harness| {
+        let mut harness = harness.borrow_mut();
+        // One read per write; a pause only separates reads.
+        let chunks: Vec<&[u8]> = writes.iter().flatten().map(Vec::as_slice).collect();
+        let report = harness.run(&chunks, input.finish);
+        if n % HEALTH_EVERY == 0 {
+            harness.health_check(n);
         }
-        if finish {
-            let _ = send.finish();
-        }
-        // Keep the stream until the reader is done.
-        std::future::pending::<()>().await;
-    };
-    let reader = async {
-        let mut decoder = FrameDecoder::new(wire::MAX_SERVER_FRAME);
-        let mut frames = 0usize;
-        loop {
-            match recv.read_chunk(64 * 1024, true).await {
-                Ok(Some(chunk)) => {
-                    decoder.push(&chunk.bytes);
-                    loop {
-                        match decoder.next_frame::<ServerFrame>() {
-                            Ok(Some(_)) => frames += 1,
-                            Ok(None) => break,
-                            Err(e) => panic!("the server sent a malformed frame: {e}"),
-                        }
-                    }
-                }
-                Ok(None) => {
-                    if let Err(e) = decoder.finish() {
-                        panic!("the server ended its stream inside a frame: {e}");
-                    }
-                    return frames;
-                }
-                Err(_) => return frames,
-            }
-        }
-    };
-    let wait = if finish {
-        REPLY_WAIT * 4
-    } else {
-        REPLY_WAIT / 10
-    };
-    let _ = tokio::time::timeout(wait, async {
-        tokio::select! {
-            _ = writer => {}
-            _ = reader => {}
-        }
-        // Give the close a moment to arrive.
-        let _ = tokio::time::timeout(REPLY_WAIT, conn.closed()).await;
+        report
     })
-    .await;
-    match conn.close_reason() {
-        None
-        | Some(
-            quinn::ConnectionError::ApplicationClosed(_)
-            | quinn::ConnectionError::LocallyClosed
-            | quinn::ConnectionError::TimedOut,
-        ) => {}
-        Some(other) => panic!("the server ended the connection at the transport level: {other}"),
-    }
-    conn.close(0u32.into(), b"fuzz input done");
 }
 
-async fn health_check(h: &Harness, n: u64) {
-    let name = format!("health{n}");
-    let server = client::ServerAddr {
-        host: "127.0.0.1".into(),
-        port: h.addr.port(),
-    };
-    let check = async {
-        let (mut conn, _) = h
-            .connector
-            .connect(&server, h.addr, &name, None)
-            .await
-            .unwrap_or_else(|e| panic!("a well-behaved client cannot join after {n} inputs: {e}"));
-        conn.send(&ClientFrame::Say {
-            nonce: n,
-            text: "still there?".into(),
-        })
-        .await
-        .expect("send");
-        loop {
-            match conn.next().await {
-                Ok(Some(ServerFrame::Chat(m))) if m.from == name && m.nonce == n => break,
-                Ok(Some(_)) => {}
-                other => panic!("health check after {n} inputs: {other:?}"),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed seeds, and a few thousand inputs made from random bytes, on stable Rust.
+    #[test]
+    fn the_corpus_and_random_inputs_keep_every_invariant() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/server_session");
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(&dir).expect("the seed corpus") {
+            let bytes = std::fs::read(entry.expect("an entry").path()).expect("a seed");
+            if let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(&bytes)) {
+                run(&input);
+                seeds += 1;
             }
         }
-        conn.send(&ClientFrame::Bye).await.expect("bye");
-    };
-    if tokio::time::timeout(HEALTH_WAIT, check).await.is_err() {
-        panic!("a well-behaved client was not served in time after {n} inputs");
+        assert!(seeds >= 6, "only {seeds} seeds ran");
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let started = std::time::Instant::now();
+        let runs: u32 = 5_000;
+        let (mut joined, mut receipts) = (0, 0);
+        for n in 0..runs {
+            // Most inputs start with a good Hello (flags, tag 0, current version, name "al", no
+            // resume), so that the random ops behind it reach a member's rules.
+            let mut bytes = if n % 4 == 0 {
+                Vec::new()
+            } else {
+                vec![(n % 4) as u8, 0, 0, 2, b'a', b'l', 0]
+            };
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let len = (next() % 256) as usize;
+            bytes.extend((0..len).map(|_| next() as u8));
+            if let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(&bytes)) {
+                let report = run(&input);
+                joined += usize::from(report.joined);
+                receipts += report.receipts;
+            }
+        }
+        let took = started.elapsed().as_secs_f64();
+        assert!(
+            joined > runs as usize / 2,
+            "only {joined} of {runs} inputs joined"
+        );
+        assert!(
+            receipts > runs as usize / 20,
+            "only {receipts} lines were said"
+        );
+        println!(
+            "{runs} inputs ({joined} joined, {receipts} lines said) in {took:.2} s: {:.0} per second",
+            f64::from(runs) / took
+        );
     }
 }

@@ -7,8 +7,8 @@
 use std::{fs, path::Path};
 
 use wire::{
-    ChatMessage, ClientFrame, LeaveReason, PROTOCOL_VERSION, PresenceChange, ProblemCode, RefuseReason,
-    ServerFrame,
+    ChatMessage, ClientFrame, LeaveReason, PROTOCOL_VERSION, PresenceChange, ProblemCode,
+    RefuseReason, ServerFrame,
 };
 use wire_fuzz::session::{Input, Op};
 

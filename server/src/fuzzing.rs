@@ -1,0 +1,595 @@
+//! A member's session without sockets, for the fuzz target and for tests: bytes go through a
+//! [`FrameDecoder`] into the session's rules ([`MemberSession`]), and what the rules decide is
+//! carried out against a real [`Room`] whose history store lives in memory, the way the quinn
+//! driver carries it out (the single-node room never waits, so its futures finish at once). No
+//! runtime, no clock reads: thousands of inputs a second instead of the ten a live QUIC connection
+//! allowed.
+//!
+//! [`SessionHarness::run`] panics when an invariant breaks: the rules act on a member's frames only
+//! after the room admitted it; names the room admits are valid; every frame the member is sent
+//! decodes, `Welcome` comes first, message ids only go up, and every line the room accepted comes
+//! back to its sender exactly once; closes use the protocol's close codes; and whatever the input,
+//! the session ends with the member out of the room.
+
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use wire::{ClientFrame, FrameDecoder, LeaveReason, RefuseReason, ServerFrame, close_code};
+
+use crate::{
+    config::{Config, TlsSource},
+    names::validate_name,
+    queue::PushError,
+    room::{ConnId, Membership, Room},
+    session::rules::{Action, Close, Input, MemberSession},
+    store::{Retention, Store},
+};
+
+/// How far the clock moves per frame handled: fast enough that long inputs meet the rate limit.
+const TICK: Duration = Duration::from_millis(1);
+/// Lines said together at most (the driver's `SAYS_PER_TURN`).
+const SAYS_PER_TURN: usize = 32;
+
+/// What one input came to.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The room admitted the member.
+    pub joined: bool,
+    /// Its own lines that came back to it as `Chat`.
+    pub receipts: usize,
+    /// Frames the member was sent.
+    pub frames: usize,
+    /// How the connection was closed, if it was.
+    pub close: Option<(u32, String)>,
+}
+
+/// One room shared by every input, and a clock that only moves forward.
+pub struct SessionHarness {
+    room: Arc<Room>,
+    config: Config,
+    next_conn: ConnId,
+    now: Instant,
+}
+
+impl std::fmt::Debug for SessionHarness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHarness")
+            .field("runs", &self.next_conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SessionHarness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SessionHarness {
+    /// A room with a small cache (so that resumes reach into the store) and default limits.
+    pub fn new() -> Self {
+        let mut config = Config::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            TlsSource::DevCerts {
+                dir: std::path::PathBuf::new(),
+            },
+        );
+        config.history_len = 16;
+        config.welcome_history = 8;
+        config.max_replay = 32;
+        let retention = Retention {
+            max_messages: 0,
+            max_age_ms: 0,
+        };
+        let store = match Store::in_memory(retention) {
+            Ok(store) => store,
+            Err(e) => panic!("cannot open an in-memory store: {e}"),
+        };
+        let room = match Room::new(&config, store) {
+            Ok(room) => Arc::new(room),
+            Err(e) => panic!("cannot make a room: {e}"),
+        };
+        Self {
+            room,
+            config,
+            next_conn: 0,
+            now: Instant::now(),
+        }
+    }
+
+    /// Runs one connection that sends `chunks` (one read each) and then finishes its stream
+    /// (`finish`) or vanishes. Panics if an invariant breaks.
+    pub fn run(&mut self, chunks: &[&[u8]], finish: bool) -> Report {
+        self.next_conn += 1;
+        // Each connection starts well after the last: the rate bucket of one is not the next's.
+        self.now += Duration::from_secs(10);
+        let mut run = Run {
+            rules: MemberSession::new(&self.config.limits, None, self.now),
+            decoder: FrameDecoder::new(self.config.limits.max_frame_bytes),
+            conn: self.next_conn,
+            room: &self.room,
+            now: self.now,
+            member: None,
+            ahead: None,
+            accepted: HashSet::new(),
+            last_id: 0,
+            report: Report::default(),
+        };
+        for chunk in chunks {
+            if !run.rules.is_reading() {
+                break;
+            }
+            run.decoder.push(chunk);
+            run.read();
+        }
+        if run.rules.is_reading() {
+            let end = match (finish, run.decoder.finish()) {
+                (true, Ok(())) => Input::Finished,
+                (true, Err(e)) => Input::Broken(e),
+                (false, _) => Input::Lost(LeaveReason::Dropped),
+            };
+            run.act(end);
+        }
+        // A member that left is flushed (its queue closed) and closed.
+        if !run.rules.is_ended() {
+            run.act(Input::Flushed);
+        }
+        assert!(run.rules.is_ended(), "the session did not end");
+        run.drain();
+        assert!(
+            run.accepted.is_empty(),
+            "accepted lines never came back to their sender: {:?}",
+            run.accepted
+        );
+        self.now = run.now;
+        let report = run.report;
+        assert_eq!(self.room.size(), 0, "the member is still in the room");
+        report
+    }
+
+    /// A well-behaved client can still join, say a line, get its receipt and leave.
+    pub fn health_check(&mut self, n: u64) {
+        let name = format!("health{n}");
+        let frames = [
+            ClientFrame::Hello {
+                version: wire::PROTOCOL_VERSION,
+                user: name,
+                resume_after: None,
+            },
+            ClientFrame::Say {
+                nonce: n,
+                text: "still there?".into(),
+            },
+            ClientFrame::Bye,
+        ];
+        let bytes: Vec<Bytes> = frames
+            .iter()
+            .map(|f| wire::encode(f, wire::MAX_CLIENT_FRAME).expect("small frames encode"))
+            .collect();
+        let chunks: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
+        let report = self.run(&chunks, true);
+        assert!(
+            report.joined,
+            "a well-behaved client was not admitted: {report:?}"
+        );
+        assert_eq!(report.receipts, 1, "no receipt for a good line: {report:?}");
+        assert_eq!(
+            report.close,
+            Some((close_code::NORMAL, "bye".into())),
+            "a Bye did not end in a normal close"
+        );
+    }
+}
+
+/// One connection's run.
+struct Run<'a> {
+    rules: MemberSession,
+    decoder: FrameDecoder,
+    conn: ConnId,
+    room: &'a Room,
+    now: Instant,
+    member: Option<Membership>,
+    ahead: Option<ClientFrame>,
+    /// Nonces of lines the room accepted and that have not come back yet.
+    accepted: HashSet<u64>,
+    /// The newest message id the member was sent.
+    last_id: u64,
+    report: Report,
+}
+
+impl Run<'_> {
+    /// Hands every whole frame buffered so far to the rules.
+    fn read(&mut self) {
+        // The driver stops reading once the member left or the session ended.
+        while self.rules.is_reading() {
+            let input = match self.ahead.take() {
+                Some(frame) => Input::Frame(frame),
+                None => match self.decoder.next_frame() {
+                    Ok(Some(frame)) => Input::Frame(frame),
+                    Ok(None) => return,
+                    Err(e) => Input::Broken(e),
+                },
+            };
+            self.act(input);
+        }
+    }
+
+    fn act(&mut self, input: Input) {
+        let was_member = self.rules.is_member();
+        let hello = matches!(input, Input::Frame(ClientFrame::Hello { .. }));
+        self.now += TICK;
+        let action = self.rules.handle(input, self.now);
+        match action {
+            Action::Nothing => {}
+            Action::Join { user, resume_after } => {
+                assert!(hello && self.member.is_none(), "Join without a first Hello");
+                assert!(validate_name(&user).is_ok(), "the rules let {user:?} join");
+                let joined = self
+                    .room
+                    .enter(self.conn, &user, resume_after)
+                    .now_or_never()
+                    .expect("a single-node room admits without waiting");
+                let outcome = joined.as_ref().map(|_| ()).map_err(Clone::clone);
+                if let Err(reason) = &outcome {
+                    assert!(
+                        matches!(reason, RefuseReason::NameTaken | RefuseReason::ServerFull),
+                        "the room refused a valid name: {reason}"
+                    );
+                }
+                match self.rules.handle(Input::Joined(outcome), self.now) {
+                    Action::Nothing => {
+                        self.member = joined.ok();
+                        assert!(self.member.is_some() && self.rules.is_member());
+                        self.report.joined = true;
+                        self.expect_welcome();
+                    }
+                    Action::Refuse(reason) => self.refused(&reason),
+                    other => panic!("after joining the rules said {other:?}"),
+                }
+            }
+            Action::Refuse(reason) => {
+                assert!(!was_member && self.member.is_none(), "Refuse after joining");
+                self.refused(&reason);
+            }
+            Action::Reply(frame) => {
+                assert!(was_member, "a reply to a client not in the room: {frame:?}");
+                assert!(
+                    matches!(frame, ServerFrame::Problem { .. }),
+                    "the rules reply only with Problem: {frame:?}"
+                );
+                self.reply(&frame);
+            }
+            Action::Say { nonce, text } => {
+                assert!(was_member, "a line said by a client not in the room");
+                let most = self.room.headroom().clamp(1, SAYS_PER_TURN);
+                let (lines, broken) = self.rules.gather_lines(
+                    &mut self.decoder,
+                    (nonce, text),
+                    most,
+                    self.now,
+                    &mut self.ahead,
+                );
+                let key = self.member_key();
+                let outcomes = self
+                    .room
+                    .speak_all(&key, lines)
+                    .now_or_never()
+                    .expect("a single-node room says without waiting");
+                for (nonce, outcome) in outcomes {
+                    if outcome.is_ok() {
+                        assert!(self.accepted.insert(nonce), "nonce {nonce} accepted twice");
+                    }
+                    if let Some(reply) = self.rules.said(nonce, outcome) {
+                        self.reply(&reply);
+                    }
+                }
+                self.drain();
+                if let Some(e) = broken {
+                    self.act(Input::Broken(e));
+                }
+            }
+            Action::ListUsers => {
+                assert!(was_member, "a user list for a client not in the room");
+                match self.room.users_frame() {
+                    Ok(bytes) => self.push(bytes),
+                    Err(e) => panic!("the user list does not encode: {e}"),
+                }
+            }
+            Action::Leave(why) => {
+                assert!(was_member, "Leave from a client not in the room");
+                let key = self.member_key();
+                assert!(
+                    self.room.leave(self.conn, &key, why),
+                    "the member was not in the room"
+                );
+            }
+            Action::End { leave, close } => {
+                if let Some(why) = leave {
+                    assert!(
+                        self.member.is_some(),
+                        "a leave for a client not in the room"
+                    );
+                    let key = self.member_key();
+                    self.room.leave(self.conn, &key, why);
+                }
+                if let Some(close) = close {
+                    self.closed(close);
+                }
+            }
+            Action::FinishAndClose(close) => {
+                assert!(
+                    self.member.is_some(),
+                    "a flush for a client never in the room"
+                );
+                self.closed(close);
+            }
+        }
+        self.drain();
+    }
+
+    fn member_key(&self) -> String {
+        match &self.member {
+            Some(member) => member.key.clone(),
+            None => panic!("no member"),
+        }
+    }
+
+    fn refused(&mut self, reason: &RefuseReason) {
+        assert!(
+            self.rules.is_ended(),
+            "a refusal that does not end the session"
+        );
+        let frame = ServerFrame::Refused {
+            reason: reason.clone(),
+        };
+        assert!(wire::encode(&frame, wire::MAX_SERVER_FRAME).is_ok());
+        self.closed(Close {
+            code: close_code::REFUSED,
+            reason: reason.to_string().into(),
+        });
+    }
+
+    fn closed(&mut self, close: Close) {
+        let known = [
+            close_code::NORMAL,
+            close_code::PROTOCOL_ERROR,
+            close_code::FRAME_TOO_LARGE,
+            close_code::TOO_SLOW,
+            close_code::SHUTTING_DOWN,
+            close_code::REFUSED,
+            close_code::HELLO_TIMEOUT,
+            close_code::TOO_FAST,
+        ];
+        assert!(
+            known.contains(&close.code),
+            "unknown close code {}",
+            close.code
+        );
+        assert!(self.report.close.is_none(), "closed twice");
+        assert!(self.rules.is_ended(), "closed, but the session goes on");
+        self.report.close = Some((close.code, close.reason.into_owned()));
+    }
+
+    fn reply(&mut self, frame: &ServerFrame) {
+        match wire::encode(frame, wire::MAX_SERVER_FRAME) {
+            Ok(bytes) => self.push(bytes),
+            Err(e) => panic!("a reply does not encode: {e}: {frame:?}"),
+        }
+    }
+
+    fn push(&mut self, bytes: Bytes) {
+        let member = self.member.as_ref().expect("a member");
+        match member.tx.push(bytes) {
+            Ok(()) => {}
+            // The writer below keeps the queue short; after a leave it is closed.
+            Err(PushError::Closed) => {}
+            Err(PushError::Full) => panic!("the member's queue overflowed"),
+        }
+    }
+
+    /// Plays the writer: takes every frame queued for the member and checks it.
+    fn drain(&mut self) {
+        let Some(member) = self.member.as_mut() else {
+            return;
+        };
+        let mut batch = Vec::new();
+        while let Some(n) = member.rx.recv_many(&mut batch, usize::MAX).now_or_never() {
+            if n == 0 {
+                break;
+            }
+        }
+        let name = member.name.clone();
+        for bytes in batch {
+            let mut decoder = FrameDecoder::new(wire::MAX_SERVER_FRAME);
+            decoder.push(&bytes);
+            let frame = match decoder.next_frame::<ServerFrame>() {
+                Ok(Some(frame)) => frame,
+                other => panic!("the member was sent a frame that does not decode: {other:?}"),
+            };
+            assert_eq!(decoder.buffered(), 0, "bytes after a frame");
+            self.report.frames += 1;
+            match frame {
+                ServerFrame::Welcome { history, .. } => {
+                    assert_eq!(self.report.frames, 1, "a second Welcome");
+                    for message in &history {
+                        self.seen(message.id);
+                    }
+                }
+                ServerFrame::Chat(message) => {
+                    assert!(self.report.frames > 1, "a line before Welcome");
+                    self.seen(message.id);
+                    if message.from == name && self.accepted.remove(&message.nonce) {
+                        self.report.receipts += 1;
+                    }
+                }
+                _ => assert!(self.report.frames > 1, "a frame before Welcome"),
+            }
+        }
+    }
+
+    fn seen(&mut self, id: u64) {
+        assert!(id > self.last_id, "message {id} after {}", self.last_id);
+        self.last_id = id;
+    }
+
+    /// The member's queue starts with `Welcome`.
+    fn expect_welcome(&mut self) {
+        self.drain();
+        assert!(self.report.frames >= 1, "no Welcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small xorshift generator: the inputs of a failing seed can be made again.
+    struct Dice(u64);
+
+    impl Dice {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+
+        fn text(&mut self) -> String {
+            const WORDS: [&str; 6] = ["al", " ", "", "héllo", "Bo", "\u{202e}x"];
+            let n = self.below(4);
+            let mut s: String = (0..n)
+                .map(|_| WORDS[self.below(WORDS.len() as u64) as usize])
+                .collect();
+            if self.below(20) == 0 {
+                s = "x".repeat(wire::MAX_CLIENT_FRAME / 8);
+            }
+            s
+        }
+    }
+
+    /// A random mix of frames (of every kind, with odd fields) and raw bytes, cut into reads.
+    fn input(dice: &mut Dice) -> (Vec<Vec<u8>>, bool) {
+        let mut stream = Vec::new();
+        for _ in 0..dice.below(40) {
+            let frame = match dice.below(10) {
+                0 | 1 => ClientFrame::Hello {
+                    version: if dice.below(8) == 0 {
+                        dice.below(4) as u16
+                    } else {
+                        wire::PROTOCOL_VERSION
+                    },
+                    user: dice.text(),
+                    resume_after: match dice.below(4) {
+                        0 => None,
+                        1 => Some(u64::MAX),
+                        _ => Some(dice.below(200)),
+                    },
+                },
+                2..=6 => ClientFrame::Say {
+                    nonce: dice.below(8),
+                    text: dice.text(),
+                },
+                7 => ClientFrame::ListUsers,
+                8 => ClientFrame::Bye,
+                _ => {
+                    let n = dice.below(12) as usize;
+                    stream.extend((0..n).map(|_| dice.next() as u8));
+                    continue;
+                }
+            };
+            let bytes = wire::encode(&frame, wire::MAX_CLIENT_FRAME).expect("encodes");
+            stream.extend_from_slice(&bytes);
+        }
+        let mut chunks = Vec::new();
+        let mut rest = &stream[..];
+        while !rest.is_empty() {
+            let n = (1 + dice.below(64) as usize).min(rest.len());
+            chunks.push(rest[..n].to_vec());
+            rest = &rest[n..];
+        }
+        (chunks, dice.below(2) == 0)
+    }
+
+    #[test]
+    fn random_sessions_keep_every_invariant() {
+        let seed = rand::random::<u64>() | 1;
+        println!("seed {seed}");
+        let mut dice = Dice(seed);
+        let mut harness = SessionHarness::new();
+        let runs = 3_000u64;
+        let started = std::time::Instant::now();
+        for n in 0..runs {
+            let (chunks, finish) = input(&mut dice);
+            let chunks: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+            harness.run(&chunks, finish);
+            if n % 50 == 0 {
+                harness.health_check(n);
+            }
+        }
+        let took = started.elapsed().as_secs_f64();
+        println!(
+            "{runs} session inputs in {took:.2} s: {:.0} executions per second",
+            runs as f64 / took
+        );
+    }
+
+    fn frames(frames: &[ClientFrame]) -> Vec<u8> {
+        frames
+            .iter()
+            .flat_map(|f| {
+                wire::encode(f, wire::MAX_CLIENT_FRAME)
+                    .expect("encodes")
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    fn hello(user: &str) -> ClientFrame {
+        ClientFrame::Hello {
+            version: wire::PROTOCOL_VERSION,
+            user: user.into(),
+            resume_after: None,
+        }
+    }
+
+    #[test]
+    fn the_harness_sees_receipts_and_closes() {
+        let mut harness = SessionHarness::new();
+        let bytes = frames(&[
+            hello("al"),
+            ClientFrame::Say {
+                nonce: 1,
+                text: "one".into(),
+            },
+            ClientFrame::Say {
+                nonce: 2,
+                text: "two".into(),
+            },
+            // A re-send: not said twice.
+            ClientFrame::Say {
+                nonce: 1,
+                text: "one".into(),
+            },
+            ClientFrame::Bye,
+        ]);
+        let report = harness.run(&[&bytes], true);
+        assert_eq!(report.receipts, 2);
+        assert_eq!(report.close, Some((close_code::NORMAL, "bye".into())));
+        // Without Bye and without finishing: the member is dropped, nothing is closed.
+        let report = harness.run(&[&frames(&[hello("al")])], false);
+        assert!(report.joined);
+        assert_eq!(report.close, None);
+        // Garbage first: a protocol error.
+        let report = harness.run(&[&[0, 0, 0, 1, 9]], true);
+        assert_eq!(report.close.map(|c| c.0), Some(close_code::PROTOCOL_ERROR));
+    }
+}

@@ -1,0 +1,432 @@
+//! The quinn side of a session: the handshake, the stream, reading frames into the rules
+//! ([`MemberSession`]) and carrying out what they decide against the room and the member's queue.
+//!
+//! Everything runs in one task. Reading and writing are two futures polled side by side, so a
+//! client that does not read can never stop us from reading it (and noticing `Bye`), and a write
+//! blocked on flow control never delays anyone else: the room only ever pushes into this client's
+//! queue, never waiting on it.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, atomic::Ordering},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
+use tokio::time::{timeout, timeout_at};
+use wire::{ClientFrame, FrameDecoder, LeaveReason, RefuseReason, ServerFrame};
+
+use super::{
+    Admission, Shared,
+    branch::Branch,
+    rules::{Action, Close, Input, MemberSession},
+    writer::write_loop,
+};
+use crate::{
+    queue::{self, PushError},
+    room::{ConnId, Membership, Room},
+};
+
+/// How long we wait for a peer to acknowledge our last bytes before closing.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Lines taken from one client before the other sessions get a turn. Every member's queue must hold
+/// this many from each of the speakers at once, so it is far below the default queue of 1024.
+const SAYS_PER_TURN: usize = 32;
+/// How often a speaker held back by congestion looks again.
+const CONGESTION_POLL: Duration = Duration::from_millis(2);
+/// Bytes asked of quinn per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What woke a member's session.
+enum Event {
+    Kicked,
+    /// The reader stopped with this action (a leave, or the end).
+    Read(Action),
+    Written(Result<(), quinn::WriteError>),
+}
+
+/// One connection's state once its stream is open: what every step of its life works on.
+struct Session {
+    connection: Connection,
+    send: SendStream,
+    recv: RecvStream,
+    decoder: FrameDecoder,
+    rules: MemberSession,
+    shared: Arc<Shared>,
+    conn: ConnId,
+}
+
+/// Who is speaking on this connection: its place in the room.
+struct Speaker<'a> {
+    key: &'a str,
+    tx: &'a queue::WeakSender,
+    conn: ConnId,
+}
+
+/// Serves one incoming connection to the end.
+pub(crate) async fn serve(
+    // Boxed: an `async fn` keeps its arguments for its whole life, and this one twice (the
+    // argument and the local it is moved to), 768 bytes of every session's task.
+    incoming: Box<quinn::Incoming>,
+    shared: Arc<Shared>,
+    conn: ConnId,
+    admission: Admission,
+) {
+    let handshake = async {
+        let connecting = (*incoming).accept()?;
+        connecting.await
+    };
+    // The stages before the member's life (handshake, Hello, joining, refusing) are boxed: a task
+    // is as large as its largest stage, and unboxed they made every session's task 6.6 KB for
+    // its whole life, the member stage itself being 2.5 KB.
+    let handshake = timeout(shared.limits.handshake_timeout, Box::pin(handshake)).await;
+    shared.handshaking.fetch_sub(1, Ordering::Relaxed);
+    let connection = match handshake {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("handshake timed out");
+            return;
+        }
+    };
+
+    // Held until the session ends: this connection's place in the per-address count.
+    let (refusal, _slot) = match admission {
+        Admission::Welcome(slot) => (None, slot),
+        Admission::Refuse(reason, slot) => (Some(reason), slot),
+    };
+    let mut rules = MemberSession::new(&shared.limits, refusal, Instant::now());
+    // One deadline for the stream and the first frame on it.
+    let deadline = tokio::time::Instant::now() + shared.limits.hello_timeout;
+    let (send, recv) = match timeout_at(deadline, Box::pin(connection.accept_bi())).await {
+        Ok(Ok(stream)) => stream,
+        // The connection went away before it opened its stream.
+        Ok(Err(_)) => return,
+        Err(_) => {
+            if let Action::End {
+                close: Some(how), ..
+            } = rules.handle(Input::HelloTimeout, Instant::now())
+            {
+                close(&connection, &how);
+            }
+            return;
+        }
+    };
+    let decoder = FrameDecoder::new(shared.limits.max_frame_bytes);
+    let mut session = Session {
+        connection,
+        send,
+        recv,
+        decoder,
+        rules,
+        shared,
+        conn,
+    };
+    let first = timeout_at(
+        deadline,
+        Box::pin(read_input(&mut session.recv, &mut session.decoder)),
+    )
+    .await
+    .unwrap_or(Input::HelloTimeout);
+    let Some(membership) = Box::pin(session.hello(first)).await else {
+        return;
+    };
+    session.run_member(membership).await;
+}
+
+impl Session {
+    /// Carries out the first frame: joins the room, or refuses, or closes.
+    async fn hello(&mut self, first: Input) -> Option<Membership> {
+        if let Input::Frame(ClientFrame::Hello { user, .. }) = &first {
+            tracing::Span::current().record("user", user.as_str());
+        }
+        match self.rules.handle(first, Instant::now()) {
+            Action::Join { user, resume_after } => {
+                let joined = self.shared.room.enter(self.conn, &user, resume_after).await;
+                let outcome = joined.as_ref().map(|_| ()).map_err(Clone::clone);
+                match self.rules.handle(Input::Joined(outcome), Instant::now()) {
+                    Action::Refuse(reason) => self.refuse(reason).await,
+                    _ => {
+                        if joined.is_ok() {
+                            debug_assert!(self.rules.is_member());
+                            tracing::info!("joined");
+                        }
+                    }
+                }
+                joined.ok()
+            }
+            Action::Refuse(reason) => {
+                self.refuse(reason).await;
+                None
+            }
+            Action::End {
+                close: Some(how), ..
+            } => {
+                close(&self.connection, &how);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    async fn refuse(&mut self, reason: RefuseReason) {
+        tracing::info!(%reason, "refused");
+        let detail = reason.to_string();
+        if let Ok(bytes) = wire::encode(&ServerFrame::Refused { reason }, wire::MAX_SERVER_FRAME)
+            && self.send.write_all(&bytes).await.is_ok()
+        {
+            let _ = self.send.finish();
+            let _ = timeout(FLUSH_TIMEOUT, self.send.stopped()).await;
+        }
+        close(
+            &self.connection,
+            &Close {
+                code: wire::close_code::REFUSED,
+                reason: detail.into(),
+            },
+        );
+    }
+
+    /// The member's life: reads its frames and writes the room's until it leaves or breaks.
+    async fn run_member(&mut self, membership: Membership) {
+        let Membership {
+            name,
+            key,
+            mut rx,
+            tx,
+            mut kicked,
+        } = membership;
+        let Self {
+            connection,
+            send,
+            recv,
+            decoder,
+            rules,
+            shared,
+            conn,
+        } = self;
+        let room = &shared.room;
+        let conn = *conn;
+
+        // The loop ends when the connection failed or when our queue is closed and flushed; the
+        // queue closes once the room lets go of us (after Bye, a lost connection, a kick or
+        // shutdown).
+        let event = {
+            let me = Speaker {
+                key: &key,
+                tx: &tx,
+                conn,
+            };
+            let reader = read_loop(recv, decoder, rules, room, &me);
+            let writer = write_loop(send, &mut rx);
+            tokio::pin!(reader, writer);
+            let mut reading = true;
+            let mut kick_pending = true;
+            // The kick and the reader wait on the client; the writer on the room. Each side is
+            // polled only when woken (see `branch`): a busy room wakes the writer for every line.
+            let client_side = Branch::new();
+            let room_side = Branch::new();
+            loop {
+                let event = std::future::poll_fn(|cx| {
+                    if let Some(waker) = client_side.woken(cx) {
+                        let mut cx = Context::from_waker(waker);
+                        if kick_pending
+                            && let Poll::Ready(kick) = Pin::new(&mut kicked).poll(&mut cx)
+                        {
+                            kick_pending = false;
+                            // Only a real kick counts: the sender is also dropped when we merely
+                            // leave the room.
+                            if kick.is_ok() {
+                                return Poll::Ready(Event::Kicked);
+                            }
+                        }
+                        if reading && let Poll::Ready(end) = reader.as_mut().poll(&mut cx) {
+                            reading = false;
+                            return Poll::Ready(Event::Read(end));
+                        }
+                    }
+                    if let Some(waker) = room_side.woken(cx)
+                        && let Poll::Ready(written) =
+                            writer.as_mut().poll(&mut Context::from_waker(waker))
+                    {
+                        return Poll::Ready(Event::Written(written));
+                    }
+                    Poll::Pending
+                })
+                .await;
+                match event {
+                    // Leave first, then let the writer flush: the client gets every frame queued
+                    // before the close that explains them.
+                    Event::Read(Action::Leave(why)) => {
+                        room.leave(conn, &key, why);
+                    }
+                    other => break other,
+                }
+            }
+        };
+
+        let end = match event {
+            Event::Read(end) => end,
+            Event::Kicked => rules.handle(Input::Kicked, Instant::now()),
+            Event::Written(Ok(())) if kicked.try_recv().is_ok() => {
+                rules.handle(Input::Kicked, Instant::now())
+            }
+            Event::Written(Ok(())) => rules.handle(Input::Flushed, Instant::now()),
+            Event::Written(Err(e)) => rules.handle(Input::Lost(lost_on_write(&e)), Instant::now()),
+        };
+        debug_assert!(rules.is_ended(), "the session goes on after {end:?}");
+        match end {
+            Action::End { leave, close: how } => {
+                if let Some(why) = leave {
+                    room.leave(conn, &key, why);
+                    if how.is_none() {
+                        tracing::info!(user = %name, %why, "connection ended");
+                    }
+                }
+                if let Some(how) = how {
+                    close(connection, &how);
+                }
+            }
+            Action::FinishAndClose(how) => {
+                // Our queue is flushed: finish the stream and give the peer a moment to
+                // acknowledge it, so that the last frames (ShuttingDown, the last Left) are not
+                // cut off by the close.
+                let _ = send.finish();
+                let _ = timeout(FLUSH_TIMEOUT, send.stopped()).await;
+                close(connection, &how);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads frames and acts on them until the member leaves or something breaks; returns the action
+/// that stopped it (a leave, or the end).
+async fn read_loop(
+    recv: &mut RecvStream,
+    decoder: &mut FrameDecoder,
+    rules: &mut MemberSession,
+    room: &Room,
+    me: &Speaker<'_>,
+) -> Action {
+    let mut said_this_turn = 0;
+    // A frame decoded while gathering lines, to be acted on next.
+    let mut ahead: Option<ClientFrame> = None;
+    loop {
+        debug_assert!(rules.is_reading());
+        let input = match ahead.take() {
+            Some(frame) => Input::Frame(frame),
+            None => read_input(recv, decoder).await,
+        };
+        if matches!(input, Input::Frame(ClientFrame::Say { .. })) {
+            wait_while_congested(room, &mut said_this_turn).await;
+        }
+        match rules.handle(input, Instant::now()) {
+            Action::Nothing => {}
+            Action::Reply(reply) => reply_to_self(room, me, &reply),
+            Action::ListUsers => match room.users_frame() {
+                Ok(bytes) => queue_to_self(room, me, bytes),
+                Err(e) => tracing::error!(error = %e, "cannot encode Users"),
+            },
+            Action::Say { nonce, text } => {
+                // No more than the fullest queue still takes, as if each line had waited for
+                // congestion on its own.
+                let most = room.headroom().clamp(1, SAYS_PER_TURN);
+                let (lines, broken) =
+                    rules.gather_lines(decoder, (nonce, text), most, Instant::now(), &mut ahead);
+                said_this_turn += lines.len().saturating_sub(1);
+                for (nonce, outcome) in room.speak_all(me.key, lines).await {
+                    if let Some(reply) = rules.said(nonce, outcome) {
+                        reply_to_self(room, me, &reply);
+                    }
+                }
+                if let Some(e) = broken {
+                    return rules.handle(Input::Broken(e), Instant::now());
+                }
+            }
+            end => return end,
+        }
+    }
+}
+
+/// Holds a line back while the room is congested, and lets the other sessions run every
+/// [`SAYS_PER_TURN`] lines.
+///
+/// One read can hold a thousand lines and nothing on their way waits, so without a pause they would
+/// all land in every member's queue before any other member's writer ran. Pausing here instead of
+/// taking more lines pushes back on the speaker through QUIC flow control: a client that speaks
+/// faster than the room can be told gets slowed down, and no receiver is dropped for it. A member
+/// that stays congested is dropped by [`Room::congested`] after a grace period, so one client that
+/// stops reading cannot hold everyone's lines back for long.
+async fn wait_while_congested(room: &Room, said_this_turn: &mut usize) {
+    *said_this_turn += 1;
+    if *said_this_turn >= SAYS_PER_TURN {
+        *said_this_turn = 0;
+        tokio::task::yield_now().await;
+    }
+    while room.congested() {
+        tokio::time::sleep(CONGESTION_POLL).await;
+    }
+}
+
+/// Queues a frame for this client only.
+fn reply_to_self(room: &Room, me: &Speaker<'_>, reply: &ServerFrame) {
+    match wire::encode(reply, wire::MAX_SERVER_FRAME) {
+        Ok(bytes) => queue_to_self(room, me, bytes),
+        Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
+    }
+}
+
+/// Queues an encoded frame for this client only. A client whose own replies overflow its queue is
+/// too slow.
+fn queue_to_self(room: &Room, me: &Speaker<'_>, bytes: Bytes) {
+    if let Err(PushError::Full) = me.tx.push(bytes) {
+        room.kick_slow(me.conn, me.key);
+    }
+}
+
+/// Reads until one whole frame is decoded, or the stream ends or breaks.
+async fn read_input(recv: &mut RecvStream, decoder: &mut FrameDecoder) -> Input {
+    loop {
+        match decoder.next_frame() {
+            Ok(Some(frame)) => return Input::Frame(frame),
+            Ok(None) => {}
+            Err(e) => return Input::Broken(e),
+        }
+        match recv.read_chunk(READ_CHUNK, true).await {
+            Ok(Some(chunk)) => decoder.push(&chunk.bytes),
+            Ok(None) => {
+                return match decoder.finish() {
+                    Ok(()) => Input::Finished,
+                    Err(e) => Input::Broken(e),
+                };
+            }
+            Err(quinn::ReadError::ConnectionLost(e)) => return Input::Lost(lost(&e)),
+            Err(_) => return Input::Lost(LeaveReason::Dropped),
+        }
+    }
+}
+
+fn close(connection: &Connection, how: &Close) {
+    connection.close(VarInt::from_u32(how.code), how.reason.as_bytes());
+}
+
+fn lost(e: &ConnectionError) -> LeaveReason {
+    match e {
+        ConnectionError::TimedOut => LeaveReason::TimedOut,
+        _ => LeaveReason::Dropped,
+    }
+}
+
+fn lost_on_write(e: &quinn::WriteError) -> LeaveReason {
+    match e {
+        quinn::WriteError::ConnectionLost(e) => lost(e),
+        _ => LeaveReason::Dropped,
+    }
+}

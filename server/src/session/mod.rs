@@ -1,0 +1,36 @@
+//! One client's life: handshake, `Hello`, then reading its frames and writing the room's, until it
+//! says `Bye`, breaks the protocol, falls behind, vanishes, or the server shuts down.
+//!
+//! Split the way quinn-proto and smoltcp split a protocol from its I/O: `rules` holds what the
+//! protocol says about one member (events in, actions out, no I/O, no clock), so it is unit-tested
+//! and fuzzed without sockets; `driver` is the thin quinn side that feeds it and carries its
+//! actions out against the room; `writer` turns the member's queue into stream writes; `branch`
+//! wakes only the part of a session that can progress.
+
+mod branch;
+mod driver;
+pub mod rules;
+mod writer;
+
+use std::sync::{Arc, atomic::AtomicUsize};
+
+use wire::RefuseReason;
+
+use crate::{config::Limits, limits::AddressSlot, room::Room};
+
+pub(crate) use driver::serve;
+
+/// What every session shares.
+pub(crate) struct Shared {
+    pub(crate) room: Arc<Room>,
+    pub(crate) limits: Limits,
+    /// Handshakes started and not yet finished, for the Retry decision.
+    pub(crate) handshaking: AtomicUsize,
+}
+
+/// What the listener decided before the handshake; the session carries it out after `Hello`, so
+/// that a refused client learns why.
+pub(crate) enum Admission {
+    Welcome(Option<AddressSlot>),
+    Refuse(RefuseReason, Option<AddressSlot>),
+}
