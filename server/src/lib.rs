@@ -2,13 +2,28 @@
 //! code. [`Server::bind`] sets up the endpoint; [`Server::run`] serves until [`ShutdownHandle::shutdown`].
 //!
 //! Layout, one concept per module: `config` (every limit and its default), `tls` (the rustls/quinn
-//! set-up), `listener` (accepting connections), `session` (one client's life: its protocol rules
-//! without I/O, and the quinn driver around them), `room` (membership, presence, history, fan-out;
-//! a folder of small modules), `queue` (a
-//! member's frames waiting to be written), `names` (what a valid user name is, what makes two names
-//! the same), `store` (history on disk), `checkpoint` (its log copied into the file, off the
-//! runtime thread), `limits` (per-client rate and per-address connection counts), `shutdown` (the
-//! signal), and `cluster` (several nodes sharing the room through NATS, opt-in).
+//! set-up), `listener` (accepting connections, admission, Retry), `session` (one client's life: its
+//! protocol rules without I/O in `session/rules.rs`, the quinn driver around them), `room` (a folder:
+//! membership, presence, history, lines, fan-out, other nodes' users, and the `Peers` trait the
+//! cluster implements), `queue` (a member's frames waiting to be written), `names` (what a valid user
+//! name is, what makes two names the same), `store` (history on disk) and `checkpoint` (its log
+//! copied into the file, off the runtime thread), `limits` (per-client rate and per-address counts),
+//! `shutdown` (the signal), and `cluster` (several nodes sharing the room through NATS, opt-in).
+//! Imports run one way: `listener` → `session` → `room` ← `cluster`.
+//!
+//! Where each rule of the protocol lives:
+//!
+//! | rule | file |
+//! | --- | --- |
+//! | the first frame is `Hello` of our version; a name is valid; a second `Hello`; `Bye`; the rate limit, `TooFast` and the strikes; which close code ends what | `session/rules.rs` |
+//! | connections per address, Retry under load, a full server (connections) | `listener.rs`, `limits.rs` |
+//! | names compared by how they look; reserved names | `names.rs` |
+//! | a name is taken while its holder is here; a full room; `Welcome` lists everyone | `room/membership.rs` |
+//! | a line's length and blankness; ids one by one; stored before anyone sees it | `room/lines.rs` |
+//! | a re-sent line (same sender and nonce) is said once; what a resume replays | `room/history.rs` |
+//! | joins and leaves gathered into `Presence`, in one order with the lines | `room/presence.rs` |
+//! | every member gets every frame in one order; a member that falls behind is dropped | `room/fanout.rs` |
+//! | frame sizes, encodings, close code numbers | the `wire` crate |
 
 mod checkpoint;
 mod cluster;
