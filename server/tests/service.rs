@@ -3,8 +3,6 @@
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-
 const WAIT: Duration = Duration::from_secs(20);
 
 fn unit_text() -> String {
@@ -89,17 +87,11 @@ async fn the_units_command_line_starts_the_server() {
         .kill_on_drop(true)
         .spawn()
         .expect("starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    loop {
-        let line = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .expect("prints in time")
-            .expect("readable")
-            .expect("still running: the unit's flags were refused");
-        if line.starts_with("chat-server listening on udp ") {
-            break;
-        }
-    }
+    let stdout = child.stdout.take().expect("stdout");
+    tokio::time::timeout(WAIT, testkit::process::wait_until_listening(stdout))
+        .await
+        .expect("prints in time")
+        .expect("listening: the unit's flags were accepted");
     assert!(state.path().join("certs/ca.pem").is_file());
     assert!(state.path().join("history.sqlite3").is_file());
     let pid = child.id().expect("pid").to_string();

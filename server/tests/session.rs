@@ -143,14 +143,6 @@ async fn lines_held_back_by_too_fast_are_sent_again_and_said_once() {
     session.quit().await;
 }
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// `chat-server` on `port`, keeping its certificates and history in `dir` across restarts.
 async fn start_server(dir: &Path, port: u16) -> tokio::process::Child {
     let listen = format!("127.0.0.1:{port}");
@@ -173,7 +165,7 @@ async fn start_server(dir: &Path, port: u16) -> tokio::process::Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_reconnects_when_the_server_is_back_and_says_what_was_pending_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_udp_port();
+    let port = testkit::ports::free_udp_port().expect("a free UDP port");
     let mut server = start_server(dir.path(), port).await;
     let server_addr = ServerAddr {
         host: "127.0.0.1".into(),

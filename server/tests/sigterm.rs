@@ -13,14 +13,6 @@ use wire::{ChatMessage, ClientFrame, ServerFrame, close_code};
 const LINES: u64 = 300;
 const TEXT_BYTES: usize = 4000;
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// Reads `conn` to its end: the lines, whether `ShuttingDown` came and whether anything came
 /// after it.
 async fn read_to_the_end(
@@ -59,7 +51,7 @@ async fn read_to_the_end(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_flushes_every_queue_before_shutting_down_and_exits_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_udp_port();
+    let port = testkit::ports::free_udp_port().expect("a free UDP port");
     let listen = format!("127.0.0.1:{port}");
     let certs = dir.path().join("certs");
     let mut server = spawn_chat_server([
