@@ -17,7 +17,7 @@ if [ ! -x "$binary" ]; then
 fi
 
 install -d "$prefix/bin" "$prefix/share/applications" "$prefix/share/metainfo" \
-    "$prefix/share/icons/hicolor/scalable/apps"
+    "$prefix/share/icons/hicolor/scalable/apps" "$prefix/share/glib-2.0/schemas"
 install -m 755 "$binary" "$prefix/bin/chat-gtk"
 # Exec= names the installed binary by its full path, so the launcher works even when
 # $prefix/bin is not on the session's PATH.
@@ -25,6 +25,9 @@ sed "s|^Exec=chat-gtk|Exec=$prefix/bin/chat-gtk|" "$data/org.quicchat.Chat.deskt
     >"$prefix/share/applications/org.quicchat.Chat.desktop"
 chmod 644 "$prefix/share/applications/org.quicchat.Chat.desktop"
 install -m 644 "$data/org.quicchat.Chat.metainfo.xml" "$prefix/share/metainfo/org.quicchat.Chat.metainfo.xml"
+install -m 644 "$data/org.quicchat.Chat.gschema.xml" "$prefix/share/glib-2.0/schemas/org.quicchat.Chat.gschema.xml"
+# The settings' schema must be compiled where it is installed (GSettings reads gschemas.compiled).
+glib-compile-schemas "$prefix/share/glib-2.0/schemas"
 install -m 644 "$data/org.quicchat.Chat.svg" "$prefix/share/icons/hicolor/scalable/apps/org.quicchat.Chat.svg"
 
 # Refresh the caches when the tools are there; the files work without them, just later.
@@ -40,4 +43,5 @@ fi
 echo "installed: $prefix/bin/chat-gtk"
 echo "           $prefix/share/applications/org.quicchat.Chat.desktop"
 echo "           $prefix/share/metainfo/org.quicchat.Chat.metainfo.xml"
+echo "           $prefix/share/glib-2.0/schemas/org.quicchat.Chat.gschema.xml"
 echo "           $prefix/share/icons/hicolor/scalable/apps/org.quicchat.Chat.svg"

@@ -4,7 +4,7 @@
 set -eu
 
 packages="pkg-config gcc libc6-dev libgtk-4-dev libadwaita-1-dev xvfb xauth dbus dbus-x11 nats-server systemd \
-    desktop-file-utils appstream flatpak-builder python3"
+    desktop-file-utils appstream flatpak-builder python3 libglib2.0-bin"
 [ "${WITH_SCREENSHOT_TOOLS:-0}" = 1 ] && packages="$packages imagemagick"
 
 missing=""

@@ -5,7 +5,7 @@ use std::{cell::RefCell, path::PathBuf};
 use adw::{prelude::*, subclass::prelude::*};
 use gtk::{gio, glib};
 
-use crate::{settings::Settings, widgets::Window};
+use crate::{settings, widgets::Window};
 
 pub const APP_ID: &str = "org.quicchat.Chat";
 
@@ -89,7 +89,7 @@ impl Application {
     fn new_window(&self) -> Window {
         let options = self.imp().options.borrow().clone();
         let window = Window::new(self);
-        window.set_settings_path(Settings::default_path());
+        window.set_settings(settings::open());
         window.prefill(options.server.as_deref(), options.user.as_deref());
         window.set_ca(options.ca);
         window

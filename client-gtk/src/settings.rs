@@ -1,69 +1,52 @@
-//! The server and name from the last sign-in, so the next start is one click.
+//! What chat-gtk remembers between runs, in GSettings (schema `org.quicchat.Chat`): the server and
+//! name of the last sign-in, so the next start is one click, and the window's size.
 //!
-//! A tiny JSON file in the user's config directory (`~/.config/quicchat/sign-in.json` on Linux). A
-//! missing or unreadable file just means defaults: losing it costs the user two fields of typing.
+//! An installed schema (`scripts/install-desktop.sh`) is used first; a development build falls back to
+//! the copy `build.rs` compiled into the build folder. Without either, nothing is remembered: losing
+//! the settings costs the user two fields of typing, never a start.
 
-use std::path::{Path, PathBuf};
+use gtk::gio::{self, prelude::*};
 
-use serde::{Deserialize, Serialize};
+use crate::application::APP_ID;
 
 pub const DEFAULT_SERVER: &str = "localhost:1234";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    pub server: String,
-    pub user: String,
-}
+/// The schema `build.rs` compiled for this build.
+const BUILT_SCHEMAS: &str = concat!(env!("OUT_DIR"), "/schemas");
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: DEFAULT_SERVER.to_owned(),
-            user: String::new(),
+/// The app's schema: the installed one, else this build's own.
+pub fn schema() -> Option<gio::SettingsSchema> {
+    let installed = gio::SettingsSchemaSource::default();
+    if let Some(schema) = installed.as_ref().and_then(|s| s.lookup(APP_ID, true)) {
+        return Some(schema);
+    }
+    match gio::SettingsSchemaSource::from_directory(BUILT_SCHEMAS, installed.as_ref(), false) {
+        Ok(built) => built.lookup(APP_ID, false),
+        Err(e) => {
+            tracing::warn!(error = %e, "no settings schema: nothing will be remembered");
+            None
         }
     }
 }
 
-impl Settings {
-    /// Where the settings live for this user, if the platform has a config directory.
-    pub fn default_path() -> Option<PathBuf> {
-        directories::ProjectDirs::from("org", "quicchat", "quicchat")
-            .map(|dirs| dirs.config_dir().join("sign-in.json"))
-    }
-
-    pub fn load(path: &Path) -> Self {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(path, text)
-    }
+/// The user's settings (the session's default backend), if the schema is found.
+pub fn open() -> Option<gio::Settings> {
+    schema().map(|schema| gio::Settings::new_full(&schema, None::<&gio::SettingsBackend>, None))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The remembered sign-in: (server, name).
+pub fn sign_in(settings: &gio::Settings) -> (String, String) {
+    (
+        settings.string("server").to_string(),
+        settings.string("user").to_string(),
+    )
+}
 
-    #[test]
-    fn round_trips_and_falls_back_to_defaults() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("sub/sign-in.json");
-        assert_eq!(Settings::load(&path), Settings::default());
-        let saved = Settings {
-            server: "chat.example:4433".into(),
-            user: "ann".into(),
-        };
-        saved.save(&path).expect("save");
-        assert_eq!(Settings::load(&path), saved);
-        std::fs::write(&path, "not json").expect("overwrite");
-        assert_eq!(Settings::load(&path).server, DEFAULT_SERVER);
+/// Remembers a sign-in.
+pub fn remember_sign_in(settings: &gio::Settings, server: &str, user: &str) {
+    for (key, value) in [("server", server), ("user", user)] {
+        if let Err(e) = settings.set_string(key, value) {
+            tracing::warn!(key, error = %e, "cannot remember the sign-in");
+        }
     }
 }

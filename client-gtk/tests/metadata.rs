@@ -90,6 +90,8 @@ fn the_install_script_installs_every_file() {
         format!("share/applications/{APP_ID}.desktop"),
         format!("share/metainfo/{APP_ID}.metainfo.xml"),
         format!("share/icons/hicolor/scalable/apps/{APP_ID}.svg"),
+        format!("share/glib-2.0/schemas/{APP_ID}.gschema.xml"),
+        "share/glib-2.0/schemas/gschemas.compiled".to_owned(),
     ] {
         assert!(prefix.path().join(&installed).is_file(), "{installed}");
     }
@@ -126,6 +128,7 @@ fn the_flatpak_manifest_parses_and_installs_what_the_app_needs() {
         format!("client-gtk/data/{APP_ID}.desktop"),
         format!("client-gtk/data/{APP_ID}.metainfo.xml"),
         format!("client-gtk/data/{APP_ID}.svg"),
+        format!("client-gtk/data/{APP_ID}.gschema.xml"),
     ] {
         assert!(root().join(&file).is_file(), "{file}");
         assert!(

@@ -493,3 +493,49 @@ fn unreachable_server_is_reported_and_the_window_stays_usable() {
     sign_in(&window);
     exit(&window);
 }
+
+/// Settings on GSettings's memory backend: what a test stores never reaches the user's own.
+fn memory_settings() -> gio::Settings {
+    let schema = client_gtk::settings::schema().expect("the schema build.rs compiled");
+    gio::Settings::new_full(&schema, Some(&gio::memory_settings_backend_new()), None)
+}
+
+#[gtk::test]
+fn the_sign_in_and_the_window_size_are_remembered_in_gsettings() {
+    let server = start_server();
+    // Remembered from an earlier run: the page is filled in and the window sized from them.
+    let settings = memory_settings();
+    assert_eq!(
+        settings.string("server"),
+        "localhost:1234",
+        "the schema's default"
+    );
+    settings
+        .set_string("server", &server.addr.to_string())
+        .expect("writable");
+    settings.set_string("user", "zoe").expect("writable");
+    settings.set_int("window-width", 640).expect("writable");
+    settings.set_int("window-height", 500).expect("writable");
+    let window = Window::new(&app());
+    window.set_ca(Some(server.ca.clone()));
+    window.set_settings(Some(settings.clone()));
+    assert_eq!(window.sign_in_page().server(), server.addr.to_string());
+    assert_eq!(window.sign_in_page().user(), "zoe");
+    assert_eq!(window.default_size(), (640, 500));
+    window.present();
+
+    // Signing in as somebody else is remembered.
+    window.sign_in_page().set_user("yann");
+    sign_in(&window);
+    assert_eq!(settings.string("user"), "yann");
+    assert_eq!(settings.string("server"), server.addr.to_string());
+
+    // The size on leaving is remembered.
+    window.set_default_size(700, 520);
+    exit(&window);
+    assert_eq!(
+        (settings.int("window-width"), settings.int("window-height")),
+        (700, 520)
+    );
+    assert!(!settings.boolean("is-maximized"));
+}

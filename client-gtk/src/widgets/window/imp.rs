@@ -36,7 +36,7 @@ pub struct Window {
     /// `--ca`: trust only this CA instead of the defaults.
     pub ca: RefCell<Option<PathBuf>>,
     /// Where to remember the sign-in; `None` remembers nothing (tests).
-    pub settings_path: RefCell<Option<PathBuf>>,
+    pub settings: RefCell<Option<gtk::gio::Settings>>,
     /// Lines from others that arrived while the window was not focused.
     pub unread: Cell<u32>,
 }
@@ -72,6 +72,7 @@ impl WidgetImpl for Window {}
 impl WindowImpl for Window {
     /// Closing the window is Exit: say goodbye first, then close for real.
     fn close_request(&self) -> glib::Propagation {
+        self.obj().remember_size();
         if self.session.has_left() {
             return self.parent_close_request();
         }

@@ -12,7 +12,6 @@ use gtk::{gio, glib};
 use crate::{
     runtime,
     session::{ChatSession, SessionState},
-    settings::Settings,
     widgets::{ChatView, SignIn, UsersPopover},
 };
 
@@ -98,13 +97,40 @@ impl Window {
         self.connect_map(|window| window.focus_start());
     }
 
-    /// Where to remember the sign-in fields; loads them now to prefill the page.
-    pub fn set_settings_path(&self, path: Option<PathBuf>) {
-        if let Some(path) = &path {
-            let settings = Settings::load(path);
-            self.prefill(Some(&settings.server), Some(&settings.user));
+    /// Where to remember the sign-in and the window's size; prefills the page and sizes the window
+    /// from them now.
+    pub fn set_settings(&self, settings: Option<gio::Settings>) {
+        if let Some(settings) = &settings {
+            let (server, user) = crate::settings::sign_in(settings);
+            self.prefill(Some(&server), Some(&user));
+            self.set_default_size(settings.int("window-width"), settings.int("window-height"));
+            if settings.boolean("is-maximized") {
+                self.maximize();
+            }
         }
-        self.imp().settings_path.replace(path);
+        self.imp().settings.replace(settings);
+    }
+
+    /// The settings this window remembers into, if any.
+    pub fn settings(&self) -> Option<gio::Settings> {
+        self.imp().settings.borrow().clone()
+    }
+
+    /// Remembers the window's size (not while maximized: then the size to come back to is kept).
+    pub(crate) fn remember_size(&self) {
+        let Some(settings) = self.settings() else {
+            return;
+        };
+        let maximized = self.is_maximized();
+        let mut results = vec![settings.set_boolean("is-maximized", maximized)];
+        if !maximized {
+            let (width, height) = self.default_size();
+            results.push(settings.set_int("window-width", width));
+            results.push(settings.set_int("window-height", height));
+        }
+        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            tracing::warn!(error = %e, "cannot remember the window's size");
+        }
     }
 
     /// Fills the sign-in fields (from flags or the remembered settings).
@@ -181,15 +207,12 @@ impl Window {
     }
 
     fn remember(&self, config: &SessionConfig) {
-        let Some(path) = self.imp().settings_path.borrow().clone() else {
-            return;
-        };
-        let settings = Settings {
-            server: self.imp().sign_in.server(),
-            user: config.user.clone(),
-        };
-        if let Err(e) = settings.save(&path) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot remember the sign-in");
+        if let Some(settings) = self.settings() {
+            crate::settings::remember_sign_in(
+                &settings,
+                &self.imp().sign_in.server(),
+                &config.user,
+            );
         }
     }
 
