@@ -6,34 +6,16 @@ mod support;
 
 use std::{
     collections::{BTreeMap, HashSet},
-    path::Path,
     time::Duration,
 };
 
 use client::{Backoff, Event, ServerAddr, Session, SessionConfig, Trust};
-use support::spawn_chat_server;
+use support::spawn_chat_server_in;
 use tokio::sync::watch;
 
 const USERS: usize = 3;
 const LINES: usize = 40;
 const DEADLINE: Duration = Duration::from_secs(90);
-
-async fn start_server(dir: &Path, port: u16) -> tokio::process::Child {
-    let listen = format!("127.0.0.1:{port}");
-    let certs = dir.join("certs");
-    let db = dir.join("history.sqlite3");
-    spawn_chat_server([
-        "--listen".as_ref(),
-        listen.as_ref(),
-        "--max-messages-per-sec".as_ref(),
-        "0".as_ref(),
-        "--cert-dir".as_ref(),
-        certs.as_os_str(),
-        "--history-db".as_ref(),
-        db.as_os_str(),
-    ] as [&std::ffi::OsStr; 8])
-    .await
-}
 
 /// What a session event means to this test. The one place that knows the shape of
 /// `client::Event`, so a change of that enum is adapted here alone.
@@ -167,7 +149,7 @@ async fn a_killed_server_restarts_and_nobody_loses_or_repeats_a_line() {
     const GOING: usize = USERS * 5;
     let dir = tempfile::tempdir().expect("tempdir");
     let port = testkit::ports::free_udp_port().expect("a free UDP port");
-    let mut server = start_server(dir.path(), port).await;
+    let mut server = spawn_chat_server_in(dir.path(), port, &["--max-messages-per-sec", "0"]).await;
     let ca = dir.path().join("certs").join("ca.pem");
 
     // The first half of the lines now, the second half once everyone is back from the first kill.
@@ -200,7 +182,7 @@ async fn a_killed_server_restarts_and_nobody_loses_or_repeats_a_line() {
         server.wait().await.expect("reaped");
         // Down for a moment, as a real restart would be.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        server = start_server(dir.path(), port).await;
+        server = spawn_chat_server_in(dir.path(), port, &["--max-messages-per-sec", "0"]).await;
         everyone(&mut progress, DEADLINE, "reconnecting", |p| {
             p.reconnects >= round
         })

@@ -4,11 +4,11 @@
 
 mod support;
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use client::{Backoff, Event, ServerAddr, Session, SessionConfig, Trust};
 use client::{Line, ProblemCode};
-use support::{TestServer, WAIT, chats, spawn_chat_server, until};
+use support::{TestServer, WAIT, chats, spawn_chat_server_in, until};
 use wire::{ClientFrame, ServerFrame};
 
 /// What a session event means to these tests. The one place that knows the shape of
@@ -143,22 +143,6 @@ async fn lines_held_back_by_too_fast_are_sent_again_and_said_once() {
     session.quit().await;
 }
 
-/// `chat-server` on `port`, keeping its certificates and history in `dir` across restarts.
-async fn start_server(dir: &Path, port: u16) -> tokio::process::Child {
-    let listen = format!("127.0.0.1:{port}");
-    let certs = dir.join("certs");
-    let db = dir.join("history.sqlite3");
-    spawn_chat_server([
-        "--listen".as_ref(),
-        listen.as_ref(),
-        "--cert-dir".as_ref(),
-        certs.as_os_str(),
-        "--history-db".as_ref(),
-        db.as_os_str(),
-    ] as [&std::ffi::OsStr; 6])
-    .await
-}
-
 /// The server process is killed and started again on the same port and data: the session says so
 /// (`Disconnected`), comes back by itself (`Reconnected`), and the line in flight at the kill and
 /// the line typed while disconnected are each said exactly once.
@@ -166,7 +150,7 @@ async fn start_server(dir: &Path, port: u16) -> tokio::process::Child {
 async fn a_session_reconnects_when_the_server_is_back_and_says_what_was_pending_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = testkit::ports::free_udp_port().expect("a free UDP port");
-    let mut server = start_server(dir.path(), port).await;
+    let mut server = spawn_chat_server_in(dir.path(), port, &[]).await;
     let server_addr = ServerAddr {
         host: "127.0.0.1".into(),
         port,
@@ -200,7 +184,7 @@ async fn a_session_reconnects_when_the_server_is_back_and_says_what_was_pending_
         }
     }
     let while_away = session.say("while away").expect("session alive");
-    server = start_server(dir.path(), port).await;
+    server = spawn_chat_server_in(dir.path(), port, &[]).await;
 
     // Back: the Welcome, then the receipts of both pending lines.
     let mut receipts: Vec<Line> = Vec::new();

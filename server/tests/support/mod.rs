@@ -147,6 +147,24 @@ pub async fn app_close(conn: &quinn::Connection) -> (u32, String) {
     }
 }
 
+/// `chat-server` on `127.0.0.1:port` with its certificates and history kept in `dir`, so that a
+/// restart on the same port and `dir` is the same server coming back; `extra` flags are added.
+pub async fn spawn_chat_server_in(
+    dir: &std::path::Path,
+    port: u16,
+    extra: &[&str],
+) -> tokio::process::Child {
+    let listen = format!("127.0.0.1:{port}");
+    let mut args: Vec<std::ffi::OsString> = vec!["--listen".into(), listen.into()];
+    args.extend(["--cert-dir".into(), dir.join("certs").into_os_string()]);
+    args.extend([
+        "--history-db".into(),
+        dir.join("history.sqlite3").into_os_string(),
+    ]);
+    args.extend(extra.iter().map(Into::into));
+    spawn_chat_server(args).await
+}
+
 /// Starts the real `chat-server` binary with `args`, waits until it says it is listening, and keeps
 /// draining its standard output so it never blocks on a full pipe. Killed when dropped.
 pub async fn spawn_chat_server<I, S>(args: I) -> tokio::process::Child
