@@ -4,8 +4,7 @@ mod support;
 
 use std::process::Stdio;
 
-use client::{Connector, ServerAddr, Trust};
-use support::{WAIT, until};
+use support::{WAIT, join_process, until};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use wire::ServerFrame;
 
@@ -38,17 +37,7 @@ async fn sigterm_says_shutting_down_and_exits_zero() {
         }
     }
     let port = port.expect("port");
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let connector =
-        Connector::new(&Trust::CaFile(dir.path().join("ca.pem")), addr).expect("connector");
-    let server = ServerAddr {
-        host: "localhost".into(),
-        port,
-    };
-    let (mut conn, welcome) = connector
-        .connect(&server, addr, "alice", None)
-        .await
-        .expect("joins");
+    let (mut conn, welcome) = join_process(port, &dir.path().join("ca.pem"), "alice").await;
     assert_eq!(welcome.you, "alice");
 
     let pid = child.id().expect("pid").to_string();

@@ -10,8 +10,7 @@ use std::{
     process::{Output, Stdio},
 };
 
-use client::{Connector, ServerAddr, Trust};
-use support::{WAIT, chats, next, say};
+use support::{WAIT, chats, join_process, next, say};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use wire::{ProblemCode, ServerFrame};
 
@@ -91,16 +90,7 @@ async fn the_server_serves_with_the_files_limits() {
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let connector = Connector::new(&Trust::CaFile(certs.join("ca.pem")), addr).expect("connector");
-    let server = ServerAddr {
-        host: "localhost".into(),
-        port,
-    };
-    let (mut alice, _) = connector
-        .connect(&server, addr, "alice", None)
-        .await
-        .expect("joins");
+    let (mut alice, _) = join_process(port, &certs.join("ca.pem"), "alice").await;
     say(&mut alice, 1, "eleven byte").await;
     match next(&mut alice).await {
         ServerFrame::Problem {

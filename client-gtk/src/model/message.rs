@@ -139,17 +139,7 @@ pub fn format_time(at_ms: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn chat(id: u64, from: &str, nonce: u64, text: &str) -> client::Line {
-        client::Line {
-            id,
-            from: from.into(),
-            nonce,
-            text: text.into(),
-            at_ms: 1_700_000_000_000,
-            mine: from == "ann",
-        }
-    }
+    use crate::model::test_line as chat;
 
     #[test]
     fn own_lines_are_the_ones_the_library_marks_mine() {

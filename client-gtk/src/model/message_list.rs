@@ -142,19 +142,7 @@ mod tests {
     use std::rc::Rc;
 
     use super::*;
-    use crate::model::{DeliveryState, MessageKind};
-
-    /// A line as the library hands it to a session of "ann".
-    fn chat(id: u64, from: &str, nonce: u64, text: &str) -> Line {
-        Line {
-            id,
-            from: from.into(),
-            nonce,
-            text: text.into(),
-            at_ms: 1_700_000_000_000,
-            mine: from == "ann",
-        }
-    }
+    use crate::model::{DeliveryState, MessageKind, test_line as chat};
 
     #[test]
     fn receipt_turns_the_pending_row_delivered_without_a_new_row() {

@@ -7,3 +7,16 @@ mod user_list;
 pub use message::{DeliveryState, Message, MessageKind, format_time};
 pub use message_list::{Added, MessageList};
 pub use user_list::{User, UserList};
+
+/// A line as the library hands it to a session of "ann" (unit tests of the models and the session).
+#[cfg(test)]
+pub(crate) fn test_line(id: u64, from: &str, nonce: u64, text: &str) -> client::Line {
+    client::Line {
+        id,
+        from: from.into(),
+        nonce,
+        text: text.into(),
+        at_ms: 1_700_000_000_000,
+        mine: from == "ann",
+    }
+}

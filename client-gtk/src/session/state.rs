@@ -172,22 +172,10 @@ fn left_text(user: &str, why: LeaveReason) -> String {
 mod tests {
     use std::time::Duration;
 
-    use client::{Line, ProblemCode};
+    use client::ProblemCode;
 
     use super::*;
-    use crate::model::DeliveryState;
-
-    /// A line as the library hands it to a session of "ann".
-    fn line(id: u64, from: &str, nonce: u64, text: &str) -> Line {
-        Line {
-            id,
-            from: from.into(),
-            nonce,
-            text: text.into(),
-            at_ms: 1_700_000_000_000,
-            mine: from == "ann",
-        }
-    }
+    use crate::model::{DeliveryState, test_line as line};
 
     fn chat(id: u64, from: &str, nonce: u64, text: &str) -> Event {
         Event::Line(line(id, from, nonce, text))

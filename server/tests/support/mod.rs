@@ -186,3 +186,18 @@ where
         .expect("chat-server running");
     child
 }
+
+/// Joins as `user` the server process listening on loopback `port`, trusting the CA in `ca`, with
+/// the server name `localhost` (the development certificate's).
+pub async fn join_process(port: u16, ca: &std::path::Path, user: &str) -> (Connection, Welcome) {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let connector = Connector::new(&Trust::CaFile(ca.to_path_buf()), addr).expect("connector");
+    let server = ServerAddr {
+        host: "localhost".into(),
+        port,
+    };
+    tokio::time::timeout(WAIT, connector.connect(&server, addr, user, None))
+        .await
+        .expect("joins in time")
+        .expect("joins")
+}
