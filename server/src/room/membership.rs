@@ -213,7 +213,12 @@ impl Room {
         replay: Vec<ChatMessage>,
         revision: u64,
     ) -> Membership {
-        let frames = welcome_frames(name, &state.names(Some((&key, name))), replay);
+        let frames = welcome_frames(
+            name,
+            &state.names(Some((&key, name))),
+            replay,
+            self.sizes.advertised,
+        );
 
         // Room for the welcome and the replay on top of the normal queue, so that a long replay
         // does not count as falling behind.
@@ -319,7 +324,12 @@ impl Room {
 }
 
 /// `Welcome` with as much of the replay as fits in one frame, then the rest as `Chat` frames.
-fn welcome_frames(you: &str, users: &[&str], replay: Vec<ChatMessage>) -> Vec<Bytes> {
+fn welcome_frames(
+    you: &str,
+    users: &[&str],
+    replay: Vec<ChatMessage>,
+    limits: wire::Limits,
+) -> Vec<Bytes> {
     // Generous per-message overhead: varints for id, nonce, time and three lengths.
     const PER_MESSAGE: usize = 40;
     let users_size: usize = users.iter().map(|u| u.len() + 5).sum();
@@ -339,6 +349,7 @@ fn welcome_frames(you: &str, users: &[&str], replay: Vec<ChatMessage>) -> Vec<By
         you,
         users,
         history: &replay,
+        limits,
     };
     match wire::encode(&welcome, wire::MAX_SERVER_FRAME) {
         Ok(bytes) => frames.push(bytes),

@@ -100,6 +100,8 @@ struct Sizes {
     queue_frames: usize,
     welcome_history: usize,
     max_replay: usize,
+    /// What `Welcome` tells each newcomer to keep to.
+    advertised: wire::Limits,
 }
 
 pub(crate) struct Room {
@@ -152,6 +154,7 @@ impl Room {
                 queue_frames: config.limits.queue_frames.max(1),
                 welcome_history: config.welcome_history,
                 max_replay: config.max_replay,
+                advertised: config.limits.advertised(),
             },
         }
     }
