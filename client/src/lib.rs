@@ -16,6 +16,7 @@ mod outbox;
 mod pacing;
 pub mod render;
 mod session;
+mod split;
 mod trust;
 
 pub use address::ServerAddr;
@@ -25,5 +26,6 @@ pub use error::ClientError;
 pub use event::{CloseReason, Event, LeaveReason, Line, ProblemCode, SignedIn};
 pub use outbox::{Farewell, QueueState};
 pub use session::{Session, SessionConfig};
+pub use split::split_line;
 pub use trust::Trust;
 pub use wire;
