@@ -117,10 +117,8 @@ struct Fates {
 impl Fates {
     fn event(&mut self, event: &Event) {
         match event {
-            Event::Receipt(line) => {
-                if self.pending.remove(&line.nonce).is_some() {
-                    self.accepted += 1;
-                }
+            Event::Receipt(line) if self.pending.remove(&line.nonce).is_some() => {
+                self.accepted += 1;
             }
             Event::Problem {
                 code,
