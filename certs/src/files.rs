@@ -19,6 +19,18 @@ pub(crate) fn create_dir(dir: &Path) -> Result<(), CertError> {
     fs::create_dir_all(dir).map_err(io_error(dir))
 }
 
+/// A directory only its owner can enter: it holds a private key.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), CertError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io_error(dir))
+}
+
 pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), CertError> {
     write_atomically(path, contents, 0o600)
 }

@@ -9,6 +9,7 @@
 //! set-up and no unverified mode.
 
 mod files;
+mod identity;
 mod issue;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,10 @@ use std::path::{Path, PathBuf};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use thiserror::Error;
 
+pub use identity::{
+    BadFingerprint, CertificateRefusal, Fingerprint, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, Identity,
+    IdentityOutcome, KeyKind, MAX_IDENTITY_CERT_BYTES, check_client_certificate, default_identity_dir,
+};
 pub use issue::{CA_VALIDITY_DAYS, RENEW_BEFORE_DAYS, SERVER_VALIDITY_DAYS};
 
 /// File names inside the certificate directory.
