@@ -26,6 +26,7 @@
 //! | frame sizes, encodings, close code numbers | the `wire` crate |
 
 mod checkpoint;
+mod client_auth;
 mod cluster;
 mod config;
 mod limits;
