@@ -165,8 +165,8 @@ pub fn check_client_certificate(der: &[u8]) -> Result<(KeyKind, Fingerprint), Ce
     if der.len() > MAX_IDENTITY_CERT_BYTES {
         return Err(CertificateRefusal::TooLarge { bytes: der.len() });
     }
-    let (rest, cert) = X509Certificate::from_der(der)
-        .map_err(|e| CertificateRefusal::Malformed(e.to_string()))?;
+    let (rest, cert) =
+        X509Certificate::from_der(der).map_err(|e| CertificateRefusal::Malformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(CertificateRefusal::Malformed(
             "trailing bytes after the certificate".into(),
@@ -181,7 +181,9 @@ pub fn check_client_certificate(der: &[u8]) -> Result<(KeyKind, Fingerprint), Ce
             .parameters
             .as_ref()
             .and_then(|p| p.as_oid().ok())
-            .ok_or_else(|| CertificateRefusal::UnsupportedKey("ECDSA without a named curve".into()))?;
+            .ok_or_else(|| {
+                CertificateRefusal::UnsupportedKey("ECDSA without a named curve".into())
+            })?;
         if curve == OID_EC_P256 {
             KeyKind::EcdsaP256
         } else if curve == OID_NIST_EC_P384 {
@@ -360,7 +362,10 @@ mod tests {
                 .expect("cert");
             let (got, fingerprint) = check_client_certificate(cert.der()).expect("accepted");
             assert_eq!(got, kind);
-            assert_eq!(fingerprint, Fingerprint::of_spki(&key.subject_public_key_info()));
+            assert_eq!(
+                fingerprint,
+                Fingerprint::of_spki(&key.subject_public_key_info())
+            );
         }
         let rsa = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key");
         let cert = CertificateParams::new(Vec::<String>::new())

@@ -18,8 +18,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use thiserror::Error;
 
 pub use identity::{
-    BadFingerprint, CertificateRefusal, Fingerprint, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, Identity,
-    IdentityOutcome, KeyKind, MAX_IDENTITY_CERT_BYTES, check_client_certificate, default_identity_dir,
+    BadFingerprint, CertificateRefusal, Fingerprint, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE,
+    Identity, IdentityOutcome, KeyKind, MAX_IDENTITY_CERT_BYTES, check_client_certificate,
+    default_identity_dir,
 };
 pub use issue::{CA_VALIDITY_DAYS, RENEW_BEFORE_DAYS, SERVER_VALIDITY_DAYS};
 

@@ -32,6 +32,7 @@ mod config;
 mod limits;
 mod listener;
 mod names;
+mod owners;
 mod queue;
 mod room;
 mod session;
