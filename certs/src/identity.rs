@@ -219,6 +219,20 @@ pub enum IdentityOutcome {
 }
 
 impl Identity {
+    /// A new identity kept in memory only: for load tools and tests, whose users need not come back.
+    pub fn ephemeral() -> Result<Self, CertError> {
+        let (key, cert) = new_key_and_cert()?;
+        let der = cert.der().clone();
+        let (_, fingerprint) = check_client_certificate(&der)
+            .map_err(|e| invalid(Path::new("(memory)"), "identity certificate", e.to_string()))?;
+        Ok(Self {
+            dir: PathBuf::new(),
+            cert: der,
+            key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            fingerprint,
+        })
+    }
+
     /// The identity in `dir`, made (Ed25519, key file mode 0600) when the directory holds none.
     pub fn load_or_create(dir: &Path) -> Result<(Self, IdentityOutcome), CertError> {
         let cert_path = dir.join(IDENTITY_CERT_FILE);
@@ -227,16 +241,7 @@ impl Identity {
             return Ok((Self::load(dir)?, IdentityOutcome::Loaded));
         }
         files::create_private_dir(dir)?;
-        let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "quic-chat identity");
-        // Dates are not identity (see the module docs); a long validity only keeps strict parsers
-        // from calling the certificate expired.
-        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-        params.not_after = params.not_before + time::Duration::days(365 * 100);
-        let cert = params.self_signed(&key)?;
+        let (key, cert) = new_key_and_cert()?;
         // The key first: a crash between the two writes leaves a key without a certificate, which
         // `load` reports, rather than a certificate whose key is lost.
         files::write_private(&key_path, &key.serialize_pem())?;
@@ -295,6 +300,20 @@ impl Identity {
     }
 }
 
+fn new_key_and_cert() -> Result<(KeyPair, rcgen::Certificate), CertError> {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "quic-chat identity");
+    // Dates are not identity (see the module docs); a long validity only keeps strict parsers from
+    // calling the certificate expired.
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = params.not_before + time::Duration::days(365 * 100);
+    let cert = params.self_signed(&key)?;
+    Ok((key, cert))
+}
+
 fn invalid(path: &Path, what: &'static str, detail: String) -> CertError {
     CertError::Invalid {
         path: path.to_path_buf(),
@@ -332,6 +351,17 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode(&path.join(IDENTITY_KEY_FILE)), 0o600);
         assert_eq!(mode(&path), 0o700);
+    }
+
+    #[test]
+    fn ephemeral_identities_are_new_each_time() {
+        let a = Identity::ephemeral().expect("a");
+        let b = Identity::ephemeral().expect("b");
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(
+            check_client_certificate(&a.cert_chain()[0]).map(|(_, f)| f),
+            Ok(a.fingerprint())
+        );
     }
 
     #[test]
