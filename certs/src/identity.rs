@@ -19,7 +19,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use x509_parser::{
-    oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_SIG_ED25519},
+    oid_registry::{
+        OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
+        OID_SIG_ED25519,
+    },
     prelude::{FromDer, X509Certificate},
 };
 
@@ -193,6 +196,8 @@ pub fn check_client_certificate(der: &[u8]) -> Result<(KeyKind, Fingerprint), Ce
                 "ECDSA on curve {curve}"
             )));
         }
+    } else if algorithm.algorithm == OID_PKCS1_RSAENCRYPTION {
+        return Err(CertificateRefusal::UnsupportedKey("RSA".into()));
     } else {
         return Err(CertificateRefusal::UnsupportedKey(format!(
             "of algorithm {}",
