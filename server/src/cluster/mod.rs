@@ -49,6 +49,8 @@ const CHAT_SUBJECT: &str = "chat.room.msg";
 const PRESENCE_SUBJECT: &str = "chat.room.presence";
 const USERS_BUCKET: &str = "chat_users";
 const NODES_BUCKET: &str = "chat_nodes";
+/// Who owns which name (see `owners::nats`).
+pub(crate) const OWNERS_BUCKET: &str = "chat_owners";
 /// Longest wait for one request to NATS before the operation counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -225,7 +227,7 @@ impl Cluster {
 /// Opens a KV bucket, creating its stream with the settings `async-nats` uses for buckets. (Its
 /// own `create_key_value` first asks for the account's limits in a form nats-server 2.9 does not
 /// answer, so the stream is created here.)
-async fn open_bucket(
+pub(crate) async fn open_bucket(
     js: &jetstream::Context,
     bucket: &str,
     max_age: Duration,

@@ -6,13 +6,16 @@
 //! durable: a server restarted after SIGKILL still knows every binding and ban.
 //!
 //! `decide` holds the rules without I/O; `sqlite` keeps the book in the history's database file;
-//! `codes` makes and reads link and invite codes.
+//! `nats` in a JetStream
+//! key-value bucket for a cluster; `codes` makes and reads link and invite codes.
 
 mod codes;
+mod nats;
 mod sqlite;
 
 pub(crate) use codes::{Code, Guesses};
-pub(crate) use sqlite::{CodeKind, Revoke, SqliteOwners};
+pub(crate) use nats::NatsOwners;
+pub(crate) use sqlite::SqliteOwners;
 
 use certs::Fingerprint;
 
@@ -84,8 +87,40 @@ pub(crate) fn decide(record: &Record, key: &Fingerprint, registration: Registrat
     }
 }
 
+/// What `/revoke` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Revoke {
+    Revoked(Fingerprint),
+    /// No key of the name matches what was typed.
+    NoSuchDevice,
+    /// Several keys match: more digits are needed.
+    Ambiguous,
+    /// The name would be left with no key: `/release` gives a name up.
+    LastDevice,
+}
+
+/// What a code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeKind {
+    /// Adds a device to a name.
+    Link,
+    /// Lets a new name be registered on an invite-only server.
+    Invite,
+}
+
+impl CodeKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Link => "link",
+            Self::Invite => "invite",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OwnersError {
+    #[error("name book in the cluster: {0}")]
+    Cluster(String),
     #[error("name database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("name database holds a malformed fingerprint")]

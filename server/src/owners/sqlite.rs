@@ -11,22 +11,12 @@ use std::{path::Path, sync::Mutex, time::Duration};
 use certs::Fingerprint;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Claim, Device, OwnersError, Record, Registration, codes::Code, decide};
+use super::{
+    Claim, CodeKind, Device, OwnersError, Record, Registration, Revoke, codes::Code, decide,
+};
 
 pub(crate) struct SqliteOwners {
     conn: Mutex<Connection>,
-}
-
-/// What `/revoke` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Revoke {
-    Revoked(Fingerprint),
-    /// No key of the name matches what was typed.
-    NoSuchDevice,
-    /// Several keys match: more digits are needed.
-    Ambiguous,
-    /// The name would be left with no key: `/release` gives a name up.
-    LastDevice,
 }
 
 const SCHEMA: &str = "
@@ -257,24 +247,6 @@ impl SqliteOwners {
             )?;
             Ok(keys > 0)
         })
-    }
-}
-
-/// What a code is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CodeKind {
-    /// Adds a device to a name.
-    Link,
-    /// Lets a new name be registered on an invite-only server.
-    Invite,
-}
-
-impl CodeKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Link => "link",
-            Self::Invite => "invite",
-        }
     }
 }
 
