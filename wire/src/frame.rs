@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{Reply, Request};
+
 /// A user name as the server announced it (already validated and unique in the room).
 pub type UserName = String;
 
@@ -21,6 +23,12 @@ pub enum ClientFrame {
     ListUsers,
     /// Leaving: the server tells the others and closes the stream.
     Bye,
+    /// Only before `Hello` (version 4): a link code, which adds this connection's key to the name in
+    /// `Hello`, or an invite, which lets it register a new name on an invite-only server. A wrong
+    /// code refuses the `Hello` (`BadCode`); guesses are limited per connection and per address.
+    Redeem { code: String },
+    /// About names, devices or moderation (version 4); answered by `Reply` with the same `id`.
+    Request { id: u32, request: Request },
 }
 
 /// What a server sends.
@@ -58,6 +66,15 @@ pub enum ServerFrame {
     /// a short moment into one frame: in a room filling up, each member then gets one frame per
     /// burst of newcomers instead of one per newcomer.
     Presence { changes: Vec<PresenceChange> },
+    /// The answer to the `Request` with this `id` (version 4).
+    Reply { id: u32, reply: Reply },
+    /// An operator disconnected you (version 4): kicked, or banned when `banned`. The connection
+    /// closes after this frame (`close_code::REMOVED`).
+    Removed {
+        by: UserName,
+        reason: String,
+        banned: bool,
+    },
 }
 
 /// What the server allows one client, told in `Welcome` (version 3) so that a client paces itself
@@ -134,6 +151,19 @@ pub enum RefuseReason {
     UnsupportedVersion { supported: u16 },
     /// Too many connections from the client's address.
     TooManyConnections,
+    /// The name belongs to another key (version 4): sign in with that identity, link this device
+    /// with a code from it, or pick another name.
+    NameOwned,
+    /// The name, or this key, is banned (version 4).
+    Banned { reason: String },
+    /// This key was removed from the name with `Revoke` (version 4).
+    Revoked,
+    /// The server registers new names only with an invite (version 4).
+    InviteRequired,
+    /// The code given with `Redeem` is unknown, used or expired (version 4).
+    BadCode,
+    /// Too many wrong codes from this connection or address; wait (version 4).
+    TooManyGuesses,
 }
 
 /// Why somebody left.
@@ -149,6 +179,10 @@ pub enum LeaveReason {
     TooSlow,
     /// Broke the protocol and was disconnected.
     Misbehaved,
+    /// Disconnected by an operator (version 4).
+    Kicked,
+    /// Banned by an operator (version 4).
+    Banned,
 }
 
 /// What went wrong with a request that was not carried out.
@@ -164,6 +198,16 @@ pub enum ProblemCode {
     AlreadyJoined,
     /// The server could not carry it out through no fault of the client; trying later may work.
     ServerError,
+    /// Only operators may do that (version 4).
+    NotAllowed,
+    /// Nobody has that name, or it is owned by nobody (version 4).
+    NoSuchUser,
+    /// No key of the name matches that fingerprint (version 4).
+    NoSuchDevice,
+    /// Several keys match that fingerprint prefix: type more of it (version 4).
+    AmbiguousDevice,
+    /// That is the name's only key: `Release` gives a name up (version 4).
+    LastDevice,
 }
 
 impl std::fmt::Display for RefuseReason {
@@ -179,6 +223,14 @@ impl std::fmt::Display for RefuseReason {
                 )
             }
             Self::TooManyConnections => f.write_str("too many connections from your address"),
+            Self::NameOwned => f.write_str("that name belongs to another identity"),
+            Self::Banned { reason } => write!(f, "banned: {reason}"),
+            Self::Revoked => f.write_str("this device was removed from that name"),
+            Self::InviteRequired => {
+                f.write_str("this server registers new names only with an invite code")
+            }
+            Self::BadCode => f.write_str("that code is unknown, used or expired"),
+            Self::TooManyGuesses => f.write_str("too many wrong codes; wait ten minutes"),
         }
     }
 }
@@ -191,6 +243,8 @@ impl std::fmt::Display for LeaveReason {
             Self::Dropped => "connection dropped",
             Self::TooSlow => "too slow to keep up",
             Self::Misbehaved => "protocol violation",
+            Self::Kicked => "kicked by an operator",
+            Self::Banned => "banned by an operator",
         })
     }
 }
@@ -203,6 +257,11 @@ impl std::fmt::Display for ProblemCode {
             Self::Empty => "empty message",
             Self::AlreadyJoined => "already joined",
             Self::ServerError => "server error",
+            Self::NotAllowed => "only operators may do that",
+            Self::NoSuchUser => "no such user",
+            Self::NoSuchDevice => "no such device",
+            Self::AmbiguousDevice => "several devices match; type more of the fingerprint",
+            Self::LastDevice => "that is the only device of the name",
         })
     }
 }

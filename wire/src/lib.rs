@@ -8,12 +8,14 @@
 //! The encoding is pinned by golden byte vectors in `tests/golden.rs`: changing it means bumping
 //! [`PROTOCOL_VERSION`].
 
+mod account;
 mod borrowed;
 mod codec;
 mod error;
 mod frame;
 mod peek;
 
+pub use account::{Device, Reply, Request};
 pub use borrowed::ServerFrameRef;
 pub use codec::{FrameDecoder, LENGTH_PREFIX, encode, encode_into};
 pub use error::{DecodeError, EncodeError};
@@ -27,7 +29,7 @@ pub use peek::{ServerFrameKind, WelcomeRef, decode_body};
 pub const ALPN: &[u8] = b"chat/1";
 
 /// Bumped whenever the golden vectors change.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The largest frame body a server accepts from a client. Client frames are small (a line of text), so a
 /// tight bound keeps what one connection can make the server buffer small.
@@ -58,4 +60,6 @@ pub mod close_code {
     pub const HELLO_TIMEOUT: u32 = 6;
     /// The client kept sending faster than the rate limit after being told (`Problem(TooFast)`).
     pub const TOO_FAST: u32 = 7;
+    /// An operator kicked or banned the client (the `Removed` frame says which and why).
+    pub const REMOVED: u32 = 8;
 }

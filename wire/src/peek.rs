@@ -24,11 +24,13 @@ pub enum ServerFrameKind {
     Problem = 6,
     ShuttingDown = 7,
     Presence = 8,
+    Reply = 9,
+    Removed = 10,
 }
 
 impl ServerFrameKind {
     /// Every kind, in variant order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::Welcome,
         Self::Refused,
         Self::Chat,
@@ -38,6 +40,8 @@ impl ServerFrameKind {
         Self::Problem,
         Self::ShuttingDown,
         Self::Presence,
+        Self::Reply,
+        Self::Removed,
     ];
 
     /// The kind of a frame body (without its length prefix), read from its first byte; `None` for an
@@ -66,6 +70,8 @@ impl ServerFrame {
             Self::Problem { .. } => ServerFrameKind::Problem,
             Self::ShuttingDown { .. } => ServerFrameKind::ShuttingDown,
             Self::Presence { .. } => ServerFrameKind::Presence,
+            Self::Reply { .. } => ServerFrameKind::Reply,
+            Self::Removed { .. } => ServerFrameKind::Removed,
         }
     }
 }

@@ -2,8 +2,8 @@
 //! can no longer talk to new ones: bump `PROTOCOL_VERSION` and update the vectors deliberately.
 
 use wire::{
-    ChatMessage, ClientFrame, LeaveReason, Limits, MAX_SERVER_FRAME, PresenceChange, ProblemCode,
-    RefuseReason, ServerFrame, encode,
+    ChatMessage, ClientFrame, Device, LeaveReason, Limits, MAX_SERVER_FRAME, PresenceChange,
+    ProblemCode, RefuseReason, Reply, Request, ServerFrame, encode,
 };
 
 fn hex(frame: &impl serde::Serialize) -> String {
@@ -47,10 +47,48 @@ fn client_frames_are_pinned() {
                 user: "al".into(),
                 resume_after: None,
             },
-            "00 00 00 06 00 03 02 61 6c 00",
+            "00 00 00 06 00 04 02 61 6c 00",
         ),
         (ClientFrame::ListUsers, "00 00 00 01 02"),
         (ClientFrame::Bye, "00 00 00 01 03"),
+        // Version 4: codes and requests.
+        (
+            ClientFrame::Redeem { code: "AB".into() },
+            "00 00 00 04 04 02 41 42",
+        ),
+        (
+            ClientFrame::Request {
+                id: 1,
+                request: Request::WhoAmI,
+            },
+            "00 00 00 03 05 01 00",
+        ),
+        (
+            ClientFrame::Request {
+                id: 2,
+                request: Request::Kick {
+                    user: "al".into(),
+                    reason: "x".into(),
+                },
+            },
+            "00 00 00 08 05 02 04 02 61 6c 01 78",
+        ),
+        (
+            ClientFrame::Request {
+                id: 3,
+                request: Request::Revoke {
+                    fingerprint: "ab".into(),
+                },
+            },
+            "00 00 00 06 05 03 03 02 61 62",
+        ),
+        (
+            ClientFrame::Request {
+                id: 300,
+                request: Request::Invite,
+            },
+            "00 00 00 04 05 ac 02 08",
+        ),
     ];
     for (frame, bytes) in cases {
         assert_eq!(hex(frame), *bytes, "{frame:?}");
@@ -141,6 +179,100 @@ fn server_frames_are_pinned() {
                 ],
             },
             "00 00 00 0b 08 02 00 02 61 6c 01 02 61 6c 00",
+        ),
+        // Version 4: owned names.
+        (
+            ServerFrame::Refused {
+                reason: RefuseReason::NameOwned,
+            },
+            "00 00 00 02 01 05",
+        ),
+        (
+            ServerFrame::Refused {
+                reason: RefuseReason::Banned { reason: "x".into() },
+            },
+            "00 00 00 04 01 06 01 78",
+        ),
+        (
+            ServerFrame::Refused {
+                reason: RefuseReason::TooManyGuesses,
+            },
+            "00 00 00 02 01 0a",
+        ),
+        (
+            ServerFrame::Left {
+                user: "al".into(),
+                why: LeaveReason::Kicked,
+            },
+            "00 00 00 05 04 02 61 6c 05",
+        ),
+        (
+            ServerFrame::Reply {
+                id: 1,
+                reply: Reply::Identity {
+                    fingerprint: [7; 32],
+                    operator: true,
+                    names: vec!["al".into()],
+                },
+            },
+            "00 00 00 28 09 01 00 \
+             07 07 07 07 07 07 07 07 07 07 07 07 07 07 07 07 \
+             07 07 07 07 07 07 07 07 07 07 07 07 07 07 07 07 \
+             01 01 02 61 6c",
+        ),
+        (
+            ServerFrame::Reply {
+                id: 2,
+                reply: Reply::Code {
+                    code: "AB".into(),
+                    valid_secs: 600,
+                },
+            },
+            "00 00 00 08 09 02 01 02 41 42 d8 04",
+        ),
+        (
+            ServerFrame::Reply {
+                id: 3,
+                reply: Reply::Devices {
+                    list: vec![Device {
+                        fingerprint: [1; 32],
+                        first_seen_ms: 1,
+                        last_seen_ms: 2,
+                        this_device: true,
+                    }],
+                },
+            },
+            "00 00 00 27 09 03 02 01 \
+             01 01 01 01 01 01 01 01 01 01 01 01 01 01 01 01 \
+             01 01 01 01 01 01 01 01 01 01 01 01 01 01 01 01 \
+             01 02 01",
+        ),
+        (
+            ServerFrame::Reply {
+                id: 4,
+                reply: Reply::Done {
+                    detail: "ok".into(),
+                },
+            },
+            "00 00 00 06 09 04 03 02 6f 6b",
+        ),
+        (
+            ServerFrame::Reply {
+                id: 5,
+                reply: Reply::Failed {
+                    code: ProblemCode::NotAllowed,
+                    detail: String::new(),
+                },
+            },
+            "00 00 00 05 09 05 04 05 00",
+        ),
+        (
+            ServerFrame::Removed {
+                by: "op".into(),
+                reason: "x".into(),
+                banned: true,
+            },
+            "00 00 00 07 0a 02 6f 70 01 78 01",
         ),
     ];
     for (frame, bytes) in cases {

@@ -57,6 +57,17 @@ fn one_of_each() -> Vec<ServerFrame> {
         ServerFrame::Presence {
             changes: vec![PresenceChange::Joined { user: "al".into() }],
         },
+        ServerFrame::Reply {
+            id: 1,
+            reply: wire::Reply::Done {
+                detail: "ok".into(),
+            },
+        },
+        ServerFrame::Removed {
+            by: "op".into(),
+            reason: "spam".into(),
+            banned: false,
+        },
     ]
 }
 
@@ -92,6 +103,8 @@ fn the_variant_indices_are_pinned() {
         (K::Problem, 6),
         (K::ShuttingDown, 7),
         (K::Presence, 8),
+        (K::Reply, 9),
+        (K::Removed, 10),
     ];
     assert_eq!(pinned.len(), K::ALL.len());
     for ((kind, index), listed) in pinned.into_iter().zip(K::ALL) {
@@ -104,7 +117,7 @@ fn the_variant_indices_are_pinned() {
 #[test]
 fn no_kind_for_empty_or_unknown_bodies() {
     assert_eq!(ServerFrameKind::of(&[]), None);
-    assert_eq!(ServerFrameKind::of(&[9]), None);
+    assert_eq!(ServerFrameKind::of(&[11]), None);
     assert_eq!(ServerFrameKind::of(&[0x80, 0x01]), None, "a two-byte index");
     assert_eq!(ServerFrameKind::of(&[0xff]), None);
 }
