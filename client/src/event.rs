@@ -65,6 +65,10 @@ pub enum LeaveReason {
     TooSlow,
     /// Broke the protocol and was disconnected.
     Misbehaved,
+    /// Disconnected by an operator.
+    Kicked,
+    /// Banned by an operator.
+    Banned,
 }
 
 impl From<wire::LeaveReason> for LeaveReason {
@@ -75,6 +79,8 @@ impl From<wire::LeaveReason> for LeaveReason {
             wire::LeaveReason::Dropped => Self::Dropped,
             wire::LeaveReason::TooSlow => Self::TooSlow,
             wire::LeaveReason::Misbehaved => Self::Misbehaved,
+            wire::LeaveReason::Kicked => Self::Kicked,
+            wire::LeaveReason::Banned => Self::Banned,
         }
     }
 }
@@ -88,6 +94,8 @@ impl LeaveReason {
             Self::Dropped => "Dropped",
             Self::TooSlow => "TooSlow",
             Self::Misbehaved => "Misbehaved",
+            Self::Kicked => "Kicked",
+            Self::Banned => "Banned",
         }
     }
 }
@@ -100,6 +108,8 @@ impl std::fmt::Display for LeaveReason {
             Self::Dropped => "connection dropped",
             Self::TooSlow => "too slow to keep up",
             Self::Misbehaved => "protocol violation",
+            Self::Kicked => "kicked by an operator",
+            Self::Banned => "banned by an operator",
         })
     }
 }
@@ -119,6 +129,16 @@ pub enum ProblemCode {
     AlreadyJoined,
     /// The server failed through no fault of ours; trying later may work.
     ServerError,
+    /// Only operators may do that.
+    NotAllowed,
+    /// Nobody has that name.
+    NoSuchUser,
+    /// No device of the name matches that fingerprint.
+    NoSuchDevice,
+    /// Several devices match: more of the fingerprint is needed.
+    AmbiguousDevice,
+    /// The name's only device cannot be revoked.
+    LastDevice,
 }
 
 impl From<wire::ProblemCode> for ProblemCode {
@@ -129,6 +149,11 @@ impl From<wire::ProblemCode> for ProblemCode {
             wire::ProblemCode::TooFast => Self::TooFast,
             wire::ProblemCode::AlreadyJoined => Self::AlreadyJoined,
             wire::ProblemCode::ServerError => Self::ServerError,
+            wire::ProblemCode::NotAllowed => Self::NotAllowed,
+            wire::ProblemCode::NoSuchUser => Self::NoSuchUser,
+            wire::ProblemCode::NoSuchDevice => Self::NoSuchDevice,
+            wire::ProblemCode::AmbiguousDevice => Self::AmbiguousDevice,
+            wire::ProblemCode::LastDevice => Self::LastDevice,
         }
     }
 }
@@ -142,6 +167,11 @@ impl ProblemCode {
             Self::TooFast => "TooFast",
             Self::AlreadyJoined => "AlreadyJoined",
             Self::ServerError => "ServerError",
+            Self::NotAllowed => "NotAllowed",
+            Self::NoSuchUser => "NoSuchUser",
+            Self::NoSuchDevice => "NoSuchDevice",
+            Self::AmbiguousDevice => "AmbiguousDevice",
+            Self::LastDevice => "LastDevice",
         }
     }
 }
@@ -154,6 +184,11 @@ impl std::fmt::Display for ProblemCode {
             Self::TooFast => "sending too fast",
             Self::AlreadyJoined => "already joined",
             Self::ServerError => "server error",
+            Self::NotAllowed => "only operators may do that",
+            Self::NoSuchUser => "no such user",
+            Self::NoSuchDevice => "no such device",
+            Self::AmbiguousDevice => "several devices match; type more of the fingerprint",
+            Self::LastDevice => "that is your only device; /release gives the name up",
         })
     }
 }
@@ -194,6 +229,14 @@ pub enum Event {
     /// Connected again: `users` is who is here now. The `missed` lines said while we were away
     /// follow as [`Event::Line`]s (and receipts of ours as [`Event::Receipt`]s).
     Reconnected { users: Vec<String>, missed: usize },
+    /// The answer to a request about names, devices or moderation, with the id it was sent with.
+    Reply { id: u32, reply: wire::Reply },
+    /// An operator disconnected us (kicked, or banned when `banned`); `Closed` follows.
+    Removed {
+        by: String,
+        reason: String,
+        banned: bool,
+    },
     /// The session is over; no more events follow.
     Closed(CloseReason),
 }
@@ -246,6 +289,10 @@ pub(crate) fn frame_events(frame: ServerFrame, you: &str) -> Vec<Event> {
             detail,
         }],
         ServerFrame::ShuttingDown { reason } => vec![Event::ServerShuttingDown { reason }],
+        ServerFrame::Reply { id, reply } => vec![Event::Reply { id, reply }],
+        ServerFrame::Removed { by, reason, banned } => {
+            vec![Event::Removed { by, reason, banned }]
+        }
         // Only an answer to `Hello`, which the connector reads; once welcomed, nothing to tell.
         ServerFrame::Welcome { .. } | ServerFrame::Refused { .. } => {
             tracing::warn!("the server sent Welcome or Refused after welcoming us; ignored");

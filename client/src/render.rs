@@ -55,6 +55,11 @@ pub fn text(event: &Event) -> String {
             users.join(", "),
             if *missed == 1 { "" } else { "s" }
         ),
+        Event::Reply { id, reply } => format!("* reply {id}: {reply:?}"),
+        Event::Removed { by, reason, banned } => format!(
+            "! {} by {by}: {reason}",
+            if *banned { "banned" } else { "kicked" }
+        ),
         Event::Closed(reason) => closed_text(reason),
     }
 }
@@ -96,6 +101,12 @@ pub fn json(event: &Event) -> String {
         }}),
         Event::Reconnected { users, missed } => {
             json!({ "Reconnected": { "users": users, "missed": missed } })
+        }
+        Event::Reply { id, reply } => {
+            json!({ "Reply": { "id": id, "reply": format!("{reply:?}") } })
+        }
+        Event::Removed { by, reason, banned } => {
+            json!({ "Removed": { "by": by, "reason": reason, "banned": banned } })
         }
         Event::Closed(reason) => return closed_json(reason),
     };

@@ -224,10 +224,31 @@ impl Run<'_> {
         let hello = matches!(input, Input::Frame(ClientFrame::Hello { .. }));
         self.now += TICK;
         let action = self.rules.handle(input, self.now);
+        self.carry_out(action, was_member, hello);
+    }
+
+    fn carry_out(&mut self, action: Action, was_member: bool, hello: bool) {
         match action {
             Action::Nothing => {}
+            // The harness has no book of owners: every name is this key's.
+            Action::Claim { user, .. } => {
+                assert!(
+                    hello && self.member.is_none(),
+                    "Claim without a first Hello"
+                );
+                assert!(validate_name(&user).is_ok(), "the rules let {user:?} claim");
+                let next = self.rules.handle(Input::Claimed(Ok(())), self.now);
+                assert!(
+                    matches!(next, Action::Join { .. }),
+                    "after a claim the rules said {next:?}"
+                );
+                return self.carry_out(next, was_member, hello);
+            }
+            Action::Request { .. } => {
+                assert!(was_member, "a request from a client not in the room");
+            }
             Action::Join { user, resume_after } => {
-                assert!(hello && self.member.is_none(), "Join without a first Hello");
+                assert!(self.member.is_none(), "Join twice");
                 assert!(validate_name(&user).is_ok(), "the rules let {user:?} join");
                 let joined = self
                     .room

@@ -31,8 +31,12 @@ pub enum Input {
     Lost(LeaveReason),
     /// No `Hello` came in time.
     HelloTimeout,
+    /// The book of owners' answer to [`Action::Claim`]: may this key use this name?
+    Claimed(Result<(), RefuseReason>),
     /// The room's answer to [`Action::Join`].
     Joined(Result<(), RefuseReason>),
+    /// An operator removed the member; the room has queued the `Removed` frame that says so.
+    Removed(LeaveReason),
     /// The room disconnected the member for falling behind.
     Kicked,
     /// The member's queue is closed and everything in it written.
@@ -70,6 +74,9 @@ impl Close {
 pub enum Action {
     /// Nothing to send or do.
     Nothing,
+    /// Ask the book of owners whether this connection's key may use `user` (a valid name), with the
+    /// code given in `Redeem`, if any; report with [`Input::Claimed`].
+    Claim { user: String, code: Option<String> },
     /// Ask the room to admit `user` (a valid name), then report with [`Input::Joined`].
     Join {
         user: String,
@@ -84,6 +91,8 @@ pub enum Action {
     Say { nonce: u64, text: String },
     /// Queue the room's user list for this client.
     ListUsers,
+    /// Carry out a request about names, devices or moderation and queue its `Reply` with `id`.
+    Request { id: u32, request: wire::Request },
     /// Leave the room and stop reading; write what is queued until [`Input::Flushed`].
     Leave(LeaveReason),
     /// The session ends now: leave the room (when `leave` says why) and close the connection
@@ -100,6 +109,8 @@ pub enum Action {
 enum Phase {
     /// Waiting for the first frame.
     Hello,
+    /// Asked the book of owners about the name.
+    Claiming,
     /// Asked the room to join.
     Joining,
     /// In the room, reading frames.
@@ -122,6 +133,10 @@ pub struct MemberSession {
     strikes_allowed: u32,
     /// Chosen when the client ended things: the close to send once the queue is flushed.
     closing: Option<Close>,
+    /// The code of a `Redeem` before `Hello`.
+    code: Option<String>,
+    /// The `Hello` being claimed: its name and resume point, for the `Join` that follows.
+    claiming: Option<(String, Option<u64>)>,
 }
 
 impl MemberSession {
@@ -134,6 +149,8 @@ impl MemberSession {
             strikes: 0,
             strikes_allowed: limits.too_fast_strikes,
             closing: None,
+            code: None,
+            claiming: None,
         }
     }
 
@@ -157,6 +174,17 @@ impl MemberSession {
         match (self.phase, input) {
             (Phase::Ended, _) => Action::Nothing,
             (Phase::Hello, input) => self.before_joining(input),
+            (Phase::Claiming, Input::Claimed(Ok(()))) => match self.claiming.take() {
+                Some((user, resume_after)) => {
+                    self.phase = Phase::Joining;
+                    Action::Join { user, resume_after }
+                }
+                None => self.end(None, None),
+            },
+            (Phase::Claiming, Input::Claimed(Err(reason))) => {
+                self.phase = Phase::Ended;
+                Action::Refuse(reason)
+            }
             (Phase::Joining, Input::Joined(Ok(()))) => {
                 self.phase = Phase::Member;
                 Action::Nothing
@@ -165,8 +193,8 @@ impl MemberSession {
                 self.phase = Phase::Ended;
                 Action::Refuse(reason)
             }
-            (_, Input::HelloTimeout | Input::Joined(_)) => Action::Nothing,
-            (Phase::Joining, input) => self.end_before_joining(input),
+            (_, Input::HelloTimeout | Input::Joined(_) | Input::Claimed(_)) => Action::Nothing,
+            (Phase::Claiming | Phase::Joining, input) => self.end_before_joining(input),
             (Phase::Member, Input::Frame(frame)) => self.frame(frame, now),
             (Phase::Member, Input::Finished) => self.leave(
                 LeaveReason::Dropped,
@@ -183,6 +211,11 @@ impl MemberSession {
                     "too slow to keep up with the room",
                 )),
             ),
+            (Phase::Member, Input::Removed(why)) => self.leave(
+                why,
+                Close::new(close_code::REMOVED, "removed by an operator"),
+            ),
+            (Phase::Leaving, Input::Removed(_)) => Action::Nothing,
             (Phase::Member | Phase::Leaving, Input::Flushed) => {
                 self.phase = Phase::Ended;
                 // The client chose the code when it ended things; otherwise the room let go of
@@ -214,12 +247,17 @@ impl MemberSession {
                 }
                 (user, resume_after)
             }
+            // A code may come first, once.
+            Input::Frame(ClientFrame::Redeem { code }) if self.code.is_none() => {
+                self.code = Some(code);
+                return Action::Nothing;
+            }
             Input::Frame(_) => {
                 return self.end(
                     None,
                     Some(Close::new(
                         close_code::PROTOCOL_ERROR,
-                        "the first frame must be Hello",
+                        "the first frame must be Hello (after at most one Redeem)",
                     )),
                 );
             }
@@ -237,8 +275,12 @@ impl MemberSession {
         if let Err(e) = validate_name(&user) {
             return self.refuse(RefuseReason::InvalidName(e.to_string()));
         }
-        self.phase = Phase::Joining;
-        Action::Join { user, resume_after }
+        self.phase = Phase::Claiming;
+        self.claiming = Some((user.clone(), resume_after));
+        Action::Claim {
+            user,
+            code: self.code.take(),
+        }
     }
 
     /// The connection ended (or broke the protocol) before the member was in the room.
@@ -253,7 +295,10 @@ impl MemberSession {
     fn frame(&mut self, frame: ClientFrame, now: Instant) -> Action {
         // Saying something and asking for the user list (which can be large and is built for
         // this client alone) spend from the same bucket.
-        if matches!(frame, ClientFrame::Say { .. } | ClientFrame::ListUsers) {
+        if matches!(
+            frame,
+            ClientFrame::Say { .. } | ClientFrame::ListUsers | ClientFrame::Request { .. }
+        ) {
             if self.rate.allow(now) {
                 self.strikes = 0;
             } else {
@@ -291,6 +336,12 @@ impl MemberSession {
             ClientFrame::Bye => {
                 self.leave(LeaveReason::Quit, Close::new(close_code::NORMAL, "bye"))
             }
+            ClientFrame::Request { id, request } => Action::Request { id, request },
+            ClientFrame::Redeem { .. } => Action::Reply(ServerFrame::Problem {
+                code: ProblemCode::AlreadyJoined,
+                nonce: None,
+                detail: "a code is redeemed before Hello, on a new connection".into(),
+            }),
         }
     }
 
@@ -396,6 +447,14 @@ mod tests {
         let mut s = MemberSession::new(&limits(), None, now);
         assert_eq!(
             s.handle(hello(wire::PROTOCOL_VERSION, "al"), now),
+            Action::Claim {
+                user: "al".into(),
+                code: None
+            }
+        );
+        assert!(!s.is_member() && !s.is_reading());
+        assert_eq!(
+            s.handle(Input::Claimed(Ok(())), now),
             Action::Join {
                 user: "al".into(),
                 resume_after: Some(7)
@@ -426,7 +485,7 @@ mod tests {
                     leave: None,
                     close: Some(close(
                         close_code::PROTOCOL_ERROR,
-                        "the first frame must be Hello"
+                        "the first frame must be Hello (after at most one Redeem)"
                     )),
                 }
             );
@@ -471,6 +530,10 @@ mod tests {
         let mut s = MemberSession::new(&limits(), None, now);
         assert!(matches!(
             s.handle(hello(wire::PROTOCOL_VERSION, "al"), now),
+            Action::Claim { .. }
+        ));
+        assert!(matches!(
+            s.handle(Input::Claimed(Ok(())), now),
             Action::Join { .. }
         ));
         assert_eq!(
@@ -749,5 +812,93 @@ mod tests {
         let (lines, broken) = s.gather_lines(&mut decoder, (9, "x".into()), 32, now, &mut None);
         assert_eq!(lines.len(), 1);
         assert!(broken.is_some());
+    }
+
+    #[test]
+    fn a_code_may_come_once_before_hello_and_goes_with_the_claim() {
+        let now = Instant::now();
+        let mut s = MemberSession::new(&limits(), None, now);
+        let redeem = |code: &str| Input::Frame(ClientFrame::Redeem { code: code.into() });
+        assert_eq!(s.handle(redeem("ABCDE"), now), Action::Nothing);
+        assert!(s.is_reading());
+        assert_eq!(
+            s.handle(hello(wire::PROTOCOL_VERSION, "al"), now),
+            Action::Claim {
+                user: "al".into(),
+                code: Some("ABCDE".into())
+            }
+        );
+
+        let mut twice = MemberSession::new(&limits(), None, now);
+        assert_eq!(twice.handle(redeem("A"), now), Action::Nothing);
+        assert!(matches!(
+            twice.handle(redeem("B"), now),
+            Action::End {
+                leave: None,
+                close: Some(Close {
+                    code: close_code::PROTOCOL_ERROR,
+                    ..
+                })
+            }
+        ));
+    }
+
+    #[test]
+    fn the_owners_refusal_is_passed_on_and_nothing_joins() {
+        let now = Instant::now();
+        let mut s = MemberSession::new(&limits(), None, now);
+        s.handle(hello(wire::PROTOCOL_VERSION, "al"), now);
+        assert_eq!(
+            s.handle(Input::Claimed(Err(RefuseReason::NameOwned)), now),
+            Action::Refuse(RefuseReason::NameOwned)
+        );
+        assert!(s.is_ended());
+        assert_eq!(s.handle(Input::Joined(Ok(())), now), Action::Nothing);
+    }
+
+    #[test]
+    fn requests_spend_from_the_rate_bucket_and_a_redeem_after_hello_is_a_problem() {
+        let (mut s, now) = member();
+        let request = |id| {
+            Input::Frame(ClientFrame::Request {
+                id,
+                request: wire::Request::WhoAmI,
+            })
+        };
+        for id in 0..3 {
+            assert_eq!(
+                s.handle(request(id), now),
+                Action::Request {
+                    id,
+                    request: wire::Request::WhoAmI
+                }
+            );
+        }
+        assert_eq!(s.handle(request(3), now), too_fast(None));
+        let later = now + Duration::from_secs(1);
+        assert!(matches!(
+            s.handle(
+                Input::Frame(ClientFrame::Redeem { code: "x".into() }),
+                later
+            ),
+            Action::Reply(ServerFrame::Problem {
+                code: ProblemCode::AlreadyJoined,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_removed_member_leaves_and_the_close_says_removed() {
+        let (mut s, now) = member();
+        assert_eq!(
+            s.handle(Input::Removed(LeaveReason::Banned), now),
+            Action::Leave(LeaveReason::Banned)
+        );
+        assert!(!s.is_reading());
+        assert_eq!(
+            s.handle(Input::Flushed, now),
+            Action::FinishAndClose(close(close_code::REMOVED, "removed by an operator"))
+        );
     }
 }
