@@ -24,7 +24,10 @@ use gtk::{
 
 pub use state::{ChatState, Effect, Status};
 
-use crate::runtime;
+use crate::{
+    i18n::{fill, gettext, ngettext},
+    runtime,
+};
 
 /// How long Exit waits for the server to confirm the goodbye before quitting anyway.
 pub const QUIT_WAIT: Duration = Duration::from_secs(3);
@@ -89,7 +92,7 @@ impl ChatSession {
         let Some(config) = imp.config.borrow().clone() else {
             return;
         };
-        self.set_status(SessionState::Connecting, "Reconnecting…", false);
+        self.set_status(SessionState::Connecting, &gettext("Reconnecting…"), false);
         runtime::spawn_local(glib::clone!(
             #[weak(rename_to = this)]
             self,
@@ -97,7 +100,7 @@ impl ChatSession {
                 match connect(config.clone()).await {
                     Ok((session, signed_in, events)) => {
                         this.enter(config, session, &signed_in, events, false);
-                        this.emit_toast("Reconnected");
+                        this.emit_toast(&gettext("Reconnected"));
                     }
                     Err(e) => this.set_status(SessionState::Closed, &e, true),
                 }
@@ -117,7 +120,10 @@ impl ChatSession {
                 true
             }
             Err(e) => {
-                self.emit_toast(&format!("Not sent: {e}"));
+                self.emit_toast(&fill(
+                    &gettext("Not sent: {error}"),
+                    &[("error", &e.to_string())],
+                ));
                 false
             }
         }
@@ -203,14 +209,21 @@ impl ChatSession {
         let chat = &imp.chat;
         chat.signed_in(signed_in);
         if fresh {
-            chat.messages.add_system(&format!(
-                "Welcome, {}. {} here: {}.",
-                signed_in.you,
-                signed_in.users.len(),
-                signed_in.users.join(", ")
+            let count = signed_in.users.len();
+            chat.messages.add_system(&fill(
+                &ngettext(
+                    "Welcome, {you}. {count} here: {users}.",
+                    "Welcome, {you}. {count} here: {users}.",
+                    u32::try_from(count).unwrap_or(u32::MAX),
+                ),
+                &[
+                    ("you", &signed_in.you),
+                    ("count", &count.to_string()),
+                    ("users", &signed_in.users.join(", ")),
+                ],
             ));
         } else {
-            chat.messages.add_system("Reconnected");
+            chat.messages.add_system(&gettext("Reconnected"));
         }
         if let Some(old) = imp.event_loop.replace(Some(self.spawn_event_loop(events))) {
             old.abort();
@@ -296,18 +309,28 @@ async fn connect(
     match runtime::spawn_tokio(Session::connect(config)).await {
         Ok(Ok(connected)) => Ok(connected),
         Ok(Err(e)) => Err(sign_in_error(&e)),
-        Err(e) => Err(format!("the network task failed: {e}")),
+        Err(e) => Err(fill(
+            &gettext("The network task failed: {error}."),
+            &[("error", &e.to_string())],
+        )),
     }
 }
 
 /// What the sign-in page says for a failed connection.
 pub fn sign_in_error(e: &ClientError) -> String {
     match e {
-        ClientError::Refused(reason) => format!("The server refused the name: {reason}."),
-        ClientError::Certificate(_) => format!("Untrusted certificate. {e}."),
-        ClientError::Unreachable(_) | ClientError::Timeout => {
-            format!("Cannot reach the server: {e}.")
-        }
+        ClientError::Refused(reason) => fill(
+            &gettext("The server refused the name: {reason}."),
+            &[("reason", &reason.to_string())],
+        ),
+        ClientError::Certificate(_) => fill(
+            &gettext("Untrusted certificate. {error}."),
+            &[("error", &e.to_string())],
+        ),
+        ClientError::Unreachable(_) | ClientError::Timeout => fill(
+            &gettext("Cannot reach the server: {error}."),
+            &[("error", &e.to_string())],
+        ),
         other => format!("{}.", capitalise(&other.to_string())),
     }
 }

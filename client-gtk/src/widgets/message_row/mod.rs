@@ -6,7 +6,10 @@ mod imp;
 use adw::subclass::prelude::*;
 use gtk::{glib, prelude::*};
 
-use crate::model::{DeliveryState, Message, MessageKind};
+use crate::{
+    i18n::{fill, gettext},
+    model::{DeliveryState, Message, MessageKind},
+};
 
 glib::wrapper! {
     pub struct MessageRow(ObjectSubclass<imp::MessageRow>)
@@ -73,8 +76,11 @@ impl MessageRow {
         let state = message.state();
         let status = match state {
             DeliveryState::Delivered => String::new(),
-            DeliveryState::Pending => "Sending…".to_owned(),
-            DeliveryState::Failed => format!("Not delivered — {}", message.status()),
+            DeliveryState::Pending => gettext("Sending…"),
+            DeliveryState::Failed => fill(
+                &gettext("Not delivered — {reason}"),
+                &[("reason", &message.status())],
+            ),
         };
         imp.status.set_label(&status);
         imp.status
