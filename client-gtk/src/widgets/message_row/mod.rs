@@ -85,6 +85,15 @@ impl MessageRow {
         imp.status.set_label(&status);
         imp.status
             .set_tooltip_text(Some(status.as_str()).filter(|s| !s.is_empty()));
+        imp.spoken.set_label(&if system {
+            message.text()
+        } else {
+            // Translators: how a screen reader reads one chat line, e.g. "ann: hello".
+            fill(
+                &gettext("{sender}: {text}"),
+                &[("sender", &message.sender()), ("text", &message.text())],
+            )
+        });
         self.set_class("own", kind == MessageKind::Own);
         self.set_class("system", system);
         self.set_class("pending", state == DeliveryState::Pending);
