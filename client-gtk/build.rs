@@ -32,8 +32,11 @@ fn compile_schema(out: &Path) -> Result<(), Box<dyn Error>> {
     )
 }
 
-/// Every language named in `po/LINGUAS`.
+/// Every language named in `po/LINGUAS`, and no other (a language dropped from it goes away here).
 fn compile_translations(out: &Path) -> Result<(), Box<dyn Error>> {
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
     let linguas = format!("{PO_DIR}/LINGUAS");
     println!("cargo:rerun-if-changed={linguas}");
     let languages =

@@ -196,7 +196,10 @@ impl Window {
         let server: ServerAddr = match page.server().parse() {
             Ok(server) => server,
             Err(e) => {
-                page.show_error(&format!("{e}."));
+                page.show_error(&fill(
+                    &gettext("Not a server address: {error}."),
+                    &[("error", &e.to_string())],
+                ));
                 return;
             }
         };
