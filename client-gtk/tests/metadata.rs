@@ -90,11 +90,32 @@ fn the_install_script_installs_every_file() {
         format!("share/applications/{APP_ID}.desktop"),
         format!("share/metainfo/{APP_ID}.metainfo.xml"),
         format!("share/icons/hicolor/scalable/apps/{APP_ID}.svg"),
+        format!("share/icons/hicolor/symbolic/apps/{APP_ID}-symbolic.svg"),
         format!("share/glib-2.0/schemas/{APP_ID}.gschema.xml"),
         "share/glib-2.0/schemas/gschemas.compiled".to_owned(),
+        format!("share/locale/de/LC_MESSAGES/{APP_ID}.mo"),
     ] {
         assert!(prefix.path().join(&installed).is_file(), "{installed}");
     }
+    // PNG sizes are rendered when the renderer is there (scripts/setup.sh installs it).
+    if Command::new("rsvg-convert")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        for size in [16, 24, 32, 48, 64, 128, 256, 512] {
+            let png = prefix.path().join(format!(
+                "share/icons/hicolor/{size}x{size}/apps/{APP_ID}.png"
+            ));
+            let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+            // A PNG's IHDR holds its width and height, big-endian, at bytes 16..24.
+            assert!(bytes.starts_with(b"\x89PNG"), "{}", png.display());
+            let width = u32::from_be_bytes(bytes[16..20].try_into().expect("4 bytes"));
+            let height = u32::from_be_bytes(bytes[20..24].try_into().expect("4 bytes"));
+            assert_eq!((width, height), (size, size), "{}", png.display());
+        }
+    }
+
     // The installed launcher names the installed binary by its full path, and still validates.
     let desktop = prefix
         .path()
@@ -128,7 +149,9 @@ fn the_flatpak_manifest_parses_and_installs_what_the_app_needs() {
         format!("client-gtk/data/{APP_ID}.desktop"),
         format!("client-gtk/data/{APP_ID}.metainfo.xml"),
         format!("client-gtk/data/{APP_ID}.svg"),
+        format!("client-gtk/data/{APP_ID}-symbolic.svg"),
         format!("client-gtk/data/{APP_ID}.gschema.xml"),
+        "po/LINGUAS".to_owned(),
     ] {
         assert!(root().join(&file).is_file(), "{file}");
         assert!(
