@@ -1,7 +1,8 @@
 //! Compiles what a development build needs into the build's own folder, so that `cargo run` and the
 //! tests find it without installing anything (`scripts/install-desktop.sh` installs it for real):
-//! the GSettings schema (`settings::open` looks there when the schema is not installed) and the
-//! translations, `po/<lang>.po` to `locale/<lang>/LC_MESSAGES/org.quicchat.Chat.mo` (`i18n`).
+//! the GSettings schema (`settings::open` looks there when the schema is not installed), the
+//! translations, `po/<lang>.po` to `locale/<lang>/LC_MESSAGES/org.quicchat.Chat.mo` (`i18n`), and
+//! the app's icons in a hicolor layout (the About window and the window icon find them there).
 
 use std::{
     error::Error,
@@ -17,6 +18,21 @@ fn main() -> Result<(), Box<dyn Error>> {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
     compile_schema(&out.join("schemas"))?;
     compile_translations(&out.join("locale"))?;
+    copy_icons(&out.join("icons/hicolor"))?;
+    Ok(())
+}
+
+fn copy_icons(hicolor: &Path) -> Result<(), Box<dyn Error>> {
+    for (file, size) in [
+        ("org.quicchat.Chat.svg", "scalable"),
+        ("org.quicchat.Chat-symbolic.svg", "symbolic"),
+    ] {
+        let source = format!("data/{file}");
+        println!("cargo:rerun-if-changed={source}");
+        let dir = hicolor.join(size).join("apps");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(&source, dir.join(file))?;
+    }
     Ok(())
 }
 

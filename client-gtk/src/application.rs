@@ -9,6 +9,9 @@ use crate::{i18n::gettext, settings, widgets::Window};
 
 pub const APP_ID: &str = "org.quicchat.Chat";
 
+/// The icons `build.rs` copied for this build, in a hicolor layout.
+const BUILT_ICONS: &str = concat!(env!("OUT_DIR"), "/icons");
+
 /// What the command line asked for.
 #[derive(Debug, Clone, Default)]
 pub struct LaunchOptions {
@@ -49,6 +52,7 @@ mod imp {
             let app = self.obj();
             gtk::Window::set_default_icon_name(APP_ID);
             app.load_style();
+            app.add_built_icons();
             app.setup_actions();
         }
 
@@ -95,6 +99,14 @@ impl Application {
         window.prefill(options.server.as_deref(), options.user.as_deref());
         window.set_ca(options.ca);
         window
+    }
+
+    /// A development build's icons (copied by `build.rs`): the installed ones come first, these
+    /// only fill in when the app is not installed.
+    fn add_built_icons(&self) {
+        if let Some(display) = gtk::gdk::Display::default() {
+            gtk::IconTheme::for_display(&display).add_search_path(BUILT_ICONS);
+        }
     }
 
     fn load_style(&self) {

@@ -460,10 +460,31 @@ fn keyboard_alone_signs_in_and_sends_and_a_screen_reader_can_name_every_control(
         t.find("label", "Send the message").is_none()
     });
 
-    // F10 opens the main menu, where the About window is.
+    // Ctrl+U opens the live list of users, named by its count; Escape closes it.
+    desktop.key("ctrl+u");
+    let tree = desktop.wait_for_tree("the users list", |t| {
+        t.find("list", "2 people online").is_some()
+    });
+    tree.get("label", "bob");
+    tree.get("label", "you");
+    desktop.key("Escape");
+    desktop.wait_for_tree("the users list to close", |t| {
+        t.find("list", "2 people online").is_none()
+    });
+
+    // F10 opens the main menu; its last item is the About window; Escape closes that.
     desktop.key("F10");
     desktop.wait_for_tree("the main menu", |t| {
         t.0.iter().any(|n| n.name == "About Chat")
+    });
+    desktop.key("Up");
+    desktop.key("Return");
+    desktop.wait_for_tree("the About window", |t| {
+        t.find("label", "The quic-chat developers").is_some()
+    });
+    desktop.key("Escape");
+    desktop.wait_for_tree("the About window to close", |t| {
+        t.find("label", "The quic-chat developers").is_none()
     });
 }
 
