@@ -20,15 +20,26 @@ if [ ! -x "$binary" ]; then
 fi
 
 icons="$prefix/share/icons/hicolor"
+if ! command -v msgfmt >/dev/null 2>&1; then
+    echo "install-desktop: msgfmt not found (Debian: gettext); it installs the translations" >&2
+    exit 1
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT INT TERM
+
 install -d "$prefix/bin" "$prefix/share/applications" "$prefix/share/metainfo" \
     "$icons/scalable/apps" "$icons/symbolic/apps" "$prefix/share/glib-2.0/schemas"
 install -m 755 "$binary" "$prefix/bin/chat-gtk"
 # Exec= names the installed binary by its full path, so the launcher works even when
 # $prefix/bin is not on the session's PATH.
-sed "s|^Exec=chat-gtk|Exec=$prefix/bin/chat-gtk|" "$data/org.quicchat.Chat.desktop" \
+# The launcher and the metainfo carry their translations (Name[de]=..., xml:lang="de"), merged
+# from po/ by msgfmt.
+msgfmt --desktop -d "$root/po" --template="$data/org.quicchat.Chat.desktop" -o "$work/app.desktop"
+sed "s|^Exec=chat-gtk|Exec=$prefix/bin/chat-gtk|" "$work/app.desktop" \
     >"$prefix/share/applications/org.quicchat.Chat.desktop"
 chmod 644 "$prefix/share/applications/org.quicchat.Chat.desktop"
-install -m 644 "$data/org.quicchat.Chat.metainfo.xml" "$prefix/share/metainfo/org.quicchat.Chat.metainfo.xml"
+msgfmt --xml -d "$root/po" --template="$data/org.quicchat.Chat.metainfo.xml" -o "$work/metainfo.xml"
+install -m 644 "$work/metainfo.xml" "$prefix/share/metainfo/org.quicchat.Chat.metainfo.xml"
 install -m 644 "$data/org.quicchat.Chat.gschema.xml" "$prefix/share/glib-2.0/schemas/org.quicchat.Chat.gschema.xml"
 # The settings' schema must be compiled where it is installed (GSettings reads gschemas.compiled).
 glib-compile-schemas "$prefix/share/glib-2.0/schemas"
@@ -48,10 +59,6 @@ else
 fi
 
 # Translations: one catalogue per language in po/LINGUAS.
-if ! command -v msgfmt >/dev/null 2>&1; then
-    echo "install-desktop: msgfmt not found (Debian: gettext); cannot install the translations" >&2
-    exit 1
-fi
 languages=""
 for lang in $(grep -v '^#' "$root/po/LINGUAS"); do
     install -d "$prefix/share/locale/$lang/LC_MESSAGES"

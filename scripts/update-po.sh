@@ -1,7 +1,8 @@
 #!/bin/sh
 # Extracts chat-gtk's translatable strings into po/org.quicchat.Chat.pot with xgettext (the Rust
 # sources as C: gettext("…") and ngettext("…", "…", n) calls look the same; the .ui templates as
-# GtkBuilder XML), then merges the template into every po/<lang>.po named in po/LINGUAS.
+# GtkBuilder XML; the .desktop file and the AppStream metainfo by their own rules), then merges the
+# template into every po/<lang>.po named in po/LINGUAS.
 #
 # Usage: scripts/update-po.sh            rewrite the template and the translations
 #        scripts/update-po.sh --check    fail if the template is out of date (CI; changes nothing)
@@ -18,6 +19,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 grep -v '^#' po/POTFILES | grep -v '^$' >"$work/all"
 grep '\.rs$' "$work/all" >"$work/rs" || true
 grep '\.ui$' "$work/all" >"$work/ui" || true
+grep -e '\.desktop$' -e '\.metainfo\.xml$' "$work/all" >"$work/data" || true
 
 # Known noise: Rust lifetimes ('static) read as unterminated C character constants, and the
 # GtkBuilder rules shipped with gettext itself. Anything else xgettext says is shown.
@@ -32,7 +34,10 @@ quiet xgettext $common --language=C --keyword= --keyword=gettext --keyword=ngett
     --files-from="$work/rs" --output="$work/rs.pot"
 # shellcheck disable=SC2086
 quiet xgettext $common --language=Glade --files-from="$work/ui" --output="$work/ui.pot"
-msgcat --use-first --add-location=file --sort-by-file "$work/rs.pot" "$work/ui.pot" --output-file="$work/new.pot"
+# shellcheck disable=SC2086
+quiet xgettext $common --files-from="$work/data" --output="$work/data.pot"
+msgcat --use-first --add-location=file --sort-by-file "$work/rs.pot" "$work/ui.pot" "$work/data.pot" \
+    --output-file="$work/new.pot"
 
 # The creation date changes on every run; it is not a difference.
 strip_date() { grep -v '^"POT-Creation-Date:' "$1"; }

@@ -123,7 +123,26 @@ fn the_install_script_installs_every_file() {
     let text = std::fs::read_to_string(&desktop).expect("readable");
     let exec = format!("Exec={}/bin/chat-gtk", prefix.path().display());
     assert!(text.contains(&exec), "{text}");
+    // ... and carries its translations, as does the metainfo; both still validate.
+    assert!(
+        text.contains("\nComment[de]=Mit allen auf einem QUIC-Chat-Server sprechen\n"),
+        "{text}"
+    );
     passes("desktop-file-validate", &[], &desktop, None);
+    let metainfo = prefix
+        .path()
+        .join(format!("share/metainfo/{APP_ID}.metainfo.xml"));
+    let text = std::fs::read_to_string(&metainfo).expect("readable");
+    assert!(
+        text.contains("<summary xml:lang=\"de\">Mit Ihrem Team auf einem"),
+        "{text}"
+    );
+    passes(
+        "appstreamcli",
+        &["validate", "--no-net", "--strict"],
+        &metainfo,
+        Some("Validation was successful"),
+    );
 }
 
 #[test]
