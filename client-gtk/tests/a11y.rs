@@ -19,6 +19,9 @@ use client::{Event, Session, SessionConfig, Trust};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The test server's line limit.
+const MAX_MESSAGE_BYTES: usize = 40;
+
 /// Debian's python, which has the `gi` bindings (a python3 earlier on PATH may not).
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -285,12 +288,14 @@ fn start_server() -> TestServer {
         .expect("test runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let (addr, ca) = rt.block_on(async {
-        let config = server::Config::new(
+        let mut config = server::Config::new(
             "127.0.0.1:0".parse().expect("address"),
             server::TlsSource::DevCerts {
                 dir: dir.path().to_path_buf(),
             },
         );
+        // Short enough that a test can say a line the server refuses.
+        config.limits.max_message_bytes = MAX_MESSAGE_BYTES;
         let srv = server::Server::bind(config).expect("server binds");
         let addr = srv.local_addr().expect("local address");
         let ca = srv.dev_ca().expect("dev CA").to_path_buf();
@@ -448,6 +453,17 @@ fn keyboard_alone_signs_in_and_sends_and_a_screen_reader_can_name_every_control(
     desktop.type_text("and another");
     desktop.key("Return");
     server.expect_line(&bob_events, "ann", "and another");
+
+    // A line the server refuses stays in the list, and a screen reader hears why.
+    let long = "x".repeat(MAX_MESSAGE_BYTES + 1);
+    desktop.type_text(&long);
+    desktop.key("Return");
+    let spoken = format!("ann: {long}");
+    let tree = desktop.wait_for_tree("the refused line's state", |t| {
+        t.0.iter()
+            .any(|n| n.name == spoken && n.description.starts_with("Not delivered — "))
+    });
+    assert!(tree.find("label", &long).is_some(), "{}", tree.dump());
 
     // Ctrl+? opens the shortcuts window with the real shortcuts; Escape closes it.
     desktop.key("ctrl+question");
