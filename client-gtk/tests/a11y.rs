@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use client::{Event, Session, SessionConfig, Trust};
+use client::{Event, LeaveReason, Session, SessionConfig, Trust};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -380,7 +380,7 @@ fn keyboard_alone_signs_in_and_sends_and_a_screen_reader_can_name_every_control(
     let server = start_server();
     let (_bob, bob_events) = server.connect("bob");
     let desktop = Desktop::start();
-    let _app = desktop.launch(&server, None);
+    let mut app = desktop.launch(&server, None);
     desktop.focus_window();
 
     // The sign-in page. The server is prefilled, so the focus starts in the name field: typing the
@@ -502,6 +502,22 @@ fn keyboard_alone_signs_in_and_sends_and_a_screen_reader_can_name_every_control(
     desktop.wait_for_tree("the About window to close", |t| {
         t.find("label", "The quic-chat developers").is_none()
     });
+
+    // Alt+E is Exit's mnemonic: ann says goodbye (bob sees her quit) and the app ends by itself.
+    desktop.key("alt+e");
+    server.expect(
+        &bob_events,
+        "ann quitting",
+        |e| matches!(e, Event::UserLeft { user, why: LeaveReason::Quit } if user == "ann"),
+    );
+    let deadline = Instant::now() + WAIT;
+    while app.0.try_wait().expect("chat-gtk's status").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "chat-gtk did not quit after Exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
