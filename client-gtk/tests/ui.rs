@@ -3,7 +3,7 @@
 //! Run under a display: `dbus-run-session -- xvfb-run -a cargo test -p client-gtk`. `#[gtk::test]`
 //! runs every test on one GTK thread; each test starts its own server on a tokio runtime of its own
 //! and drives the window by emitting the real widgets' signals, iterating the GLib main loop in
-//! bounded waits.
+//! bounded waits. `tests/a11y.rs` drives the real binary with key presses instead, as a person does.
 
 use std::{
     cell::{OnceCell, RefCell},
