@@ -63,6 +63,7 @@ fn the_metainfo_validates_strictly_and_names_the_app() {
         format!("<id>{APP_ID}</id>"),
         format!("<launchable type=\"desktop-id\">{APP_ID}.desktop</launchable>"),
         "<binary>chat-gtk</binary>".to_owned(),
+        format!("<translation type=\"gettext\">{APP_ID}</translation>"),
         "<content_rating type=\"oars-1.1\">".to_owned(),
         "<release version=\"".to_owned() + env!("CARGO_PKG_VERSION") + "\"",
         "<screenshot type=\"default\">".to_owned(),
