@@ -57,12 +57,33 @@ fn installed_locale_dir(exe: &Path) -> Option<PathBuf> {
 }
 
 /// Fills `{name}` placeholders of a translated template: `fill(&gettext("{user} joined"),
-/// &[("user", "ann")])`.
+/// &[("user", "ann")])`. One pass over the template: a value that itself contains `{…}` (a line
+/// somebody typed) is inserted as it is, never filled in turn. Unknown placeholders stay visible.
 pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
-    args.iter()
-        .fold(template.to_owned(), |text, (name, value)| {
-            text.replace(&format!("{{{name}}}"), value)
-        })
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            args.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, value)| (*value, close))
+        });
+        match value {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -76,6 +97,18 @@ mod tests {
             "ann on x:1, ann"
         );
         assert_eq!(fill("no placeholders", &[("n", "ann")]), "no placeholders");
+        assert_eq!(fill("{unknown} {", &[("n", "ann")]), "{unknown} {");
+    }
+
+    #[test]
+    fn a_value_with_braces_is_inserted_as_typed() {
+        assert_eq!(
+            fill(
+                "{sender}: {text}",
+                &[("sender", "{text}"), ("text", "hi {sender}")]
+            ),
+            "{text}: hi {sender}"
+        );
     }
 
     #[test]
