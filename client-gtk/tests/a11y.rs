@@ -42,15 +42,33 @@ struct Desktop {
     home: tempfile::TempDir,
     // Dropped last: the app goes before the bus and the display.
     _dbus: Reaped,
-    _xvfb: Reaped,
+    _xvfb: XServer,
+}
+
+/// Xvfb on display `n`. Killed, it cannot remove its lock file and socket: that is done here, or
+/// every run would use up a display number.
+struct XServer {
+    n: u32,
+    process: Reaped,
+}
+
+impl Drop for XServer {
+    fn drop(&mut self) {
+        let _ = self.process.0.kill();
+        let _ = self.process.0.wait();
+        let _ = std::fs::remove_file(format!("/tmp/.X{}-lock", self.n));
+        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.n));
+    }
 }
 
 impl Desktop {
     fn start() -> Self {
         let home = tempfile::tempdir().expect("temp home");
         let (display, xvfb) = start_xvfb();
+        // The bus's socket lives in the temporary home, so it goes with it.
         let mut dbus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
+            .arg(format!("--address=unix:path={}/bus", home.path().display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -179,7 +197,7 @@ impl Desktop {
 }
 
 /// Xvfb on the first free display from 110 on.
-fn start_xvfb() -> (String, Reaped) {
+fn start_xvfb() -> (String, XServer) {
     for n in 110..200 {
         if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
             continue;
@@ -205,14 +223,17 @@ fn start_xvfb() -> (String, Reaped) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = xvfb.0.try_wait() {
-                break; // Lost the race for this display: try the next.
+                break; // Lost the race for this display (its files are the winner's): next.
             }
             if socket.exists() {
-                return (display, xvfb);
+                return (display, XServer { n, process: xvfb });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = xvfb.0.kill();
+        // Still running but never ready: it holds the display, so it is ours to clean up.
+        if !matches!(xvfb.0.try_wait(), Ok(Some(_))) {
+            drop(XServer { n, process: xvfb });
+        }
     }
     panic!("no free X display between :110 and :199");
 }
