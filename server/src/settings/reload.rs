@@ -79,3 +79,61 @@ impl Reload {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args as _, FromArgMatches as _};
+
+    use super::*;
+
+    /// The flags of a command line, as `main` parses them.
+    fn command_line(args: &[&str]) -> (Settings, ArgMatches) {
+        let matches = Settings::augment_args(clap::Command::new("chat-server"))
+            .try_get_matches_from(std::iter::once("chat-server").chain(args.iter().copied()))
+            .expect("valid flags");
+        let flags = Settings::from_arg_matches(&matches).expect("settings");
+        (flags, matches)
+    }
+
+    #[test]
+    fn live_keys_are_applied_and_the_others_wait_for_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("chat.toml");
+        let (flags, matches) = command_line(&["--too-fast-strikes", "3"]);
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nmax-message-bytes = 10\n").expect("write");
+        let current = resolve(&flags, &matches, Some(&file)).expect("valid");
+
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:2\"\nmax-message-bytes = 20\ntoo-fast-strikes = 9\n",
+        )
+        .expect("write");
+        let reload = Reload::read(&current, &flags, &matches, &file).expect("valid");
+        assert_eq!(
+            reload.applied,
+            [(
+                "max-message-bytes".to_owned(),
+                "10".to_owned(),
+                "20".to_owned()
+            )]
+        );
+        // The flag still wins over the file's too-fast-strikes: nothing to apply there.
+        assert_eq!(reload.need_restart, ["listen"]);
+        assert_eq!(reload.settings.max_message_bytes, 20);
+        assert_eq!(reload.settings.too_fast_strikes, 3);
+        assert_eq!(reload.settings.listen, current.listen, "not rebound");
+
+        // Until the restart, every reload says so again; applied keys are not applied twice.
+        let again = Reload::read(&reload.settings, &flags, &matches, &file).expect("valid");
+        assert!(again.applied.is_empty());
+        assert_eq!(again.need_restart, ["listen"]);
+    }
+
+    #[test]
+    fn every_live_key_is_a_key() {
+        let keys = Settings::keys();
+        for key in LIVE {
+            assert!(keys.iter().any(|k| k == key), "{key}");
+        }
+    }
+}
