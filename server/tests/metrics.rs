@@ -238,3 +238,76 @@ async fn the_endpoint_answers_only_metrics() {
     let (status, _) = http(metrics, "garbage\r\n\r\n").await;
     assert_eq!(status, "HTTP/1.1 400 Bad Request");
 }
+
+/// `chat-server --cluster ... --metrics ...` on port `metrics`, node `name`; returns its UDP port.
+async fn cluster_node(
+    dir: &std::path::Path,
+    nats: u16,
+    name: &str,
+    metrics: u16,
+) -> (tokio::process::Child, u16) {
+    let port = testkit::ports::free_udp_port().expect("a UDP port");
+    let child = spawn_chat_server([
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--cert-dir".into(),
+        dir.join("certs").display().to_string(),
+        "--no-persist".into(),
+        "--cluster".into(),
+        format!("nats://127.0.0.1:{nats}"),
+        "--node".into(),
+        name.to_owned(),
+        "--metrics".into(),
+        format!("127.0.0.1:{metrics}"),
+    ])
+    .await;
+    (child, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_cluster_node_counts_its_own_members_lines_and_keeps_up() {
+    let Some(binary) = testkit::nats::for_tests() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nats_port = testkit::ports::free_tcp_port().expect("a TCP port");
+    let _nats = tokio::time::timeout(
+        WAIT,
+        testkit::nats::spawn_ready(&binary, None, &dir.path().join("nats"), nats_port),
+    )
+    .await
+    .expect("nats-server ready in time")
+    .expect("nats-server starts");
+    let (metrics_a, metrics_b) = (
+        testkit::ports::free_tcp_port().expect("a TCP port"),
+        testkit::ports::free_tcp_port().expect("a TCP port"),
+    );
+    let (_a, port_a) = cluster_node(dir.path(), nats_port, "a", metrics_a).await;
+    let (_b, port_b) = cluster_node(dir.path(), nats_port, "b", metrics_b).await;
+    let ca = dir.path().join("certs/ca.pem");
+    let (mut ann, _) = join_process(port_a, &ca, "ann").await;
+    let (mut ben, _) = join_process(port_b, &ca, "ben").await;
+    for nonce in 1..=3 {
+        say(&mut ann, nonce, "from a").await;
+    }
+    say(&mut ben, 1, "from b").await;
+    // Everyone has every line: both nodes applied the stream to its end.
+    assert_eq!(chats(&mut ann, 4).await.len(), 4);
+    assert_eq!(chats(&mut ben, 4).await.len(), 4);
+
+    let a = scrape(metrics_a).await;
+    let b = scrape(metrics_b).await;
+    assert_eq!(value(&a, "chat_lines_accepted_total"), 3.0);
+    assert_eq!(value(&b, "chat_lines_accepted_total"), 1.0);
+    for node in [&a, &b] {
+        assert_eq!(value(node, "chat_joins_total"), 1.0);
+        assert_eq!(value(node, "chat_connections"), 1.0);
+        assert_eq!(value(node, "chat_cluster_lag_messages"), 0.0);
+        assert_eq!(
+            value(node, "chat_history_lines"),
+            0.0,
+            "the stream is the history"
+        );
+        assert!(value(node, "chat_deliveries_total") >= 5.0);
+    }
+}
