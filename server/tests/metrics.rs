@@ -165,7 +165,13 @@ async fn the_counts_follow_what_clients_do() {
     assert_eq!(seen[1].text, "hi");
     assert_eq!(chats(&mut alice, 1).await[0].text, "hi");
 
-    let during = scrape(metrics).await;
+    // The refused and the failed connections end on the server a moment after the clients see
+    // the refusal and the bad certificate.
+    let during = scrape_until(metrics, |s| {
+        s.get("chat_connections") == Some(&2.0)
+            && s.get("chat_handshake_failures_total{reason=\"tls\"}") == Some(&1.0)
+    })
+    .await;
     assert_eq!(value(&during, "chat_connections"), 2.0);
     assert_eq!(value(&during, "chat_handshakes_total"), 3.0);
     assert_eq!(
