@@ -24,6 +24,8 @@
 //! | joins and leaves gathered into `Presence`, in one order with the lines | `room/presence.rs` |
 //! | every member gets every frame in one order; a member that falls behind is dropped | `room/fanout.rs` |
 //! | frame sizes, encodings, close code numbers | the `wire` crate |
+//! | which limits a reload (`SIGHUP`) changes, and when each is read | `config.rs` (`LiveLimits`) |
+//! | what is counted for `/metrics`, and the scrape endpoint | `metrics/` |
 
 mod checkpoint;
 mod cluster;

@@ -134,12 +134,15 @@ async fn serve(settings: Settings, reload: Option<ReloadFrom>) -> Result<()> {
             .context("cannot read the metrics address")?;
         tokio::spawn(server::serve_metrics(listener, server.metrics()));
         say!("metrics: http://{bound}/metrics");
+        tracing::info!(url = %format!("http://{bound}/metrics"), "serving metrics");
     }
     tokio::spawn(reload_on_hangup(hangup, reload, settings, server.limits()));
     let addr = server
         .local_addr()
         .context("cannot read the bound address")?;
     say!("chat-server listening on udp {addr}");
+    // The lines on stdout are for people and scripts; the log (JSON too) says it as well.
+    tracing::info!(udp = %addr, "listening");
     if let Some(ca) = server.dev_ca() {
         say!(
             "development CA: {} (clients on this machine trust it; elsewhere pass it with --ca)",
