@@ -125,6 +125,8 @@ pub(crate) async fn serve(
         }
     };
     let decoder = FrameDecoder::new(limits.max_frame_bytes);
+    // Not kept across the member's life: every byte held here is held by every session's task.
+    drop(limits);
     let mut session = Session {
         connection,
         send,
