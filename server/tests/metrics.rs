@@ -317,3 +317,37 @@ async fn each_cluster_node_counts_its_own_members_lines_and_keeps_up() {
         assert!(value(node, "chat_deliveries_total") >= 5.0);
     }
 }
+
+#[tokio::test]
+async fn a_metrics_address_in_use_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a TCP port");
+    let addr = held.local_addr().expect("its address").to_string();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--no-persist",
+            "--metrics",
+            &addr,
+        ])
+        .arg("--cert-dir")
+        .arg(dir.path().join("certs"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(WAIT, run)
+        .await
+        .expect("exits in time")
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot serve metrics on {addr}")),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("listening"), "{stdout}");
+}

@@ -157,3 +157,39 @@ async fn sighup_applies_the_files_new_limits_and_keeps_them_when_the_file_is_bad
         Some(ProblemCode::TooLong)
     );
 }
+
+#[tokio::test]
+async fn sighup_without_a_settings_file_changes_nothing_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args([
+            "--log-format",
+            "json",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-persist",
+        ])
+        .arg("--cert-dir")
+        .arg(dir.path().join("certs"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chat-server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    tokio::time::timeout(WAIT, testkit::process::wait_until_listening(stdout))
+        .await
+        .expect("listening in time")
+        .expect("listening");
+    let mut log = Log(BufReader::new(child.stderr.take().expect("stderr")).lines());
+    hangup(&child).await;
+    let event = log.find("SIGHUP: there is no settings file").await;
+    assert_eq!(event["level"], "WARN");
+    // Still serving: SIGHUP's default action would have ended the process.
+    hangup(&child).await;
+    log.find("SIGHUP: there is no settings file").await;
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the server ended"
+    );
+}
