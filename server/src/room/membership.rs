@@ -92,7 +92,7 @@ impl Room {
         let key = name_key(name);
         let older_than_cache = {
             let mut state = self.lock();
-            if let Some(refused) = state.refusal(&key, self.sizes.max_members) {
+            if let Some(refused) = state.refusal(&key, self.limits.current().max_connections) {
                 return Err(refused);
             }
             state.remote.joining.insert(key.clone());
@@ -159,7 +159,7 @@ impl Room {
         let key = name_key(name);
         let older_than_cache = {
             let state = self.lock();
-            if let Some(refused) = state.refusal(&key, self.sizes.max_members) {
+            if let Some(refused) = state.refusal(&key, self.limits.current().max_connections) {
                 return Err(refused);
             }
             state.history.older_than_cache(resume_after)
@@ -179,7 +179,7 @@ impl Room {
             _ => None,
         };
         let mut state = self.lock();
-        if let Some(refused) = state.refusal(&key, self.sizes.max_members) {
+        if let Some(refused) = state.refusal(&key, self.limits.current().max_connections) {
             return Err(refused);
         }
         let replay = self.replay(&state, older, resume_after);
@@ -264,6 +264,7 @@ impl Room {
                 return false;
             };
             tracing::info!(user = %member.name, %why, "left");
+            self.metrics.left(why);
             let left = (member.name.clone(), member.revision);
             self.announce(
                 &mut state,
