@@ -176,6 +176,11 @@ impl ChatSession {
                     && !farewell.all_accepted()
                 {
                     let n = farewell.not_accepted();
+                    tracing::warn!(
+                        not_accepted = n,
+                        gave_up = ?farewell.gave_up,
+                        "left with lines the server did not accept"
+                    );
                     this.emit_toast(&format!(
                         "{n} line{} not accepted",
                         if n == 1 { " was" } else { "s were" }
