@@ -18,6 +18,8 @@ pub struct Welcome {
     pub you: String,
     pub users: Vec<String>,
     pub history: Vec<ChatMessage>,
+    /// What the server allows us: the session paces itself by these.
+    pub limits: wire::Limits,
 }
 
 impl From<Welcome> for ServerFrame {
@@ -26,6 +28,7 @@ impl From<Welcome> for ServerFrame {
             you: w.you,
             users: w.users,
             history: w.history,
+            limits: w.limits,
         }
     }
 }
@@ -128,12 +131,14 @@ impl Connector {
                 you,
                 users,
                 history,
+                limits,
             }) => Ok((
                 connection,
                 Welcome {
                     you,
                     users,
                     history,
+                    limits,
                 },
             )),
             Some(ServerFrame::Refused { reason }) => Err(ClientError::Refused(reason)),

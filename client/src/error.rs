@@ -37,6 +37,10 @@ pub enum ClientError {
     Protocol(String),
     #[error("the server did not answer in time")]
     Timeout,
+    #[error(
+        "the line is {bytes} bytes long and the server takes at most {longest}: split it and send the parts"
+    )]
+    LineTooLong { bytes: usize, longest: usize },
     #[error("the session has ended")]
     SessionEnded,
 }

@@ -2,8 +2,8 @@
 //!
 //! A UI wants to know what happened in the chat (a line, a receipt for its own line, somebody came or
 //! went) and how the connection is doing; it should not have to know that joins arrive batched in
-//! `Presence` frames, that protocol 1 sent them one by one, or that `TooFast` is answered by waiting
-//! and sending again. The session absorbs those details and hands out only these types, so a change
+//! `Presence` frames, that protocol 1 sent them one by one, or how lines are paced to the server's
+//! limits. The session absorbs those details and hands out only these types, so a change
 //! of the protocol changes the session, not every client.
 
 use std::time::Duration;
@@ -111,8 +111,9 @@ pub enum ProblemCode {
     TooLong,
     /// The line is empty or only white space.
     Empty,
-    /// We send faster than the server allows. A line refused for this is held back and sent again
-    /// by the session: this only reaches the user when the server names no line.
+    /// We send faster than the server allows. The session paces its lines by the server's limits,
+    /// so this should not happen; a line refused for it anyway goes back to the queue and is sent
+    /// again: this only reaches the user about a line the session no longer holds.
     TooFast,
     /// Signed in twice on one connection (a bug of ours).
     AlreadyJoined,
@@ -302,6 +303,13 @@ mod tests {
                 you: "ann".into(),
                 users: Vec::new(),
                 history: Vec::new(),
+                limits: wire::Limits {
+                    lines_per_sec: 20,
+                    burst: 40,
+                    max_line_bytes: 4096,
+                    max_frame_bytes: 65536,
+                    strikes_allowed: 20,
+                },
             },
             "ann",
         );

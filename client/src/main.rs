@@ -1,17 +1,37 @@
 //! `chat-cli`: a terminal chat client. Lines typed are sent; `/users` lists who is here; `/quit` or the
-//! end of input leaves.
+//! end of input leaves, after every line read has its receipt (or the wait gives up).
+//!
+//! Exit status: 0 when the session ended by `/quit` or end of input and every line read was
+//! accepted; 1 on other errors (bad address, certificates, no server); 2 when the server refused
+//! us at sign-in (or the arguments are wrong); 3 when the server ended the session or the
+//! connection was lost for good; 4 when some lines read were not accepted (said on stderr with the
+//! count; `--json` lists each one as `NotAccepted`) — 4 wins over 3.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 use clap::Parser;
 use client::{
-    Backoff, ClientError, CloseReason, Event, ServerAddr, Session, SessionConfig, Trust, render,
+    Backoff, ClientError, CloseReason, Event, Farewell, ServerAddr, Session, SessionConfig, Trust,
+    render, split_line,
 };
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Exit status when some lines read were not accepted.
+const NOT_ALL_ACCEPTED: u8 = 4;
+/// Leaving quietly for this long; after it, progress is shown.
+const QUIET_LEAVING: Duration = Duration::from_secs(1);
+/// How often progress is shown while leaving.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Terminal client for chat-server.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = AFTER_HELP)]
 struct Args {
     /// Server address, HOST:PORT; for a cluster, several separated by commas, tried in turn on
     /// connecting and on every reconnection.
@@ -29,7 +49,21 @@ struct Args {
     /// End when the connection is lost instead of reconnecting and resuming.
     #[arg(long)]
     no_reconnect: bool,
+    /// On leaving, wait at most this many seconds for the receipts of queued lines (default: the
+    /// time the queue needs at the server's rate plus 10 s; a server that confirms nothing for
+    /// 5 s is given up on sooner).
+    #[arg(long, value_name = "SECONDS")]
+    leave_wait: Option<u64>,
 }
+
+const AFTER_HELP: &str = "\
+Lines are sent at the pace the server allows and wait in order meanwhile; a line longer than the
+server takes is split at white space. On /quit or end of input chat-cli waits until every line has
+its receipt, then leaves.
+
+Exit status: 0 every line read was accepted; 1 error (address, certificates, no server);
+2 refused by the server at sign-in, or bad arguments; 3 the server ended the session or the
+connection was lost; 4 some lines read were not accepted (the count is printed).";
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -59,6 +93,70 @@ fn main() -> ExitCode {
                 _ => ExitCode::FAILURE,
             }
         }
+    }
+}
+
+/// A line on its way: where it came from.
+struct Sent {
+    /// Its line number in the input (parts of a split line share it).
+    line: usize,
+    text: String,
+}
+
+/// What became of each line read.
+#[derive(Default)]
+struct Fates {
+    /// Lines sent, by nonce, until their receipt or refusal.
+    pending: HashMap<u64, Sent>,
+    accepted: usize,
+    /// Line number, nonce, text, why.
+    not_accepted: Vec<(usize, Option<u64>, String, String)>,
+    sent: usize,
+}
+
+impl Fates {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Receipt(line) if self.pending.remove(&line.nonce).is_some() => {
+                self.accepted += 1;
+            }
+            Event::Problem {
+                code,
+                nonce: Some(nonce),
+                detail,
+            } => {
+                if let Some(sent) = self.pending.remove(nonce) {
+                    let why = format!("refused by the server: {code}: {detail}");
+                    self.not_accepted
+                        .push((sent.line, Some(*nonce), sent.text, why));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The session is over: whatever has no fate yet was not accepted, for the reason the
+    /// farewell (or the close) gives.
+    fn settle(&mut self, farewell: Option<&Farewell>, closed: &CloseReason) {
+        let why_unsent = farewell
+            .and_then(|f| f.gave_up.clone())
+            .unwrap_or_else(|| closed.to_string());
+        let unconfirmed: Vec<u64> = farewell
+            .map(|f| f.unconfirmed.iter().map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        let mut left: Vec<_> = self.pending.drain().collect();
+        left.sort_by_key(|(nonce, _)| *nonce);
+        for (nonce, sent) in left {
+            let why = if unconfirmed.contains(&nonce) {
+                format!("sent, but no receipt came ({why_unsent})")
+            } else {
+                format!("not sent ({why_unsent})")
+            };
+            self.not_accepted
+                .push((sent.line, Some(nonce), sent.text, why));
+        }
+        self.not_accepted
+            .sort_by_key(|(line, nonce, ..)| (*line, *nonce));
     }
 }
 
@@ -94,36 +192,135 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
         println!("{}", render::signed_in_text(&welcome));
     }
 
+    let leave_wait = args.leave_wait.map(Duration::from_secs);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut input_open = true;
-    loop {
+    let mut read = 0usize;
+    let mut fates = Fates::default();
+    let mut told_split = false;
+    let mut leaving: Option<(Instant, tokio::task::JoinHandle<Farewell>)> = None;
+    let mut progress = tokio::time::interval(Duration::from_millis(250));
+    let mut shown_at: Option<Instant> = None;
+    let closed = loop {
         tokio::select! {
-            line = lines.next_line(), if input_open => match line {
-                Ok(Some(line)) => match line.trim() {
-                    "/quit" => { input_open = false; session.quit().await; }
+            line = lines.next_line(), if input_open => {
+                let text = match line {
+                    Ok(Some(line)) => line,
+                    // End of input (or unreadable input): leave as if /quit was typed.
+                    Ok(None) | Err(_) => "/quit".to_owned(),
+                };
+                read += 1;
+                match text.trim() {
+                    "/quit" => {
+                        input_open = false;
+                        let session = session.clone();
+                        let task = tokio::spawn(async move {
+                            match leave_wait {
+                                Some(wait) => session.quit_within(wait).await,
+                                None => session.quit().await,
+                            }
+                        });
+                        leaving = Some((Instant::now(), task));
+                    }
                     "/users" => { let _ = session.list_users(); }
                     "" => {}
-                    _ => { let _ = session.say(line); }
-                },
-                // End of input (or unreadable input): leave as if /quit was typed.
-                Ok(None) | Err(_) => { input_open = false; session.quit().await; }
+                    _ => {
+                        let longest = session.longest_line();
+                        let parts = split_line(&text, longest);
+                        if parts.len() > 1 && !told_split {
+                            told_split = true;
+                            eprintln!(
+                                "chat-cli: the server takes lines of at most {longest} bytes: \
+                                 longer lines are sent in parts, cut at white space"
+                            );
+                        }
+                        for part in parts {
+                            fates.sent += 1;
+                            match session.say(part.clone()) {
+                                Ok(nonce) => {
+                                    fates.pending.insert(nonce, Sent { line: read, text: part });
+                                }
+                                Err(e) => fates.not_accepted.push((read, None, part, e.to_string())),
+                            }
+                        }
+                    }
+                }
             },
+            _ = progress.tick(), if leaving.is_some() => {
+                let Some((since, _)) = &leaving else { continue };
+                let left = session.queue().total();
+                let due = shown_at.map_or(since.elapsed() >= QUIET_LEAVING, |at| at.elapsed() >= PROGRESS_EVERY);
+                if left > 0 && due {
+                    if shown_at.is_none() {
+                        eprintln!("chat-cli: sending {left} queued line{}…", plural(left));
+                    } else {
+                        eprintln!("chat-cli: {left} line{} still to confirm…", plural(left));
+                    }
+                    shown_at = Some(Instant::now());
+                }
+            }
             event = events.recv() => match event {
+                Ok(Event::Closed(reason)) => break reason,
                 Ok(event) => {
+                    fates.event(&event);
                     if args.json {
                         println!("{}", render::json(&event));
                     } else {
                         println!("{}", render::text(&event));
                     }
-                    if let Event::Closed(reason) = event {
-                        return Ok(match reason {
-                            CloseReason::Quit => ExitCode::SUCCESS,
-                            CloseReason::ByServer(_) | CloseReason::Lost(_) => ExitCode::from(3),
-                        });
-                    }
                 }
-                Err(_) => return Ok(ExitCode::FAILURE),
+                Err(_) => break CloseReason::Lost(ClientError::SessionEnded),
             },
         }
+    };
+    let farewell = match leaving {
+        Some((_, task)) => tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .ok()
+            .and_then(Result::ok),
+        None => None,
+    };
+    fates.settle(farewell.as_ref(), &closed);
+    let failed = fates.not_accepted.len();
+    if args.json {
+        for (line, nonce, text, why) in &fates.not_accepted {
+            println!(
+                "{}",
+                json!({ "NotAccepted": { "line": line, "nonce": nonce, "text": text, "reason": why } })
+            );
+        }
+        let too_fast = farewell.as_ref().map_or(0, |f| f.too_fast);
+        println!(
+            "{}",
+            json!({ "Summary": {
+                "sent": fates.sent,
+                "accepted": fates.accepted,
+                "not_accepted": failed,
+                "too_fast": too_fast,
+            }})
+        );
+        println!("{}", render::closed_json(&closed));
+    } else {
+        // The first few, so that a long paste into a dead server does not bury the count.
+        for (line, _, _, why) in fates.not_accepted.iter().take(10) {
+            eprintln!("chat-cli: line {line} not accepted: {why}");
+        }
+        println!("{}", render::closed_text(&closed));
     }
+    if failed > 0 {
+        eprintln!(
+            "chat-cli: {failed} of {} line{} not accepted",
+            fates.sent,
+            plural(fates.sent)
+        );
+        return Ok(ExitCode::from(NOT_ALL_ACCEPTED));
+    }
+    Ok(match closed {
+        CloseReason::Quit => ExitCode::SUCCESS,
+        CloseReason::ByServer(_) | CloseReason::Lost(_) => ExitCode::from(3),
+    })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

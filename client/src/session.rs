@@ -1,9 +1,14 @@
 //! One user's session on a background task: call methods, read [`Event`]s.
 //!
 //! The task turns the server's frames into the library's events (`State::translate`): it knows
-//! which lines this session sent, so their echo becomes an [`Event::Receipt`]; it holds back and
-//! re-sends lines refused as `TooFast`; after a resume it announces [`Event::Reconnected`] and
-//! then hands out the missed lines one by one, like any other.
+//! which lines this session sent, so their echo becomes an [`Event::Receipt`]; after a resume it
+//! announces [`Event::Reconnected`] and then hands out the missed lines one by one, like any other.
+//!
+//! Lines do not go out as fast as they are said: they wait in the [`Outbox`](crate::outbox), in
+//! order, and leave at the pace the server announced in `Welcome` ([`Pacer`]), so that the server
+//! never has to refuse one as `TooFast` (if it does anyway, the line goes back to the queue and is
+//! sent again). [`Session::queue`] says how many wait; [`Session::quit`] waits, bounded, until each
+//! has its receipt and says what became of them.
 //!
 //! The task owns the connection. Commands come in on an unbounded channel (so calling [`Session::say`]
 //! never blocks, which matters on a GUI thread); events go out on an `async-channel`, which any
@@ -12,12 +17,11 @@
 //! behind and disconnects us, rather than memory growing without bound.
 
 use std::{
-    collections::VecDeque,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::{mpsc, oneshot};
@@ -26,12 +30,24 @@ use wire::{ChatMessage, ClientFrame, ProblemCode, RefuseReason, ServerFrame};
 use crate::{
     Backoff, ClientError, CloseReason, Connection, Connector, Event, FrameReader, FrameWriter,
     Line, ServerAddr, SignedIn, Trust, event,
+    outbox::{Farewell, Outbox, Outgoing, QueueState, Shared},
+    pacing::Pacer,
 };
 
 /// Events buffered between the session task and the consumer.
 const EVENT_QUEUE: usize = 4096;
-/// How long `quit` waits for the server to confirm before closing anyway.
-const QUIT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long saying `Bye` waits for the server to confirm before closing anyway.
+const BYE_TIMEOUT: Duration = Duration::from_secs(2);
+/// While leaving, how long the session waits without a receipt for a line it sent before it takes
+/// the server for dead (plus two rate periods, for a slow advertised rate). A live server answers
+/// within a round trip; this is long enough for a congested link and short enough that a user who
+/// quits in front of a dead server is told within a few seconds.
+const LEAVE_STALL: Duration = Duration::from_secs(5);
+/// While leaving, the margin on top of the time the queue needs at the advertised rate.
+const LEAVE_MARGIN: Duration = Duration::from_secs(10);
+/// Writing one frame takes longer than this only when the server stopped reading: the connection
+/// is taken for lost.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and who to be.
 #[derive(Debug, Clone)]
@@ -48,6 +64,7 @@ pub struct Session {
     commands: mpsc::UnboundedSender<Command>,
     next_nonce: Arc<AtomicU64>,
     you: Arc<str>,
+    shared: Arc<Shared>,
 }
 
 impl Session {
@@ -104,6 +121,7 @@ impl Session {
         };
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = async_channel::bounded(EVENT_QUEUE);
+        let shared = Arc::new(Shared::default());
         let mut state = State {
             config: SessionConfig {
                 user: welcome.you.clone(),
@@ -116,11 +134,13 @@ impl Session {
             backoff,
             you: welcome.you.clone(),
             last_seen: None,
-            unconfirmed: VecDeque::new(),
-            held_back: VecDeque::new(),
+            outbox: Outbox::new(shared.clone()),
+            pacer: Pacer::new(&welcome.limits, Instant::now()),
+            leaving: None,
             commands: command_rx,
             events: event_tx,
         };
+        state.take_limits(&welcome.limits);
         let history = state.absorb_history(welcome.history);
         tokio::spawn(run(state, connection));
         let session = Self {
@@ -128,6 +148,7 @@ impl Session {
             // A random start makes nonces unique across this user's sessions too.
             next_nonce: Arc::new(AtomicU64::new(rand::random::<u64>() >> 1)),
             you: Arc::from(welcome.you.as_str()),
+            shared,
         };
         let signed_in = SignedIn {
             you: welcome.you,
@@ -142,37 +163,99 @@ impl Session {
         &self.you
     }
 
-    /// Sends a line; returns its nonce, which its [`Event::Receipt`] and any [`Event::Problem`] about
-    /// it carry.
-    /// While disconnected the line is queued and sent after the resume: it is said exactly once.
+    /// The longest line the server takes, in bytes of UTF-8 (from its `Welcome`, renewed on every
+    /// reconnection). [`Session::say`] refuses longer lines.
+    pub fn longest_line(&self) -> usize {
+        self.shared.longest_line.load(Ordering::Relaxed)
+    }
+
+    /// How many of our lines are waiting to be sent and waiting for their receipt.
+    pub fn queue(&self) -> QueueState {
+        self.shared.queue()
+    }
+
+    /// Queues a line; returns its nonce, which its [`Event::Receipt`] and any [`Event::Problem`]
+    /// about it carry. Lines leave in order, at the pace the server allows; while disconnected they
+    /// wait and are sent after the resume: each is said exactly once. A line longer than
+    /// [`Session::longest_line`] is refused here ([`ClientError::LineTooLong`]) and not sent.
     pub fn say(&self, text: impl Into<String>) -> Result<u64, ClientError> {
+        let text = text.into();
+        let longest = self.longest_line();
+        if text.len() > longest {
+            return Err(ClientError::LineTooLong {
+                bytes: text.len(),
+                longest,
+            });
+        }
         let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
         self.commands
-            .send(Command::Say(nonce, text.into()))
+            .send(Command::Say(nonce, text))
             .map_err(|_| ClientError::SessionEnded)?;
         Ok(nonce)
     }
 
-    /// Asks for the user list; the answer arrives as [`Event::Users`].
+    /// Asks for the user list; the answer arrives as [`Event::Users`]. Paced like a line (the
+    /// server counts both), but it does not wait behind the lines it follows for their receipts.
     pub fn list_users(&self) -> Result<(), ClientError> {
         self.commands
             .send(Command::ListUsers)
             .map_err(|_| ClientError::SessionEnded)
     }
 
-    /// Says goodbye and waits (briefly) until the connection is closed.
-    pub async fn quit(&self) {
+    /// Leaves honestly: waits until every queued line has its receipt (or was refused), then says
+    /// `Bye` and waits (briefly) for the close. Returns what became of this session's lines.
+    ///
+    /// The wait is bounded twice: by the time the queue needs at the server's advertised rate plus
+    /// ten seconds, and by five seconds (plus two rate periods) without a receipt for a line that
+    /// was sent, which is how a server that stopped answering shows. A lost connection ends the
+    /// wait at once. Lines still queued then are in the [`Farewell`], never silently dropped.
+    pub async fn quit(&self) -> Farewell {
+        self.leave(None).await
+    }
+
+    /// Like [`Session::quit`], but waits at most `wait` for the receipts (the stall rule still
+    /// applies); `Duration::ZERO` says `Bye` at once.
+    pub async fn quit_within(&self, wait: Duration) -> Farewell {
+        self.leave(Some(wait)).await
+    }
+
+    async fn leave(&self, wait: Option<Duration>) -> Farewell {
         let (done, finished) = oneshot::channel();
-        if self.commands.send(Command::Quit(done)).is_ok() {
-            let _ = finished.await;
+        if self.commands.send(Command::Quit(done, wait)).is_err() {
+            return ended_already();
         }
+        finished.await.unwrap_or_else(|_| ended_already())
+    }
+}
+
+/// The farewell of a session that had already ended: its lines were told as they went.
+fn ended_already() -> Farewell {
+    Farewell {
+        gave_up: Some("the session had already ended".into()),
+        ..Farewell::default()
     }
 }
 
 enum Command {
     Say(u64, String),
     ListUsers,
-    Quit(oneshot::Sender<()>),
+    Quit(oneshot::Sender<Farewell>, Option<Duration>),
+}
+
+/// Waiting for the last receipts before `Bye`.
+struct Leaving {
+    done: oneshot::Sender<Farewell>,
+    /// Give up at this time whatever happens.
+    give_up_at: tokio::time::Instant,
+    /// The last sign of life: a receipt, or a line sent while nothing was unconfirmed.
+    last_progress: tokio::time::Instant,
+    stall: Duration,
+}
+
+impl Leaving {
+    fn deadline(&self) -> tokio::time::Instant {
+        self.give_up_at.min(self.last_progress + self.stall)
+    }
 }
 
 /// What the session task keeps across connections.
@@ -186,21 +269,30 @@ struct State {
     you: String,
     /// The id of the newest `Chat` seen: what a resume asks to continue after.
     last_seen: Option<u64>,
-    /// Lines said and not yet confirmed by their receipt, in order: re-sent after a reconnect.
-    unconfirmed: VecDeque<(u64, String)>,
-    /// Lines the server answered `TooFast`: sent again when the hold-back delay is over.
-    held_back: VecDeque<(u64, String)>,
+    outbox: Outbox,
+    pacer: Pacer,
+    leaving: Option<Leaving>,
     commands: mpsc::UnboundedReceiver<Command>,
     events: async_channel::Sender<Event>,
 }
 
 /// How one connection ended.
 enum Ended {
-    Quit(Option<oneshot::Sender<()>>),
+    /// We said `Bye` (or nobody listens any more).
+    Quit,
     Lost(CloseReason),
 }
 
 impl State {
+    /// A `Welcome`'s limits: the pace and the longest line from now on.
+    fn take_limits(&mut self, limits: &wire::Limits) {
+        self.pacer = Pacer::new(limits, Instant::now());
+        self.outbox
+            .shared()
+            .longest_line
+            .store(limits.longest_line(), Ordering::Relaxed);
+    }
+
     /// Notes the lines of a `Welcome`; each comes back with whether it is a receipt.
     fn absorb_history(&mut self, history: Vec<ChatMessage>) -> Vec<(Line, bool)> {
         history
@@ -219,16 +311,16 @@ impl State {
         if m.from != self.you {
             return false;
         }
-        let before = self.unconfirmed.len() + self.held_back.len();
-        self.unconfirmed.retain(|(nonce, _)| *nonce != m.nonce);
-        self.held_back.retain(|(nonce, _)| *nonce != m.nonce);
-        self.unconfirmed.len() + self.held_back.len() < before
+        let receipt = self.outbox.receipt(m.nonce);
+        if receipt && let Some(leaving) = &mut self.leaving {
+            leaving.last_progress = tokio::time::Instant::now();
+        }
+        receipt
     }
 
     /// What a frame means to the user, after the session's own bookkeeping. A `TooFast` about a
-    /// line we still hold is not told: the line is held back and sent again (`true` asks the
-    /// caller to start the hold-back timer).
-    fn translate(&mut self, frame: ServerFrame) -> (Vec<Event>, bool) {
+    /// line we still hold is not told: the line goes back to the queue and the pace starts over.
+    fn translate(&mut self, frame: ServerFrame) -> Vec<Event> {
         match frame {
             ServerFrame::Chat(m) => {
                 let event = if self.absorb(&m) {
@@ -236,36 +328,71 @@ impl State {
                 } else {
                     Event::Line(Line::from_wire(m, &self.you))
                 };
-                (vec![event], false)
+                vec![event]
             }
             ServerFrame::Problem {
                 code: ProblemCode::TooFast,
-                nonce: Some(n),
+                nonce,
                 detail,
             } => {
-                if let Some(at) = self.unconfirmed.iter().position(|(nonce, _)| *nonce == n)
-                    && let Some(line) = self.unconfirmed.remove(at)
-                {
-                    self.held_back.push_back(line);
-                    (Vec::new(), true)
-                } else if self.held_back.iter().any(|(nonce, _)| *nonce == n) {
-                    (Vec::new(), true)
-                } else {
-                    let frame = ServerFrame::Problem {
-                        code: ProblemCode::TooFast,
-                        nonce: Some(n),
-                        detail,
-                    };
-                    (event::frame_events(frame, &self.you), false)
+                tracing::warn!(?nonce, "the server said TooFast despite our pacing");
+                self.pacer.empty(Instant::now());
+                match nonce {
+                    Some(n) if self.outbox.too_fast(n) => Vec::new(),
+                    // A ListUsers refused: ask again.
+                    None => {
+                        self.outbox.push(Outgoing::ListUsers);
+                        Vec::new()
+                    }
+                    Some(_) => {
+                        let frame = ServerFrame::Problem {
+                            code: ProblemCode::TooFast,
+                            nonce,
+                            detail,
+                        };
+                        event::frame_events(frame, &self.you)
+                    }
                 }
             }
             // Any other problem with a line is final: it will not be sent again.
             ServerFrame::Problem { nonce: Some(n), .. } => {
-                self.unconfirmed.retain(|(nonce, _)| *nonce != n);
-                self.held_back.retain(|(nonce, _)| *nonce != n);
-                (event::frame_events(frame, &self.you), false)
+                if self.outbox.refused(n)
+                    && let Some(leaving) = &mut self.leaving
+                {
+                    leaving.last_progress = tokio::time::Instant::now();
+                }
+                event::frame_events(frame, &self.you)
             }
-            other => (event::frame_events(other, &self.you), false),
+            other => event::frame_events(other, &self.you),
+        }
+    }
+
+    /// Queues what a command asks for; `false` when every handle is gone.
+    fn command(&mut self, command: Option<Command>) -> bool {
+        match command {
+            Some(Command::Say(nonce, text)) => self.outbox.push(Outgoing::Say(nonce, text)),
+            Some(Command::ListUsers) => self.outbox.push(Outgoing::ListUsers),
+            Some(Command::Quit(done, wait)) => {
+                let now = tokio::time::Instant::now();
+                let needs = self.pacer.time_for(self.outbox.lines_left()) + LEAVE_MARGIN;
+                self.leaving = Some(Leaving {
+                    done,
+                    give_up_at: now + wait.unwrap_or(needs),
+                    last_progress: now,
+                    stall: LEAVE_STALL + self.pacer.period() * 2,
+                });
+            }
+            None => return false,
+        }
+        true
+    }
+
+    /// Ends the session: the farewell to whoever quit, then the last event.
+    async fn finish(&mut self, gave_up: Option<String>, closed: CloseReason) {
+        let farewell = self.outbox.farewell(gave_up);
+        let _ = self.emit(Event::Closed(closed)).await;
+        if let Some(leaving) = self.leaving.take() {
+            let _ = leaving.done.send(farewell);
         }
     }
 
@@ -274,26 +401,23 @@ impl State {
     }
 }
 
-/// How long a line refused as `TooFast` waits before it is sent again.
-const HOLD_BACK: Duration = Duration::from_secs(1);
 /// A reconnection attempt that takes longer than this is abandoned for the next one.
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 
 async fn run(mut state: State, mut connection: Connection) {
     loop {
-        let ended = drive(&mut state, connection).await;
+        let (ended, gave_up) = drive(&mut state, connection).await;
         let reason = match ended {
-            Ended::Quit(waiter) => {
-                let _ = state.emit(Event::Closed(CloseReason::Quit)).await;
-                if let Some(done) = waiter {
-                    let _ = done.send(());
-                }
+            Ended::Quit => {
+                state.finish(gave_up, CloseReason::Quit).await;
                 return;
             }
             Ended::Lost(reason) => reason,
         };
-        if !state.backoff.enabled {
-            let _ = state.emit(Event::Closed(reason)).await;
+        if !state.backoff.enabled || state.leaving.is_some() {
+            // Leaving and the connection is gone: what is still queued is told, not retried.
+            let gave_up = state.leaving.is_some().then(|| reason.to_string());
+            state.finish(gave_up, reason).await;
             return;
         }
         match reconnect(&mut state, reason.to_string()).await {
@@ -321,20 +445,21 @@ async fn reconnect(state: &mut State, mut error: String) -> Option<Connection> {
             return None;
         }
         let wake = tokio::time::Instant::now() + retry_in;
-        // Wait, still taking commands: lines are queued, quitting ends the session at once.
+        // Wait, still taking commands: lines are queued; quitting ends the session at once, and
+        // the farewell lists the lines that could not be sent.
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => break,
-                command = state.commands.recv() => match command {
-                    Some(Command::Say(nonce, text)) => state.unconfirmed.push_back((nonce, text)),
-                    Some(Command::ListUsers) => {}
-                    Some(Command::Quit(done)) => {
-                        let _ = state.emit(Event::Closed(CloseReason::Quit)).await;
-                        let _ = done.send(());
+                command = state.commands.recv() => {
+                    if !state.command(command) {
                         return None;
                     }
-                    None => return None,
-                },
+                    if state.leaving.is_some() {
+                        let why = format!("disconnected ({error})");
+                        state.finish(Some(why), CloseReason::Quit).await;
+                        return None;
+                    }
+                }
             }
         }
         if state.servers.len() > 1 {
@@ -354,18 +479,11 @@ async fn reconnect(state: &mut State, mut error: String) -> Option<Connection> {
         }
         .await;
         match attempt_result {
-            Ok((mut connection, welcome)) => {
+            Ok((connection, welcome)) => {
+                state.take_limits(&welcome.limits);
                 let missed = state.absorb_history(welcome.history);
-                state.unconfirmed.extend(state.held_back.drain(..));
-                for (nonce, text) in state.unconfirmed.clone() {
-                    if connection
-                        .send(&ClientFrame::Say { nonce, text })
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
+                // What is still unconfirmed goes again, first, at the new connection's pace.
+                state.outbox.resend_all();
                 let reconnected = Event::Reconnected {
                     users: welcome.users,
                     missed: missed.len(),
@@ -390,9 +508,8 @@ async fn reconnect(state: &mut State, mut error: String) -> Option<Connection> {
                 error = "the server still holds our previous connection".into();
             }
             Err(ClientError::Refused(reason)) => {
-                let _ = state
-                    .emit(Event::Closed(CloseReason::ByServer(reason.to_string())))
-                    .await;
+                let closed = CloseReason::ByServer(reason.to_string());
+                state.finish(None, closed).await;
                 return None;
             }
             Err(e) => error = e.to_string(),
@@ -400,66 +517,85 @@ async fn reconnect(state: &mut State, mut error: String) -> Option<Connection> {
     }
 }
 
-/// Runs one connection until it ends.
-async fn drive(state: &mut State, connection: Connection) -> Ended {
+/// Sends what the pace allows now; returns when the next frame may go, if one waits.
+async fn send_due(
+    state: &mut State,
+    writer: &mut FrameWriter,
+) -> Result<Option<tokio::time::Instant>, ClientError> {
+    while state.outbox.has_waiting() {
+        if let Err(wait) = state.pacer.take(Instant::now()) {
+            return Ok(Some(tokio::time::Instant::now() + wait));
+        }
+        let was_idle = !state.outbox.has_unconfirmed();
+        let Some(frame) = state.outbox.next_to_send() else {
+            break;
+        };
+        if was_idle && let Some(leaving) = &mut state.leaving {
+            leaving.last_progress = tokio::time::Instant::now();
+        }
+        let frame = match frame {
+            Outgoing::Say(nonce, text) => ClientFrame::Say { nonce, text },
+            Outgoing::ListUsers => ClientFrame::ListUsers,
+        };
+        tokio::time::timeout(SEND_TIMEOUT, writer.send(&frame))
+            .await
+            .map_err(|_| ClientError::Timeout)??;
+    }
+    Ok(None)
+}
+
+/// Runs one connection until it ends; with why the session stopped waiting for receipts, when it
+/// gave up on some.
+async fn drive(state: &mut State, connection: Connection) -> (Ended, Option<String>) {
     let (mut writer, mut reader, conn) = connection.split();
-    let hold_back = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(hold_back);
-    let mut holding = false;
+    let pace = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pace);
+    let leave = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(leave);
+    let mut gave_up = None;
     let ended = loop {
+        let next_send = match send_due(state, &mut writer).await {
+            Ok(next) => next,
+            Err(e) => break Ended::Lost(CloseReason::Lost(e)),
+        };
+        if let Some(at) = next_send {
+            pace.as_mut().reset(at);
+        }
+        if let Some(leaving) = &state.leaving {
+            if state.outbox.is_settled() {
+                say_bye(&mut writer, &mut reader, state).await;
+                break Ended::Quit;
+            }
+            leave.as_mut().reset(leaving.deadline());
+        }
         tokio::select! {
-            command = state.commands.recv() => match command {
-                Some(Command::Say(nonce, text)) => {
-                    state.unconfirmed.push_back((nonce, text.clone()));
-                    if let Err(e) = writer.send(&ClientFrame::Say { nonce, text }).await {
-                        break Ended::Lost(CloseReason::Lost(e));
-                    }
-                }
-                Some(Command::ListUsers) => {
-                    if let Err(e) = writer.send(&ClientFrame::ListUsers).await {
-                        break Ended::Lost(CloseReason::Lost(e));
-                    }
-                }
-                Some(Command::Quit(done)) => {
+            command = state.commands.recv() => {
+                if !state.command(command) {
+                    // Every handle is gone: nobody waits for the lines any more.
                     say_bye(&mut writer, &mut reader, state).await;
-                    break Ended::Quit(Some(done));
+                    break Ended::Quit;
                 }
-                None => {
-                    say_bye(&mut writer, &mut reader, state).await;
-                    break Ended::Quit(None);
-                }
-            },
-            () = &mut hold_back, if holding => {
-                holding = false;
-                let again: Vec<_> = state.held_back.drain(..).collect();
-                let mut failed = None;
-                for (nonce, text) in again {
-                    state.unconfirmed.push_back((nonce, text.clone()));
-                    if failed.is_none()
-                        && let Err(e) = writer.send(&ClientFrame::Say { nonce, text }).await
-                    {
-                        failed = Some(e);
-                    }
-                }
-                if let Some(e) = failed {
-                    break Ended::Lost(CloseReason::Lost(e));
-                }
+            }
+            () = &mut pace, if next_send.is_some() => {}
+            () = &mut leave, if state.leaving.is_some() => {
+                let left = state.outbox.lines_left();
+                gave_up = Some(format!(
+                    "the server confirmed nothing in time; {left} line{} not confirmed",
+                    if left == 1 { "" } else { "s" }
+                ));
+                say_bye(&mut writer, &mut reader, state).await;
+                break Ended::Quit;
             }
             frame = reader.next() => match frame {
                 Ok(Some(frame)) => {
-                    let (events, hold) = state.translate(frame);
-                    if hold && !holding {
-                        holding = true;
-                        hold_back.as_mut().reset(tokio::time::Instant::now() + HOLD_BACK);
-                    }
                     let mut listened = true;
-                    for event in events {
+                    for event in state.translate(frame) {
                         listened &= state.emit(event).await;
                     }
                     if !listened {
                         // Nobody listens any more: leave politely.
                         say_bye(&mut writer, &mut reader, state).await;
-                        break Ended::Quit(None);
+                        break Ended::Quit;
                     }
                 }
                 Ok(None) => break Ended::Lost(closed_by_server(&conn).await),
@@ -472,31 +608,32 @@ async fn drive(state: &mut State, connection: Connection) -> Ended {
         quinn::VarInt::from_u32(wire::close_code::NORMAL),
         b"client closed",
     );
-    if matches!(ended, Ended::Quit(_)) {
-        let _ = tokio::time::timeout(QUIT_TIMEOUT, state.connector.endpoint().wait_idle()).await;
+    if matches!(ended, Ended::Quit) {
+        let _ = tokio::time::timeout(BYE_TIMEOUT, state.connector.endpoint().wait_idle()).await;
     }
-    ended
+    (ended, gave_up)
 }
 
 /// Sends `Bye`, then passes on what the server still sends until it ends the stream.
 async fn say_bye(writer: &mut FrameWriter, reader: &mut FrameReader, state: &mut State) {
-    if writer.send(&ClientFrame::Bye).await.is_err() {
+    let bye = tokio::time::timeout(BYE_TIMEOUT, writer.send(&ClientFrame::Bye)).await;
+    if !matches!(bye, Ok(Ok(()))) {
         return;
     }
     writer.finish();
     let drain = async {
         while let Ok(Some(frame)) = reader.next().await {
-            for event in state.translate(frame).0 {
+            for event in state.translate(frame) {
                 let _ = state.events.try_send(event);
             }
         }
     };
-    let _ = tokio::time::timeout(QUIT_TIMEOUT, drain).await;
+    let _ = tokio::time::timeout(BYE_TIMEOUT, drain).await;
 }
 
 /// The server finished its stream without us asking: it is shutting down or dropped us.
 async fn closed_by_server(conn: &quinn::Connection) -> CloseReason {
-    let why = tokio::time::timeout(QUIT_TIMEOUT, conn.closed()).await;
+    let why = tokio::time::timeout(BYE_TIMEOUT, conn.closed()).await;
     match why {
         Ok(quinn::ConnectionError::ApplicationClosed(c)) => {
             CloseReason::ByServer(String::from_utf8_lossy(&c.reason).into_owned())

@@ -70,6 +70,19 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The limits `Welcome` tells each client, so that it paces itself instead of guessing.
+    pub fn advertised(&self) -> wire::Limits {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        wire::Limits {
+            lines_per_sec: self.messages_per_sec,
+            // The session's bucket holds at least one token (see `limits::RateLimit::new`).
+            burst: self.message_burst.max(1),
+            max_line_bytes: clamp(self.max_message_bytes),
+            max_frame_bytes: clamp(self.max_frame_bytes),
+            strikes_allowed: self.too_fast_strikes,
+        }
+    }
+
     /// Why these limits cannot be served, if they cannot.
     pub fn check(&self) -> Result<(), String> {
         // Welcome and Users carry the whole user list in one frame.

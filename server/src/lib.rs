@@ -19,6 +19,7 @@
 //! | connections per address, Retry under load, a full server (connections) | `listener.rs`, `limits.rs` |
 //! | names compared by how they look; reserved names | `names.rs` |
 //! | a name is taken while its holder is here; a full room; `Welcome` lists everyone | `room/membership.rs` |
+//! | `Welcome` tells each client the limits it must keep to (protocol 3) | `config.rs` (`Limits::advertised`) |
 //! | a line's length and blankness; ids one by one; stored before anyone sees it | `room/lines.rs` |
 //! | a re-sent line (same sender and nonce) is said once; what a resume replays | `room/history.rs` |
 //! | joins and leaves gathered into `Presence`, in one order with the lines | `room/presence.rs` |

@@ -955,7 +955,8 @@ async fn lines_written_together_are_all_said_before_a_broken_frame_closes() {
     );
 }
 
-/// One client says thousands of lines as fast as it can, with the default limits. What the README
+/// One client says thousands of lines as fast as it can, ignoring the limits its `Welcome` told it
+/// (the defaults). What the README
 /// promises, exactly: the burst passes (its receipts), every line over the rate gets
 /// `Problem(TooFast)` naming its nonce, and after `--too-fast-strikes` refusals in a row the flooder
 /// is disconnected with close code 7 (TOO_FAST) and the others are told `Left(Misbehaved)`.
@@ -963,14 +964,16 @@ async fn lines_written_together_are_all_said_before_a_broken_frame_closes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_answered_and_the_others_keep_receiving() {
     const FLOOD: u64 = 3000;
-    let limits = server::Limits::default();
-    let burst = limits.message_burst as usize;
-    let strikes = limits.too_fast_strikes as usize;
     let server = TestServer::start().await;
     let chatters = Chatters::start(&server).await;
     let (mut watcher, _) = server.join("watcher").await;
     let rss_before = rss_bytes();
-    let (flooder, _) = server.join("flooder").await;
+    let (flooder, welcome) = server.join("flooder").await;
+    // The flooder was told the limits in its Welcome, and ignores them.
+    let limits = server::Limits::default();
+    assert_eq!(welcome.limits, limits.advertised());
+    let burst = welcome.limits.burst as usize;
+    let strikes = welcome.limits.strikes_allowed as usize;
     let (mut w, mut r, quic) = flooder.split();
     let writer = tokio::spawn(async move {
         for nonce in 0..FLOOD {

@@ -65,9 +65,14 @@ async fn hangup(child: &Child) {
     assert!(status.success());
 }
 
-/// Says `text` as `user` on a new connection; the `Problem` code if it is refused.
-async fn try_line(port: u16, ca: &Path, user: &str, text: &str) -> Option<ProblemCode> {
-    let (mut conn, _) = join_process(port, ca, user).await;
+/// Says `text` as `user` on a new connection; the `Problem` code if it is refused. The line limit
+/// the `Welcome` told must be the one in force (`limit`): a client paces and cuts its lines by it.
+async fn try_line(port: u16, ca: &Path, user: &str, text: &str, limit: u32) -> Option<ProblemCode> {
+    let (mut conn, welcome) = join_process(port, ca, user).await;
+    assert_eq!(
+        welcome.limits.max_line_bytes, limit,
+        "Welcome tells the limit in force"
+    );
     say(&mut conn, 1, text).await;
     let answer = until(&mut conn, |f| {
         matches!(f, ServerFrame::Chat(_) | ServerFrame::Problem { .. })
@@ -100,7 +105,7 @@ async fn sighup_applies_the_files_new_limits_and_keeps_them_when_the_file_is_bad
     let twelve = "twelve bytes";
     let twenty_five = "twenty-five bytes of text";
     assert_eq!(
-        try_line(port, &ca, "before", twelve).await,
+        try_line(port, &ca, "before", twelve, 10).await,
         Some(ProblemCode::TooLong)
     );
 
@@ -119,9 +124,9 @@ async fn sighup_applies_the_files_new_limits_and_keeps_them_when_the_file_is_bad
     let restart = log.find("SIGHUP: changed in the file").await;
     assert_eq!(restart["fields"]["key"], "history", "{restart}");
     assert_eq!(restart["level"], "WARN");
-    assert_eq!(try_line(port, &ca, "after", twelve).await, None);
+    assert_eq!(try_line(port, &ca, "after", twelve, 20).await, None);
     assert_eq!(
-        try_line(port, &ca, "after2", twenty_five).await,
+        try_line(port, &ca, "after2", twenty_five, 20).await,
         Some(ProblemCode::TooLong)
     );
 
@@ -137,10 +142,10 @@ async fn sighup_applies_the_files_new_limits_and_keeps_them_when_the_file_is_bad
     );
     assert_eq!(refused["level"], "ERROR");
     assert_eq!(
-        try_line(port, &ca, "bad", twenty_five).await,
+        try_line(port, &ca, "bad", twenty_five, 20).await,
         Some(ProblemCode::TooLong)
     );
-    assert_eq!(try_line(port, &ca, "bad2", twelve).await, None);
+    assert_eq!(try_line(port, &ca, "bad2", twelve, 20).await, None);
 
     // Limits a reload cannot serve are refused too, and the old ones stay.
     std::fs::write(&file, format!("{base}max-connections = 100000000\n")).expect("write");
@@ -153,7 +158,7 @@ async fn sighup_applies_the_files_new_limits_and_keeps_them_when_the_file_is_bad
         "{refused}"
     );
     assert_eq!(
-        try_line(port, &ca, "still", twenty_five).await,
+        try_line(port, &ca, "still", twenty_five, 20).await,
         Some(ProblemCode::TooLong)
     );
 }

@@ -4,7 +4,7 @@
 
 use serde::ser::{Serialize, SerializeStructVariant, Serializer};
 
-use crate::{ChatMessage, ServerFrameKind};
+use crate::{ChatMessage, Limits, ServerFrameKind};
 
 /// The frames of [`ServerFrame`](crate::ServerFrame) that carry the user list, over borrowed names.
 #[derive(Debug, Clone, Copy)]
@@ -14,6 +14,7 @@ pub enum ServerFrameRef<'a> {
         you: &'a str,
         users: &'a [&'a str],
         history: &'a [ChatMessage],
+        limits: Limits,
     },
     /// Encodes as `ServerFrame::Users`.
     Users { list: &'a [&'a str] },
@@ -30,12 +31,14 @@ impl Serialize for ServerFrameRef<'_> {
                 you,
                 users,
                 history,
+                limits,
             } => {
                 let mut v =
-                    serializer.serialize_struct_variant("ServerFrame", WELCOME, "Welcome", 3)?;
+                    serializer.serialize_struct_variant("ServerFrame", WELCOME, "Welcome", 4)?;
                 v.serialize_field("you", you)?;
                 v.serialize_field("users", users)?;
                 v.serialize_field("history", history)?;
+                v.serialize_field("limits", limits)?;
                 v.end()
             }
             Self::Users { list } => {

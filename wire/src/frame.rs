@@ -26,12 +26,14 @@ pub enum ClientFrame {
 /// What a server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerFrame {
-    /// `Hello` accepted: the name the server registered, who is here (including `you`), and the recent
-    /// history (or what came after `resume_after`), oldest first.
+    /// `Hello` accepted: the name the server registered, who is here (including `you`), the recent
+    /// history (or what came after `resume_after`), oldest first, and (since version 3) the limits
+    /// this client must keep to.
     Welcome {
         you: UserName,
         users: Vec<UserName>,
         history: Vec<ChatMessage>,
+        limits: Limits,
     },
     /// `Hello` refused; the server closes the connection after this frame.
     Refused { reason: RefuseReason },
@@ -56,6 +58,37 @@ pub enum ServerFrame {
     /// a short moment into one frame: in a room filling up, each member then gets one frame per
     /// burst of newcomers instead of one per newcomer.
     Presence { changes: Vec<PresenceChange> },
+}
+
+/// What the server allows one client, told in `Welcome` (version 3) so that a client paces itself
+/// instead of guessing: a client that keeps to these never hears `TooFast`.
+///
+/// `Say` and `ListUsers` spend from one token bucket: it holds `burst` tokens, starts full and
+/// refills at `lines_per_sec`; a frame that finds it empty is refused with `Problem(TooFast)`, and
+/// after `strikes_allowed` such answers in a row the connection is closed (`close_code::TOO_FAST`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Sustained `Say` + `ListUsers` frames per second; 0 means no rate limit.
+    pub lines_per_sec: u32,
+    /// Frames allowed at once above the sustained rate (the bucket's size).
+    pub burst: u32,
+    /// Longest `Say` text, in bytes of UTF-8; longer is refused with `Problem(TooLong)`.
+    pub max_line_bytes: u32,
+    /// Largest client frame body; a larger one closes the connection.
+    pub max_frame_bytes: u32,
+    /// `TooFast` answers in a row after which the connection is closed.
+    pub strikes_allowed: u32,
+}
+
+impl Limits {
+    /// The longest `Say` text that fits both limits: the line limit and the frame limit less the
+    /// frame's own overhead (variant index, nonce and length varints).
+    pub fn longest_line(&self) -> usize {
+        /// One byte of variant index, up to ten of nonce, up to five of text length.
+        const SAY_OVERHEAD: u32 = 16;
+        self.max_line_bytes
+            .min(self.max_frame_bytes.saturating_sub(SAY_OVERHEAD)) as usize
+    }
 }
 
 /// One entry of `Presence`.

@@ -18,8 +18,8 @@ pub use borrowed::ServerFrameRef;
 pub use codec::{FrameDecoder, LENGTH_PREFIX, encode, encode_into};
 pub use error::{DecodeError, EncodeError};
 pub use frame::{
-    ChatMessage, ClientFrame, LeaveReason, PresenceChange, ProblemCode, RefuseReason, ServerFrame,
-    UserName,
+    ChatMessage, ClientFrame, LeaveReason, Limits, PresenceChange, ProblemCode, RefuseReason,
+    ServerFrame, UserName,
 };
 pub use peek::{ServerFrameKind, WelcomeRef, decode_body};
 
@@ -27,7 +27,7 @@ pub use peek::{ServerFrameKind, WelcomeRef, decode_body};
 pub const ALPN: &[u8] = b"chat/1";
 
 /// Bumped whenever the golden vectors change.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The largest frame body a server accepts from a client. Client frames are small (a line of text), so a
 /// tight bound keeps what one connection can make the server buffer small.

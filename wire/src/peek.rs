@@ -9,7 +9,7 @@
 
 use serde::Deserialize;
 
-use crate::{ChatMessage, DecodeError, ServerFrame};
+use crate::{ChatMessage, DecodeError, Limits, ServerFrame};
 
 /// Which variant of [`ServerFrame`] a frame body holds. The discriminant is postcard's variant index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +90,7 @@ pub struct WelcomeRef<'a> {
     pub you: &'a str,
     pub users: Vec<&'a str>,
     pub history: Vec<ChatMessage>,
+    pub limits: Limits,
 }
 
 /// The fields of `ServerFrame::Welcome`, in order, after the variant index.
@@ -100,6 +101,7 @@ struct WelcomeFields<'a> {
     #[serde(borrow)]
     users: Vec<&'a str>,
     history: Vec<ChatMessage>,
+    limits: Limits,
 }
 
 impl<'a> WelcomeRef<'a> {
@@ -120,6 +122,7 @@ impl<'a> WelcomeRef<'a> {
             you: fields.you,
             users: fields.users,
             history: fields.history,
+            limits: fields.limits,
         })
     }
 }

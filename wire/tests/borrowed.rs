@@ -2,7 +2,7 @@
 //! which the server used.
 
 use proptest::prelude::*;
-use wire::{ChatMessage, MAX_SERVER_FRAME, ServerFrame, ServerFrameRef, encode};
+use wire::{ChatMessage, Limits, MAX_SERVER_FRAME, ServerFrame, ServerFrameRef, encode};
 
 fn message() -> impl Strategy<Value = ChatMessage> {
     (
@@ -27,10 +27,13 @@ proptest! {
         you in ".{0,32}",
         users in prop::collection::vec(".{0,32}", 0..200),
         history in prop::collection::vec(message(), 0..5),
+        numbers in any::<[u32; 5]>(),
     ) {
+        let [lines_per_sec, burst, max_line_bytes, max_frame_bytes, strikes_allowed] = numbers;
+        let limits = Limits { lines_per_sec, burst, max_line_bytes, max_frame_bytes, strikes_allowed };
         let names: Vec<&str> = users.iter().map(String::as_str).collect();
-        let borrowed = ServerFrameRef::Welcome { you: &you, users: &names, history: &history };
-        let owned = ServerFrame::Welcome { you: you.clone(), users: users.clone(), history: history.clone() };
+        let borrowed = ServerFrameRef::Welcome { you: &you, users: &names, history: &history, limits };
+        let owned = ServerFrame::Welcome { you: you.clone(), users: users.clone(), history: history.clone(), limits };
         prop_assert_eq!(
             encode(&borrowed, MAX_SERVER_FRAME).expect("encodes"),
             encode(&owned, MAX_SERVER_FRAME).expect("encodes")

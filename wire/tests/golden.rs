@@ -2,7 +2,7 @@
 //! can no longer talk to new ones: bump `PROTOCOL_VERSION` and update the vectors deliberately.
 
 use wire::{
-    ChatMessage, ClientFrame, LeaveReason, MAX_SERVER_FRAME, PresenceChange, ProblemCode,
+    ChatMessage, ClientFrame, LeaveReason, Limits, MAX_SERVER_FRAME, PresenceChange, ProblemCode,
     RefuseReason, ServerFrame, encode,
 };
 
@@ -47,7 +47,7 @@ fn client_frames_are_pinned() {
                 user: "al".into(),
                 resume_after: None,
             },
-            "00 00 00 06 00 02 02 61 6c 00",
+            "00 00 00 06 00 03 02 61 6c 00",
         ),
         (ClientFrame::ListUsers, "00 00 00 01 02"),
         (ClientFrame::Bye, "00 00 00 01 03"),
@@ -72,8 +72,16 @@ fn server_frames_are_pinned() {
                 you: "al".into(),
                 users: vec!["al".into()],
                 history: vec![msg.clone()],
+                limits: Limits {
+                    lines_per_sec: 20,
+                    burst: 40,
+                    max_line_bytes: 4096,
+                    max_frame_bytes: 65536,
+                    strikes_allowed: 20,
+                },
             },
-            "00 00 00 13 00 02 61 6c 01 02 61 6c 01 01 02 61 6c 05 02 68 69 e8 07",
+            "00 00 00 1b 00 02 61 6c 01 02 61 6c 01 01 02 61 6c 05 02 68 69 e8 07 \
+             14 28 80 20 80 80 04 14",
         ),
         (
             ServerFrame::Refused {

@@ -3,8 +3,16 @@
 //! fails here.
 
 use wire::{
-    ChatMessage, DecodeError, LeaveReason, PresenceChange, ProblemCode, RefuseReason, ServerFrame,
-    ServerFrameKind, WelcomeRef, decode_body,
+    ChatMessage, DecodeError, LeaveReason, Limits, PresenceChange, ProblemCode, RefuseReason,
+    ServerFrame, ServerFrameKind, WelcomeRef, decode_body,
+};
+
+const LIMITS: Limits = Limits {
+    lines_per_sec: 20,
+    burst: 40,
+    max_line_bytes: 4096,
+    max_frame_bytes: 65536,
+    strikes_allowed: 20,
 };
 
 fn msg() -> ChatMessage {
@@ -24,6 +32,7 @@ fn one_of_each() -> Vec<ServerFrame> {
             you: "al".into(),
             users: vec!["al".into(), "bo".into()],
             history: vec![msg()],
+            limits: LIMITS,
         },
         ServerFrame::Refused {
             reason: RefuseReason::UnsupportedVersion { supported: 2 },
@@ -130,11 +139,13 @@ fn a_borrowed_welcome_reads_what_the_owned_one_encodes() {
     assert_eq!(read.you, "al");
     assert_eq!(read.users, ["al", "bo"]);
     assert_eq!(read.history, [msg()]);
+    assert_eq!(read.limits.max_line_bytes, 4096);
 
     let empty = body(&ServerFrame::Welcome {
         you: "x".into(),
         users: Vec::new(),
         history: Vec::new(),
+        limits: LIMITS,
     });
     assert_eq!(WelcomeRef::decode(&empty).expect("decodes").users.len(), 0);
 }

@@ -1,8 +1,8 @@
 //! Every frame survives encode → decode, however the bytes are split on the way.
 
 use wire::{
-    ChatMessage, ClientFrame, FrameDecoder, LeaveReason, MAX_CLIENT_FRAME, MAX_SERVER_FRAME,
-    PresenceChange, ProblemCode, RefuseReason, ServerFrame, encode,
+    ChatMessage, ClientFrame, FrameDecoder, LeaveReason, Limits, MAX_CLIENT_FRAME,
+    MAX_SERVER_FRAME, PresenceChange, ProblemCode, RefuseReason, ServerFrame, encode,
 };
 
 fn client_frames() -> Vec<ClientFrame> {
@@ -43,6 +43,13 @@ fn server_frames() -> Vec<ServerFrame> {
             you: "alice".into(),
             users: vec!["alice".into(), "bob".into()],
             history: vec![msg.clone()],
+            limits: Limits {
+                lines_per_sec: 20,
+                burst: 40,
+                max_line_bytes: 4096,
+                max_frame_bytes: 65536,
+                strikes_allowed: 20,
+            },
         },
         ServerFrame::Chat(msg),
         ServerFrame::Joined {

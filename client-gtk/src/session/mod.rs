@@ -29,8 +29,12 @@ use crate::{
     runtime,
 };
 
-/// How long Exit waits for the server to confirm the goodbye before quitting anyway.
-pub const QUIT_WAIT: Duration = Duration::from_secs(3);
+/// A last resort for Exit: the library bounds its own wait (the time the queued lines need at the
+/// server's rate plus ten seconds, five seconds without a receipt), so this only fires if the
+/// network task itself is stuck.
+pub const QUIT_WAIT: Duration = Duration::from_secs(600);
+/// Leaving quietly for this long; after it, the window shows how many lines are still queued.
+const QUIET_LEAVING: Duration = Duration::from_secs(1);
 
 /// The connection as the window shows it.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
@@ -108,25 +112,54 @@ impl ChatSession {
         ));
     }
 
-    /// Sends a line: it shows at once as pending and turns sent on its receipt. False (and a
-    /// toast) when there is no session to send it with.
+    /// Sends what the composer holds: each line of it (a paste may hold many) shows at once as
+    /// pending, waits in the library's queue for its turn under the server's rate, and turns sent
+    /// on its receipt. False (and a toast) when there is no session to send with, or when a line
+    /// is longer than the server takes: then nothing is sent and the text stays to be shortened.
     pub fn send(&self, text: &str) -> bool {
         let Some(session) = self.imp().client.borrow().clone() else {
             return false;
         };
-        match session.say(text) {
-            Ok(nonce) => {
-                self.chat().said(nonce, text);
-                true
-            }
-            Err(e) => {
-                self.emit_toast(&fill(
-                    &gettext("Not sent: {error}"),
-                    &[("error", &e.to_string())],
-                ));
-                false
+        let lines = pasted_lines(text);
+        let longest = session.longest_line();
+        if let Some((at, line)) = lines.iter().enumerate().find(|(_, l)| l.len() > longest) {
+            let bytes = line.len().to_string();
+            let longest = longest.to_string();
+            let text = if lines.len() > 1 {
+                fill(
+                    &gettext(
+                        "Not sent: line {line} is {bytes} bytes long; the server takes at most {longest}",
+                    ),
+                    &[
+                        ("line", &(at + 1).to_string()),
+                        ("bytes", &bytes),
+                        ("longest", &longest),
+                    ],
+                )
+            } else {
+                fill(
+                    &gettext(
+                        "Not sent: the line is {bytes} bytes long; the server takes at most {longest}",
+                    ),
+                    &[("bytes", &bytes), ("longest", &longest)],
+                )
+            };
+            self.emit_toast(&text);
+            return false;
+        }
+        for line in lines {
+            match session.say(line) {
+                Ok(nonce) => self.chat().said(nonce, line),
+                Err(e) => {
+                    self.emit_toast(&fill(
+                        &gettext("Not sent: {error}"),
+                        &[("error", &e.to_string())],
+                    ));
+                    return false;
+                }
             }
         }
+        true
     }
 
     /// Asks for the user list (the list is kept live anyway; this repairs any drift).
@@ -137,8 +170,10 @@ impl ChatSession {
         }
     }
 
-    /// Exit: says goodbye (waiting at most [`QUIT_WAIT`]), then emits `left`. A second call
-    /// does nothing.
+    /// Exit: waits until every queued line has its receipt (bounded by the library; after a
+    /// moment `status-text` says how many are left), says goodbye, then emits `left`. Lines that
+    /// were not accepted stay pending in the list, and a toast says how many. A second call does
+    /// nothing.
     pub fn leave(&self) {
         let imp = self.imp();
         if imp.leaving.replace(true) {
@@ -153,10 +188,63 @@ impl ChatSession {
             #[weak(rename_to = this)]
             self,
             async move {
-                quit(session).await;
+                let progress = this.show_leaving_progress(session.clone());
+                let farewell = quit(session).await;
+                progress.remove();
+                if let Some(farewell) = farewell
+                    && !farewell.all_accepted()
+                {
+                    let n = farewell.not_accepted();
+                    tracing::warn!(
+                        not_accepted = n,
+                        gave_up = ?farewell.gave_up,
+                        "left with lines the server did not accept"
+                    );
+                    this.emit_toast(&fill(
+                        &ngettext(
+                            "{count} line was not accepted",
+                            "{count} lines were not accepted",
+                            u32::try_from(n).unwrap_or(u32::MAX),
+                        ),
+                        &[("count", &n.to_string())],
+                    ));
+                }
                 this.finish_leaving();
             }
         ));
+    }
+
+    /// While leaving, after a moment, `status-text` says how many lines are still on their way.
+    fn show_leaving_progress(&self, session: Session) -> glib::SourceId {
+        let started = std::time::Instant::now();
+        glib::timeout_add_local(
+            Duration::from_millis(250),
+            glib::clone!(
+                #[weak(rename_to = this)]
+                self,
+                #[upgrade_or]
+                glib::ControlFlow::Break,
+                move || {
+                    let left = session.queue().total();
+                    if left > 0 && started.elapsed() >= QUIET_LEAVING {
+                        let text = fill(
+                            &ngettext(
+                                "Sending {count} queued line…",
+                                "Sending {count} queued lines…",
+                                u32::try_from(left).unwrap_or(u32::MAX),
+                            ),
+                            &[("count", &left.to_string())],
+                        );
+                        let imp = this.imp();
+                        if *imp.status_text.borrow() != text {
+                            imp.status_text.replace(text);
+                            this.notify_status_text();
+                        }
+                    }
+                    glib::ControlFlow::Continue
+                }
+            ),
+        )
     }
 
     /// True once Exit is done.
@@ -343,17 +431,41 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Says goodbye on the tokio runtime and waits for it, at most [`QUIT_WAIT`].
-async fn quit(session: Session) {
+/// Leaves on the tokio runtime and waits for it, at most [`QUIT_WAIT`]; what became of the lines.
+async fn quit(session: Session) -> Option<client::Farewell> {
     let handle = runtime::spawn_tokio(async move { session.quit().await });
-    if glib::future_with_timeout(QUIT_WAIT, handle).await.is_err() {
-        tracing::warn!("the server did not confirm the goodbye in time; quitting anyway");
+    match glib::future_with_timeout(QUIT_WAIT, handle).await {
+        Ok(Ok(farewell)) => Some(farewell),
+        Ok(Err(e)) => {
+            tracing::warn!("the network task failed while leaving: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("leaving took too long; quitting anyway");
+            None
+        }
     }
+}
+
+/// The lines of what the composer holds, blank ones left out: a paste of many lines is many
+/// lines in the chat, each with its own receipt.
+fn pasted_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| !l.trim().is_empty()).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paste_is_one_line_per_line_without_the_blank_ones() {
+        assert_eq!(pasted_lines("one"), ["one"]);
+        assert_eq!(
+            pasted_lines("one\r\n\n  \ntwo\nthree\n"),
+            ["one", "two", "three"]
+        );
+        assert!(pasted_lines(" \n").is_empty());
+    }
 
     #[test]
     fn sign_in_errors_say_what_happened() {

@@ -116,6 +116,14 @@ async fn member(incoming: Incoming, room: &Room) -> Result<()> {
         you: user.clone(),
         users: Vec::new(),
         history: Vec::new(),
+        // The floor enforces no rate: it measures the transport, not the rules.
+        limits: wire::Limits {
+            lines_per_sec: 0,
+            burst: 0,
+            max_line_bytes: wire::MAX_CLIENT_FRAME as u32,
+            max_frame_bytes: wire::MAX_CLIENT_FRAME as u32,
+            strikes_allowed: 0,
+        },
     };
     tx.try_send(wire::encode(&welcome, wire::MAX_SERVER_FRAME)?)?;
     let me = room.next_member.fetch_add(1, Ordering::Relaxed);

@@ -85,9 +85,10 @@ impl Room {
         conn: ConnId,
         name: &str,
         resume_after: Option<u64>,
+        advertised: wire::Limits,
     ) -> Result<super::Membership, RefuseReason> {
         let Some(peers) = &self.peers else {
-            return self.join(conn, name, resume_after);
+            return self.join(conn, name, resume_after, advertised);
         };
         let key = name_key(name);
         let older_than_cache = {
@@ -131,7 +132,14 @@ impl Room {
                 // The name is ours in the cluster: any remote entry for it is stale.
                 state.remote.users.remove(&key);
                 let replay = self.replay(&state, older, resume_after);
-                Some(self.admit(&mut state, conn, name, key.clone(), replay, revision))
+                Some(self.admit(
+                    &mut state,
+                    conn,
+                    (name, key.clone()),
+                    replay,
+                    revision,
+                    advertised,
+                ))
             }
         };
         match admitted {
@@ -155,6 +163,7 @@ impl Room {
         conn: ConnId,
         name: &str,
         resume_after: Option<u64>,
+        advertised: wire::Limits,
     ) -> Result<Membership, RefuseReason> {
         let key = name_key(name);
         let older_than_cache = {
@@ -183,7 +192,7 @@ impl Room {
             return Err(refused);
         }
         let replay = self.replay(&state, older, resume_after);
-        let membership = self.admit(&mut state, conn, name, key, replay, 0);
+        let membership = self.admit(&mut state, conn, (name, key), replay, 0, advertised);
         drop(state);
         drop(sequencer);
         Ok(membership)
@@ -204,16 +213,18 @@ impl Room {
     }
 
     /// Registers a member and queues its `Welcome` and replay; tells the others.
+    /// `advertised` are the limits the member's session enforces, taken when it started: a reload
+    /// between its start and its `Welcome` must not make the two disagree.
     fn admit(
         &self,
         state: &mut State,
         conn: ConnId,
-        name: &str,
-        key: String,
+        (name, key): (&str, String),
         replay: Vec<ChatMessage>,
         revision: u64,
+        advertised: wire::Limits,
     ) -> Membership {
-        let frames = welcome_frames(name, &state.names(Some((&key, name))), replay);
+        let frames = welcome_frames(name, &state.names(Some((&key, name))), replay, advertised);
 
         // Room for the welcome and the replay on top of the normal queue, so that a long replay
         // does not count as falling behind.
@@ -320,7 +331,12 @@ impl Room {
 }
 
 /// `Welcome` with as much of the replay as fits in one frame, then the rest as `Chat` frames.
-fn welcome_frames(you: &str, users: &[&str], replay: Vec<ChatMessage>) -> Vec<Bytes> {
+fn welcome_frames(
+    you: &str,
+    users: &[&str],
+    replay: Vec<ChatMessage>,
+    limits: wire::Limits,
+) -> Vec<Bytes> {
     // Generous per-message overhead: varints for id, nonce, time and three lengths.
     const PER_MESSAGE: usize = 40;
     let users_size: usize = users.iter().map(|u| u.len() + 5).sum();
@@ -340,6 +356,7 @@ fn welcome_frames(you: &str, users: &[&str], replay: Vec<ChatMessage>) -> Vec<By
         you,
         users,
         history: &replay,
+        limits,
     };
     match wire::encode(&welcome, wire::MAX_SERVER_FRAME) {
         Ok(bytes) => frames.push(bytes),

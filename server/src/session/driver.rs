@@ -55,6 +55,8 @@ struct Session {
     recv: RecvStream,
     decoder: FrameDecoder,
     rules: MemberSession,
+    /// The limits `rules` enforce, for the `Welcome` to tell.
+    advertised: wire::Limits,
     shared: Arc<Shared>,
     conn: ConnId,
 }
@@ -125,6 +127,7 @@ pub(crate) async fn serve(
         }
     };
     let decoder = FrameDecoder::new(limits.max_frame_bytes);
+    let advertised = limits.advertised();
     // Not kept across the member's life: every byte held here is held by every session's task.
     drop(limits);
     let mut session = Session {
@@ -133,6 +136,7 @@ pub(crate) async fn serve(
         recv,
         decoder,
         rules,
+        advertised,
         shared,
         conn,
     };
@@ -156,7 +160,11 @@ impl Session {
         }
         match self.rules.handle(first, Instant::now()) {
             Action::Join { user, resume_after } => {
-                let joined = self.shared.room.enter(self.conn, &user, resume_after).await;
+                let joined = self
+                    .shared
+                    .room
+                    .enter(self.conn, &user, resume_after, self.advertised)
+                    .await;
                 let outcome = joined.as_ref().map(|_| ()).map_err(Clone::clone);
                 match self.rules.handle(Input::Joined(outcome), Instant::now()) {
                     Action::Refuse(reason) => self.refuse(reason).await,
@@ -220,6 +228,7 @@ impl Session {
             rules,
             shared,
             conn,
+            ..
         } = self;
         let room = &shared.room;
         let conn = *conn;

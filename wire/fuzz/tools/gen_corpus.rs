@@ -55,6 +55,13 @@ fn main() {
                 you: "bob".into(),
                 users: vec!["alice".into(), "bob".into()],
                 history: vec![message.clone()],
+                limits: wire::Limits {
+                    lines_per_sec: 20,
+                    burst: 40,
+                    max_line_bytes: 4096,
+                    max_frame_bytes: 65536,
+                    strikes_allowed: 20,
+                },
             },
         ),
         (

@@ -271,6 +271,10 @@ impl Window {
         let view = &imp.chat_view;
         if session.leaving() {
             imp.window_title.set_subtitle(&gettext("Leaving…"));
+            // How many lines are still on their way, once leaving takes a moment.
+            if !session.status_text().is_empty() {
+                view.show_banner(&session.status_text(), false);
+            }
             view.set_composer_sensitive(false);
             imp.exit_button.set_sensitive(false);
             return;
