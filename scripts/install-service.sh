@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs chat-server as a systemd service: the binary in /usr/local/bin, the unit in
-# /etc/systemd/system, then enables and starts it. Run as root (or through sudo).
+# /etc/systemd/system, its settings in /etc/quic-chat/chat-server.toml (kept if already there),
+# then enables and starts it. Run as root (or through sudo).
 #
 # Usage: cargo build --release -p server && sudo scripts/install-service.sh
 #        BIN_DIR=/opt/bin UNIT_DIR=/etc/systemd/system scripts/install-service.sh
@@ -10,6 +11,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin_dir=${BIN_DIR:-/usr/local/bin}
 unit_dir=${UNIT_DIR:-/etc/systemd/system}
+config_dir=${CONFIG_DIR:-/etc/quic-chat}
 binary="$root/target/release/chat-server"
 
 if [ ! -x "$binary" ]; then
@@ -19,11 +21,21 @@ fi
 
 install -d "$bin_dir" "$unit_dir"
 install -m 755 "$binary" "$bin_dir/chat-server"
-sed "s|/usr/local/bin/chat-server|$bin_dir/chat-server|" "$root/scripts/chat-server.service" \
-    >"$unit_dir/chat-server.service"
+sed -e "s|/usr/local/bin/chat-server|$bin_dir/chat-server|" \
+    -e "s|/etc/quic-chat/chat-server.toml|$config_dir/chat-server.toml|" \
+    "$root/scripts/chat-server.service" >"$unit_dir/chat-server.service"
 chmod 644 "$unit_dir/chat-server.service"
+install -d -m 755 "$config_dir"
+if [ -e "$config_dir/chat-server.toml" ]; then
+    echo "kept:      $config_dir/chat-server.toml (yours; scripts/chat-server.toml has the defaults)"
+else
+    install -m 644 "$root/scripts/chat-server.toml" "$config_dir/chat-server.toml"
+fi
+# The settings are checked now rather than at the service's start.
+"$bin_dir/chat-server" --config "$config_dir/chat-server.toml" --print-config >/dev/null
 echo "installed: $bin_dir/chat-server"
 echo "           $unit_dir/chat-server.service"
+echo "           $config_dir/chat-server.toml (edit, then: systemctl reload chat-server)"
 
 if [ "${NO_START:-0}" = 1 ]; then
     exit 0

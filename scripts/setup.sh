@@ -4,7 +4,8 @@
 set -eu
 
 packages="pkg-config gcc libc6-dev libgtk-4-dev libadwaita-1-dev xvfb xauth dbus dbus-x11 nats-server systemd \
-    desktop-file-utils appstream flatpak-builder python3 libglib2.0-bin"
+    desktop-file-utils appstream flatpak-builder python3 libglib2.0-bin gettext \
+    at-spi2-core python3-pyatspi gir1.2-atspi-2.0 xdotool librsvg2-bin"
 [ "${WITH_SCREENSHOT_TOOLS:-0}" = 1 ] && packages="$packages imagemagick"
 
 missing=""

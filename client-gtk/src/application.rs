@@ -5,9 +5,12 @@ use std::{cell::RefCell, path::PathBuf};
 use adw::{prelude::*, subclass::prelude::*};
 use gtk::{gio, glib};
 
-use crate::{settings, widgets::Window};
+use crate::{i18n::gettext, settings, widgets::Window};
 
 pub const APP_ID: &str = "org.quicchat.Chat";
+
+/// The icons `build.rs` copied for this build, in a hicolor layout.
+const BUILT_ICONS: &str = concat!(env!("OUT_DIR"), "/icons");
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Default)]
@@ -43,10 +46,13 @@ mod imp {
 
     impl ApplicationImpl for Application {
         fn startup(&self) {
+            // Before the first template is built: GtkBuilder translates them through our domain.
+            crate::i18n::init();
             self.parent_startup();
             let app = self.obj();
             gtk::Window::set_default_icon_name(APP_ID);
             app.load_style();
+            app.add_built_icons();
             app.setup_actions();
         }
 
@@ -95,6 +101,14 @@ impl Application {
         window
     }
 
+    /// A development build's icons (copied by `build.rs`): the installed ones come first, these
+    /// only fill in when the app is not installed.
+    fn add_built_icons(&self) {
+        if let Some(display) = gtk::gdk::Display::default() {
+            gtk::IconTheme::for_display(&display).add_search_path(BUILT_ICONS);
+        }
+    }
+
     fn load_style(&self) {
         let provider = gtk::CssProvider::new();
         provider.load_from_data(include_str!("../data/style.css"));
@@ -119,8 +133,33 @@ impl Application {
                 }
             })
             .build();
-        self.add_action_entries([quit]);
+        let about = gio::ActionEntry::builder("about")
+            .activate(|app: &Self, _, _| app.show_about())
+            .build();
+        self.add_action_entries([quit, about]);
         self.set_accels_for_action("app.quit", &["<Control>q"]);
+        self.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
+        self.set_accels_for_action("win.show-users", &["<Control>u"]);
+    }
+
+    /// The About window, over the active window.
+    fn show_about(&self) {
+        let about = adw::AboutWindow::builder()
+            .application_name(gettext("Chat"))
+            .application_icon(APP_ID)
+            .version(env!("CARGO_PKG_VERSION"))
+            .comments(gettext("Chat with others on a QUIC chat server. Messages arrive exactly once, even across reconnects."))
+            .developer_name("The quic-chat developers")
+            .license_type(gtk::License::Custom)
+            .license(gettext(
+                "Licensed under the MIT license or the Apache License 2.0, at your option.",
+            ))
+            // Translators: your name (and e-mail), one translator a line; shown in About.
+            .translator_credits(gettext("translator-credits"))
+            .modal(true)
+            .build();
+        about.set_transient_for(self.active_window().as_ref());
+        about.present();
     }
 }
 

@@ -3,6 +3,7 @@
 //! window binds to it and only shows.
 
 pub mod application;
+pub mod i18n;
 pub mod model;
 pub mod runtime;
 pub mod session;

@@ -63,6 +63,7 @@ fn the_metainfo_validates_strictly_and_names_the_app() {
         format!("<id>{APP_ID}</id>"),
         format!("<launchable type=\"desktop-id\">{APP_ID}.desktop</launchable>"),
         "<binary>chat-gtk</binary>".to_owned(),
+        format!("<translation type=\"gettext\">{APP_ID}</translation>"),
         "<content_rating type=\"oars-1.1\">".to_owned(),
         "<release version=\"".to_owned() + env!("CARGO_PKG_VERSION") + "\"",
         "<screenshot type=\"default\">".to_owned(),
@@ -90,11 +91,32 @@ fn the_install_script_installs_every_file() {
         format!("share/applications/{APP_ID}.desktop"),
         format!("share/metainfo/{APP_ID}.metainfo.xml"),
         format!("share/icons/hicolor/scalable/apps/{APP_ID}.svg"),
+        format!("share/icons/hicolor/symbolic/apps/{APP_ID}-symbolic.svg"),
         format!("share/glib-2.0/schemas/{APP_ID}.gschema.xml"),
         "share/glib-2.0/schemas/gschemas.compiled".to_owned(),
+        format!("share/locale/de/LC_MESSAGES/{APP_ID}.mo"),
     ] {
         assert!(prefix.path().join(&installed).is_file(), "{installed}");
     }
+    // PNG sizes are rendered when the renderer is there (scripts/setup.sh installs it).
+    if Command::new("rsvg-convert")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        for size in [16, 24, 32, 48, 64, 128, 256, 512] {
+            let png = prefix.path().join(format!(
+                "share/icons/hicolor/{size}x{size}/apps/{APP_ID}.png"
+            ));
+            let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+            // A PNG's IHDR holds its width and height, big-endian, at bytes 16..24.
+            assert!(bytes.starts_with(b"\x89PNG"), "{}", png.display());
+            let width = u32::from_be_bytes(bytes[16..20].try_into().expect("4 bytes"));
+            let height = u32::from_be_bytes(bytes[20..24].try_into().expect("4 bytes"));
+            assert_eq!((width, height), (size, size), "{}", png.display());
+        }
+    }
+
     // The installed launcher names the installed binary by its full path, and still validates.
     let desktop = prefix
         .path()
@@ -102,7 +124,26 @@ fn the_install_script_installs_every_file() {
     let text = std::fs::read_to_string(&desktop).expect("readable");
     let exec = format!("Exec={}/bin/chat-gtk", prefix.path().display());
     assert!(text.contains(&exec), "{text}");
+    // ... and carries its translations, as does the metainfo; both still validate.
+    assert!(
+        text.contains("\nComment[de]=Mit allen auf einem QUIC-Chat-Server sprechen\n"),
+        "{text}"
+    );
     passes("desktop-file-validate", &[], &desktop, None);
+    let metainfo = prefix
+        .path()
+        .join(format!("share/metainfo/{APP_ID}.metainfo.xml"));
+    let text = std::fs::read_to_string(&metainfo).expect("readable");
+    assert!(
+        text.contains("<summary xml:lang=\"de\">Mit Ihrem Team auf einem"),
+        "{text}"
+    );
+    passes(
+        "appstreamcli",
+        &["validate", "--no-net", "--strict"],
+        &metainfo,
+        Some("Validation was successful"),
+    );
 }
 
 #[test]
@@ -128,7 +169,9 @@ fn the_flatpak_manifest_parses_and_installs_what_the_app_needs() {
         format!("client-gtk/data/{APP_ID}.desktop"),
         format!("client-gtk/data/{APP_ID}.metainfo.xml"),
         format!("client-gtk/data/{APP_ID}.svg"),
+        format!("client-gtk/data/{APP_ID}-symbolic.svg"),
         format!("client-gtk/data/{APP_ID}.gschema.xml"),
+        "po/LINGUAS".to_owned(),
     ] {
         assert!(root().join(&file).is_file(), "{file}");
         assert!(

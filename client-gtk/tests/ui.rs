@@ -3,7 +3,7 @@
 //! Run under a display: `dbus-run-session -- xvfb-run -a cargo test -p client-gtk`. `#[gtk::test]`
 //! runs every test on one GTK thread; each test starts its own server on a tokio runtime of its own
 //! and drives the window by emitting the real widgets' signals, iterating the GLib main loop in
-//! bounded waits.
+//! bounded waits. `tests/a11y.rs` drives the real binary with key presses instead, as a person does.
 
 use std::{
     cell::{OnceCell, RefCell},
@@ -538,4 +538,91 @@ fn the_sign_in_and_the_window_size_are_remembered_in_gsettings() {
         (700, 520)
     );
     assert!(!settings.boolean("is-maximized"));
+}
+
+/// A paste of 60 lines (more than the library sends at once under the default limits) becomes 60
+/// rows, pending until their receipts; Exit right after it waits, says how many lines are still
+/// queued, and closes the window only when every line was accepted: bob sees all 60, in order.
+#[gtk::test]
+fn a_pasted_block_is_many_lines_and_exit_waits_for_them() {
+    const LINES: usize = 60;
+    let server = start_server();
+    let window = window_for(&server, "ann");
+    let session = window.session();
+    sign_in(&window);
+    let (bob, bob_events) = server.connect("bob");
+    let pasted: Vec<String> = (1..=LINES).map(|i| format!("pasted {i}")).collect();
+    let view = window.chat_view();
+    view.entry().set_text(&pasted.join("\n"));
+    view.entry().emit_activate();
+    assert_eq!(view.entry().text(), "", "entry cleared");
+    let rows: Vec<Message> = pasted
+        .iter()
+        .map(|text| find(&window, text).expect("a row per pasted line"))
+        .collect();
+    assert_eq!(
+        rows.last().map(Message::state),
+        Some(DeliveryState::Pending),
+        "the last line waits in the queue"
+    );
+
+    window.exit_button().emit_clicked();
+    let mut saw_progress = false;
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            saw_progress |= session.status_text().contains("queued line");
+            !window.is_visible()
+        }),
+        "Exit finished"
+    );
+    assert!(saw_progress, "the wait said how many lines were queued");
+    assert!(
+        rows.iter().all(|m| m.state() == DeliveryState::Delivered),
+        "every pasted line was accepted before leaving"
+    );
+    let mut seen = Vec::new();
+    assert!(
+        wait_until(|| {
+            while let Ok(event) = bob_events.try_recv() {
+                if let Event::Line(line) = event
+                    && line.from == "ann"
+                {
+                    seen.push(line.text);
+                }
+            }
+            seen.len() >= LINES
+        }),
+        "bob got {} lines",
+        seen.len()
+    );
+    assert_eq!(seen, pasted, "each line once, in order");
+    server.rt.block_on(bob.quit());
+}
+
+#[gtk::test]
+fn a_line_too_long_refuses_the_paste_and_keeps_the_text() {
+    let server = start_server();
+    let window = window_for(&server, "ann");
+    let session = window.session();
+    sign_in(&window);
+    let toasts = std::rc::Rc::new(RefCell::new(Vec::new()));
+    session.connect_toast(glib::clone!(
+        #[strong]
+        toasts,
+        move |_, text| toasts.borrow_mut().push(text)
+    ));
+    let text = format!("short\n{}", "x".repeat(5000));
+    window.chat_view().entry().set_text(&text);
+    window.chat_view().entry().emit_activate();
+    assert!(find(&window, "short").is_none(), "nothing sent");
+    assert_eq!(window.chat_view().entry().text(), text, "the text stays");
+    assert!(
+        toasts
+            .borrow()
+            .iter()
+            .any(|t| t.contains("line 2 is 5000 bytes") && t.contains("4096")),
+        "{:?}",
+        toasts.borrow()
+    );
+    exit(&window);
 }

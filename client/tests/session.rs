@@ -138,14 +138,23 @@ async fn our_line_comes_back_as_its_receipt_and_to_others_as_a_line() {
     assert!(!seen.mine);
     assert_eq!(seen.from, "ann");
 
-    // A line too long is a problem about that line, and never gets a receipt.
-    let long = ann.say("x".repeat(5000)).expect("says");
+    // A line longer than the server's Welcome allows is refused before it is sent.
+    assert_eq!(ann.longest_line(), 4096);
+    assert!(matches!(
+        ann.say("x".repeat(5000)),
+        Err(client::ClientError::LineTooLong {
+            bytes: 5000,
+            longest: 4096
+        })
+    ));
+    // A line the server refuses is a problem about that line, and never gets a receipt.
+    let blank = ann.say("   ").expect("says");
     let ((code, about), passed) = until(&ann_events, |e| match e {
         Event::Problem { code, nonce, .. } => Some((*code, *nonce)),
         _ => None,
     })
     .await;
-    assert_eq!((code, about), (ProblemCode::TooLong, Some(long)));
+    assert_eq!((code, about), (ProblemCode::Empty, Some(blank)));
     assert!(passed.iter().all(|e| !matches!(e, Event::Receipt(_))));
 
     // Signed in again, our earlier line is in the history: ours, but not a receipt of this session.

@@ -1,6 +1,12 @@
-//! Everything an operator can tune, with the defaults `chat-server` uses.
+//! Everything an operator can tune, with the defaults `chat-server` uses, and the limits that can
+//! change while the server runs ([`LiveLimits`], for `SIGHUP`).
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 pub use crate::store::Retention;
 
@@ -75,6 +81,64 @@ impl Limits {
             max_frame_bytes: clamp(self.max_frame_bytes),
             strikes_allowed: self.too_fast_strikes,
         }
+    }
+
+    /// Why these limits cannot be served, if they cannot.
+    pub fn check(&self) -> Result<(), String> {
+        // Welcome and Users carry the whole user list in one frame.
+        let list_bytes = self
+            .max_connections
+            .saturating_mul(wire::MAX_NAME_BYTES + 5);
+        if list_bytes + 64 * 1024 > wire::MAX_SERVER_FRAME {
+            return Err(format!(
+                "at most {} connections fit in one user list",
+                (wire::MAX_SERVER_FRAME - 64 * 1024) / (wire::MAX_NAME_BYTES + 5)
+            ));
+        }
+        if self.max_frame_bytes > wire::MAX_CLIENT_FRAME * 16 {
+            return Err("frame limit above 1 MiB".into());
+        }
+        Ok(())
+    }
+}
+
+/// The limits in force, replaced as a whole when the operator reloads the settings (`SIGHUP`).
+///
+/// Read where a limit is applied: the listener per incoming connection, a session once when it
+/// starts (its handshake and Hello deadlines, its rate limit and strikes, which it keeps for its
+/// life), the room per batch of lines (message length) and per join (room size). A reload is rare
+/// and a read is an uncontended read lock and a reference-count increment, so a `std` `RwLock`
+/// around an `Arc` does it without another crate. Some limits are fixed when the endpoint is built
+/// (the idle timeout and the frame size are QUIC transport parameters, the queue length sizes each
+/// member's queue); `chat-server` says so when a reload asks to change them.
+#[derive(Debug)]
+pub struct LiveLimits {
+    current: RwLock<Arc<Limits>>,
+}
+
+impl LiveLimits {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(limits)),
+        }
+    }
+
+    /// The limits in force now.
+    pub fn current(&self) -> Arc<Limits> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `limits` in force for what starts from now on, if they can be served.
+    pub fn replace(&self, limits: Limits) -> Result<(), String> {
+        limits.check()?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(limits);
+        Ok(())
     }
 }
 

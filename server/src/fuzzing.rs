@@ -110,6 +110,7 @@ impl SessionHarness {
         self.now += Duration::from_secs(10);
         let mut run = Run {
             rules: MemberSession::new(&self.config.limits, None, self.now),
+            advertised: self.config.limits.advertised(),
             decoder: FrameDecoder::new(self.config.limits.max_frame_bytes),
             conn: self.next_conn,
             room: &self.room,
@@ -189,6 +190,7 @@ impl SessionHarness {
 /// One connection's run.
 struct Run<'a> {
     rules: MemberSession,
+    advertised: wire::Limits,
     decoder: FrameDecoder,
     conn: ConnId,
     room: &'a Room,
@@ -252,7 +254,7 @@ impl Run<'_> {
                 assert!(validate_name(&user).is_ok(), "the rules let {user:?} join");
                 let joined = self
                     .room
-                    .enter(self.conn, &user, resume_after)
+                    .enter(self.conn, &user, resume_after, self.advertised)
                     .now_or_never()
                     .expect("a single-node room admits without waiting");
                 let outcome = joined.as_ref().map(|_| ()).map_err(Clone::clone);

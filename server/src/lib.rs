@@ -8,7 +8,7 @@
 //! cluster implements), `queue` (a member's frames waiting to be written), `names` (what a valid user
 //! name is, what makes two names the same), `store` (history on disk) and `checkpoint` (its log
 //! copied into the file, off the runtime thread), `limits` (per-client rate and per-address counts),
-//! `shutdown` (the signal), and `cluster` (several nodes sharing the room through NATS, opt-in).
+//! `shutdown` (the signal), `metrics` (what it counts, and the scrape endpoint), and `cluster` (several nodes sharing the room through NATS, opt-in).
 //! Imports run one way: `listener` → `session` → `room` ← `cluster`.
 //!
 //! Where each rule of the protocol lives:
@@ -19,11 +19,14 @@
 //! | connections per address, Retry under load, a full server (connections) | `listener.rs`, `limits.rs` |
 //! | names compared by how they look; reserved names | `names.rs` |
 //! | a name is taken while its holder is here; a full room; `Welcome` lists everyone | `room/membership.rs` |
+//! | `Welcome` tells each client the limits it must keep to (protocol 3) | `config.rs` (`Limits::advertised`) |
 //! | a line's length and blankness; ids one by one; stored before anyone sees it | `room/lines.rs` |
 //! | a re-sent line (same sender and nonce) is said once; what a resume replays | `room/history.rs` |
 //! | joins and leaves gathered into `Presence`, in one order with the lines | `room/presence.rs` |
 //! | every member gets every frame in one order; a member that falls behind is dropped | `room/fanout.rs` |
 //! | frame sizes, encodings, close code numbers | the `wire` crate |
+//! | which limits a reload (`SIGHUP`) changes, and when each is read | `config.rs` (`LiveLimits`) |
+//! | what is counted for `/metrics`, and the scrape endpoint | `metrics/` |
 
 mod checkpoint;
 mod client_auth;
@@ -31,6 +34,7 @@ mod cluster;
 mod config;
 mod limits;
 mod listener;
+mod metrics;
 mod names;
 mod owners;
 mod queue;
@@ -45,8 +49,9 @@ mod tls;
 pub mod fuzzing;
 
 pub use cluster::{ClusterConfig, ClusterError};
-pub use config::{Config, Limits, Retention, TlsSource};
+pub use config::{Config, Limits, LiveLimits, Retention, TlsSource};
 pub use listener::{Server, ServerError};
+pub use metrics::{Metrics, serve as serve_metrics};
 pub use names::{NameError, validate_name};
 pub use shutdown::ShutdownHandle;
 pub use store::StoreError;

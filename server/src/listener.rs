@@ -20,7 +20,7 @@ use tracing::Instrument;
 use wire::RefuseReason;
 
 use crate::{
-    ClusterConfig, ClusterError, Config, ShutdownHandle,
+    ClusterConfig, ClusterError, Config, LiveLimits, Metrics, ShutdownHandle,
     cluster::Cluster,
     limits::PerAddress,
     room::Room,
@@ -86,7 +86,7 @@ impl Server {
             None => Store::in_memory(config.retention)?,
         };
         let room = Arc::new(Room::new(&config, store)?);
-        Ok(Self::with_room(config, endpoint, dev_ca, room, None))
+        Ok(Self::with_room(endpoint, dev_ca, room, None))
     }
 
     /// Like [`Server::bind`], as a node of a cluster: connects to NATS, opens the shared stream and
@@ -113,17 +113,10 @@ impl Server {
                 "serving before the recent history is fully loaded"
             );
         }
-        Ok(Self::with_room(
-            config,
-            endpoint,
-            dev_ca,
-            room,
-            Some(cluster),
-        ))
+        Ok(Self::with_room(endpoint, dev_ca, room, Some(cluster)))
     }
 
     fn with_room(
-        config: Config,
         endpoint: Endpoint,
         dev_ca: Option<PathBuf>,
         room: Arc<Room>,
@@ -132,8 +125,8 @@ impl Server {
         Self {
             endpoint,
             shared: Arc::new(Shared {
+                limits: room.limits.clone(),
                 room,
-                limits: config.limits,
                 handshaking: Default::default(),
             }),
             shutdown: ShutdownHandle::new(),
@@ -147,19 +140,7 @@ impl Server {
     /// measure this very endpoint, TLS and transport without the room.
     pub fn endpoint(config: &Config) -> Result<(Endpoint, Option<PathBuf>), ServerError> {
         let limits = config.limits.clone();
-        // Welcome and Users carry the whole user list in one frame.
-        let list_bytes = limits
-            .max_connections
-            .saturating_mul(wire::MAX_NAME_BYTES + 5);
-        if list_bytes + 64 * 1024 > wire::MAX_SERVER_FRAME {
-            return Err(ServerError::Config(format!(
-                "at most {} connections fit in one user list",
-                (wire::MAX_SERVER_FRAME - 64 * 1024) / (wire::MAX_NAME_BYTES + 5)
-            )));
-        }
-        if limits.max_frame_bytes > wire::MAX_CLIENT_FRAME * 16 {
-            return Err(ServerError::Config("frame limit above 1 MiB".into()));
-        }
+        limits.check().map_err(ServerError::Config)?;
         let identity = tls::load_identity(&config.tls)?;
         let dev_ca = identity.dev_ca.clone();
         let server_config = tls::server_config(identity, &limits)?;
@@ -190,6 +171,16 @@ impl Server {
         self.dev_ca.as_deref()
     }
 
+    /// What the server counts, for `chat-server --metrics` ([`crate::serve_metrics`]).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.room.metrics.clone()
+    }
+
+    /// The limits in force; replacing them (on `SIGHUP`) applies to what starts afterwards.
+    pub fn limits(&self) -> Arc<LiveLimits> {
+        self.shared.limits.clone()
+    }
+
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shutdown.clone()
     }
@@ -199,9 +190,6 @@ impl Server {
     pub async fn run(self) -> Result<(), ServerError> {
         let tracker = TaskTracker::new();
         let mut stop = self.shutdown.subscribe();
-        let max = self.shared.limits.max_connections;
-        // Beyond this many connections even the courtesy of a `Refused` frame is too expensive.
-        let hard_cap = max.saturating_mul(2).max(max + 16);
         let mut next_conn = 0u64;
         let per_address = PerAddress::default();
         let room = self.shared.room.clone();
@@ -212,11 +200,16 @@ impl Server {
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break String::from("endpoint closed") };
                     let open = tracker.len();
+                    // Read per connection: a reload (SIGHUP) changes them for what comes next.
+                    let limits = self.shared.limits.current();
+                    let max = limits.max_connections;
+                    // Beyond this many connections even the courtesy of a `Refused` frame is too
+                    // expensive.
+                    let hard_cap = max.saturating_mul(2).max(max + 16);
                     if open >= hard_cap {
                         incoming.refuse();
                         continue;
                     }
-                    let limits = &self.shared.limits;
                     if self.shared.handshaking.load(Ordering::Relaxed) >= limits.retry_above_handshakes
                         && !incoming.remote_address_validated()
                         && incoming.may_retry()

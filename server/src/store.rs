@@ -43,6 +43,8 @@ pub(crate) struct Store {
     conn: Connection,
     retention: Retention,
     appended_since_prune: u32,
+    /// Messages in the table, kept up to date so that the history size costs no query.
+    lines: u64,
     /// Copies the write-ahead log into the file, off the runtime thread (`None` in memory).
     _checkpointer: Option<Checkpointer>,
 }
@@ -86,9 +88,14 @@ impl Store {
             conn,
             retention,
             appended_since_prune: 0,
+            lines: 0,
             _checkpointer: None,
         };
         store.prune(now_ms())?;
+        let lines: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))?;
+        store.lines = to_u64(lines);
         Ok(store)
     }
 
@@ -124,6 +131,7 @@ impl Store {
             }
         }
         tx.commit()?;
+        self.lines += messages.len() as u64;
         let appended = u32::try_from(messages.len()).unwrap_or(u32::MAX);
         self.appended_since_prune = self.appended_since_prune.saturating_add(appended);
         if self.appended_since_prune >= PRUNE_EVERY
@@ -132,6 +140,11 @@ impl Store {
             self.prune(last.at_ms)?;
         }
         Ok(())
+    }
+
+    /// How many messages the database holds.
+    pub(crate) fn lines(&self) -> u64 {
+        self.lines
     }
 
     /// The newest `limit` messages, oldest first.
@@ -179,10 +192,11 @@ impl Store {
             [to_i64(last)],
         )?;
         if self.retention.max_messages > 0 {
-            self.conn.execute(
+            let deleted = self.conn.execute(
                 "DELETE FROM messages WHERE id <= ?1",
                 [to_i64(last.saturating_sub(self.retention.max_messages))],
             )?;
+            self.lines = self.lines.saturating_sub(deleted as u64);
         }
         if self.retention.max_age_ms > 0 {
             // Everything before the oldest message young enough to keep. Times follow ids, so this
@@ -190,12 +204,13 @@ impl Store {
             // no index on it) read every row: a full scan of 100,000 rows every thousand lines was
             // 9% of the server's CPU under fast chatter. Were the clock ever set back, an older
             // message after a newer one is kept a little longer, never dropped early.
-            self.conn.execute(
+            let deleted = self.conn.execute(
                 "DELETE FROM messages WHERE id < COALESCE(
                      (SELECT id FROM messages WHERE at_ms >= ?1 ORDER BY id LIMIT 1),
                      9223372036854775807)",
                 [to_i64(now_ms.saturating_sub(self.retention.max_age_ms))],
             )?;
+            self.lines = self.lines.saturating_sub(deleted as u64);
         }
         Ok(())
     }

@@ -1,14 +1,23 @@
 //! The systemd unit in `scripts/`: systemd accepts it, it keeps its hardening, and the command line
-//! it starts is one `chat-server` really accepts.
+//! it starts, with the settings file installed beside it, is one `chat-server` really accepts.
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn unit_text() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/chat-server.service");
+fn script(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+fn unit_text() -> String {
+    script("chat-server.service")
+}
+
+/// Where the unit reads its settings (installed from `scripts/chat-server.toml`).
+const CONFIG: &str = "/etc/quic-chat/chat-server.toml";
 
 /// The unit's `ExecStart` arguments after the binary.
 fn exec_start_args(unit: &str) -> Vec<String> {
@@ -56,13 +65,17 @@ fn the_unit_keeps_its_hardening() {
         "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
         "MemoryDenyWriteExecute=yes",
         "SystemCallFilter=@system-service",
+        "ConfigurationDirectory=quic-chat",
+        "ExecReload=/bin/kill -HUP $MAINPID",
     ] {
         assert!(unit.contains(option), "the unit lost {option:?}");
     }
+    assert_eq!(exec_start_args(&unit), ["--config", CONFIG]);
     // Everything the service writes is under its state directory.
-    for arg in exec_start_args(&unit) {
-        if arg.starts_with('/') {
-            assert!(arg.starts_with("/var/lib/quic-chat/"), "{arg}");
+    let settings: toml::Table = toml::from_str(&script("chat-server.toml")).expect("TOML");
+    for (key, value) in &settings {
+        if let Some(path) = value.as_str().filter(|v| v.starts_with('/')) {
+            assert!(path.starts_with("/var/lib/quic-chat/"), "{key} = {path}");
         }
     }
 }
@@ -73,12 +86,14 @@ fn the_unit_keeps_its_hardening() {
 async fn the_units_command_line_starts_the_server() {
     let state = tempfile::tempdir().expect("tempdir");
     let state_dir = state.path().display().to_string();
+    let settings = script("chat-server.toml")
+        .replace("/var/lib/quic-chat", &state_dir)
+        .replace("[::]:1234", "127.0.0.1:0");
+    let config = state.path().join("chat-server.toml");
+    std::fs::write(&config, settings).expect("write the settings");
     let args: Vec<String> = exec_start_args(&unit_text())
         .into_iter()
-        .map(|a| {
-            a.replace("/var/lib/quic-chat", &state_dir)
-                .replace("[::]:1234", "127.0.0.1:0")
-        })
+        .map(|a| a.replace(CONFIG, &config.display().to_string()))
         .collect();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .args(&args)

@@ -1,5 +1,5 @@
-//! The client library's promises, against a real server: lines held back by `TooFast` are sent
-//! again and said once, and the user is not bothered with the server's refusals; a session whose server was killed reconnects when it is back, and the lines
+//! The client library's promises, against a real server: a burst over a low rate is paced to the
+//! server's advertised limits and said once, and the user is not bothered with refusals; a session whose server was killed reconnects when it is back, and the lines
 //! said meanwhile (in flight at the kill, or typed while disconnected) are said once.
 
 mod support;
@@ -60,10 +60,11 @@ fn fast_backoff() -> Backoff {
     }
 }
 
-/// A burst well over a low rate: the server answers `TooFast` for most lines, the library holds
-/// them back and sends them again without telling the user of the refusals, and every line is said
-/// exactly once. That the server really refused is seen in the time it takes: at 4 a second after
-/// a burst of 3, 12 lines need more than two seconds, where an unlimited server takes milliseconds.
+/// A burst well over a low rate: the library paces the lines to the limits the server announced
+/// (since protocol 3; before, the server answered `TooFast` and the library sent them again), no
+/// refusal reaches the user, and every line is said exactly once. That the lines were held to the
+/// rate is seen in the time it takes: at 4 a second after a burst of 3, 12 lines need more than two
+/// seconds, where an unlimited server takes milliseconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_held_back_by_too_fast_are_sent_again_and_said_once() {
     const LINES: usize = 12;
@@ -140,7 +141,9 @@ async fn lines_held_back_by_too_fast_are_sent_again_and_said_once() {
     assert_eq!(texts, expected, "every line once");
     let ids: Vec<u64> = seen.iter().map(|m| m.id).collect();
     assert!(ids.windows(2).all(|w| w[0] + 1 == w[1]), "{ids:?}");
-    session.quit().await;
+    let farewell = session.quit().await;
+    assert!(farewell.all_accepted(), "{farewell:?}");
+    assert_eq!(farewell.too_fast, 0, "paced: the server never refused");
 }
 
 /// The server process is killed and started again on the same port and data: the session says so

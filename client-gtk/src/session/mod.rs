@@ -24,7 +24,10 @@ use gtk::{
 
 pub use state::{ChatState, Effect, Status};
 
-use crate::runtime;
+use crate::{
+    i18n::{fill, gettext, ngettext},
+    runtime,
+};
 
 /// A last resort for Exit: the library bounds its own wait (the time the queued lines need at the
 /// server's rate plus ten seconds, five seconds without a receipt), so this only fires if the
@@ -93,7 +96,7 @@ impl ChatSession {
         let Some(config) = imp.config.borrow().clone() else {
             return;
         };
-        self.set_status(SessionState::Connecting, "Reconnecting…", false);
+        self.set_status(SessionState::Connecting, &gettext("Reconnecting…"), false);
         runtime::spawn_local(glib::clone!(
             #[weak(rename_to = this)]
             self,
@@ -101,7 +104,7 @@ impl ChatSession {
                 match connect(config.clone()).await {
                     Ok((session, signed_in, events)) => {
                         this.enter(config, session, &signed_in, events, false);
-                        this.emit_toast("Reconnected");
+                        this.emit_toast(&gettext("Reconnected"));
                     }
                     Err(e) => this.set_status(SessionState::Closed, &e, true),
                 }
@@ -120,22 +123,38 @@ impl ChatSession {
         let lines = pasted_lines(text);
         let longest = session.longest_line();
         if let Some((at, line)) = lines.iter().enumerate().find(|(_, l)| l.len() > longest) {
-            let which = if lines.len() > 1 {
-                format!("line {} is", at + 1)
+            let bytes = line.len().to_string();
+            let longest = longest.to_string();
+            let text = if lines.len() > 1 {
+                fill(
+                    &gettext(
+                        "Not sent: line {line} is {bytes} bytes long; the server takes at most {longest}",
+                    ),
+                    &[
+                        ("line", &(at + 1).to_string()),
+                        ("bytes", &bytes),
+                        ("longest", &longest),
+                    ],
+                )
             } else {
-                "the line is".to_owned()
+                fill(
+                    &gettext(
+                        "Not sent: the line is {bytes} bytes long; the server takes at most {longest}",
+                    ),
+                    &[("bytes", &bytes), ("longest", &longest)],
+                )
             };
-            self.emit_toast(&format!(
-                "Not sent: {which} {} bytes long; the server takes at most {longest}",
-                line.len()
-            ));
+            self.emit_toast(&text);
             return false;
         }
         for line in lines {
             match session.say(line) {
                 Ok(nonce) => self.chat().said(nonce, line),
                 Err(e) => {
-                    self.emit_toast(&format!("Not sent: {e}"));
+                    self.emit_toast(&fill(
+                        &gettext("Not sent: {error}"),
+                        &[("error", &e.to_string())],
+                    ));
                     return false;
                 }
             }
@@ -176,9 +195,18 @@ impl ChatSession {
                     && !farewell.all_accepted()
                 {
                     let n = farewell.not_accepted();
-                    this.emit_toast(&format!(
-                        "{n} line{} not accepted",
-                        if n == 1 { " was" } else { "s were" }
+                    tracing::warn!(
+                        not_accepted = n,
+                        gave_up = ?farewell.gave_up,
+                        "left with lines the server did not accept"
+                    );
+                    this.emit_toast(&fill(
+                        &ngettext(
+                            "{count} line was not accepted",
+                            "{count} lines were not accepted",
+                            u32::try_from(n).unwrap_or(u32::MAX),
+                        ),
+                        &[("count", &n.to_string())],
                     ));
                 }
                 this.finish_leaving();
@@ -199,9 +227,13 @@ impl ChatSession {
                 move || {
                     let left = session.queue().total();
                     if left > 0 && started.elapsed() >= QUIET_LEAVING {
-                        let text = format!(
-                            "Sending {left} queued line{}…",
-                            if left == 1 { "" } else { "s" }
+                        let text = fill(
+                            &ngettext(
+                                "Sending {count} queued line…",
+                                "Sending {count} queued lines…",
+                                u32::try_from(left).unwrap_or(u32::MAX),
+                            ),
+                            &[("count", &left.to_string())],
                         );
                         let imp = this.imp();
                         if *imp.status_text.borrow() != text {
@@ -265,14 +297,21 @@ impl ChatSession {
         let chat = &imp.chat;
         chat.signed_in(signed_in);
         if fresh {
-            chat.messages.add_system(&format!(
-                "Welcome, {}. {} here: {}.",
-                signed_in.you,
-                signed_in.users.len(),
-                signed_in.users.join(", ")
+            let count = signed_in.users.len();
+            chat.messages.add_system(&fill(
+                &ngettext(
+                    "Welcome, {you}. {count} here: {users}.",
+                    "Welcome, {you}. {count} here: {users}.",
+                    u32::try_from(count).unwrap_or(u32::MAX),
+                ),
+                &[
+                    ("you", &signed_in.you),
+                    ("count", &count.to_string()),
+                    ("users", &signed_in.users.join(", ")),
+                ],
             ));
         } else {
-            chat.messages.add_system("Reconnected");
+            chat.messages.add_system(&gettext("Reconnected"));
         }
         if let Some(old) = imp.event_loop.replace(Some(self.spawn_event_loop(events))) {
             old.abort();
@@ -358,18 +397,28 @@ async fn connect(
     match runtime::spawn_tokio(Session::connect(config)).await {
         Ok(Ok(connected)) => Ok(connected),
         Ok(Err(e)) => Err(sign_in_error(&e)),
-        Err(e) => Err(format!("the network task failed: {e}")),
+        Err(e) => Err(fill(
+            &gettext("The network task failed: {error}."),
+            &[("error", &e.to_string())],
+        )),
     }
 }
 
 /// What the sign-in page says for a failed connection.
 pub fn sign_in_error(e: &ClientError) -> String {
     match e {
-        ClientError::Refused(reason) => format!("The server refused the name: {reason}."),
-        ClientError::Certificate(_) => format!("Untrusted certificate. {e}."),
-        ClientError::Unreachable(_) | ClientError::Timeout => {
-            format!("Cannot reach the server: {e}.")
-        }
+        ClientError::Refused(reason) => fill(
+            &gettext("The server refused the name: {reason}."),
+            &[("reason", &reason.to_string())],
+        ),
+        ClientError::Certificate(_) => fill(
+            &gettext("Untrusted certificate. {error}."),
+            &[("error", &e.to_string())],
+        ),
+        ClientError::Unreachable(_) | ClientError::Timeout => fill(
+            &gettext("Cannot reach the server: {error}."),
+            &[("error", &e.to_string())],
+        ),
         other => format!("{}.", capitalise(&other.to_string())),
     }
 }

@@ -4,7 +4,10 @@
 
 use client::{CloseReason, Event, LeaveReason, SignedIn};
 
-use crate::model::{Added, MessageKind, MessageList, UserList};
+use crate::{
+    i18n::{fill, gettext, ngettext},
+    model::{Added, MessageKind, MessageList, UserList},
+};
 
 /// What the session object should tell the window after an event, beyond the model updates.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +83,8 @@ impl ChatState {
             }
             Event::UserJoined { user } => {
                 if self.users.add(&user, &you) {
-                    self.messages.add_system(&format!("{user} joined"));
+                    self.messages
+                        .add_system(&fill(&gettext("{user} joined"), &[("user", &user)]));
                 }
                 Vec::new()
             }
@@ -102,12 +106,16 @@ impl ChatState {
                 if nonce.is_some_and(|n| self.messages.fail(n, &why)) {
                     Vec::new()
                 } else {
-                    self.messages.add_system(&format!("Problem — {why}"));
+                    self.messages
+                        .add_system(&fill(&gettext("Problem — {reason}"), &[("reason", &why)]));
                     vec![Effect::Toast(why)]
                 }
             }
             Event::ServerShuttingDown { reason } => {
-                let text = format!("The server is shutting down: {reason}");
+                let text = fill(
+                    &gettext("The server is shutting down: {reason}"),
+                    &[("reason", &reason)],
+                );
                 self.messages.add_system(&text);
                 vec![Effect::Toast(text)]
             }
@@ -117,21 +125,31 @@ impl ChatState {
                 retry_in,
             } => {
                 if attempt <= 1 {
-                    self.messages
-                        .add_system(&format!("Connection lost: {error}"));
+                    self.messages.add_system(&fill(
+                        &gettext("Connection lost: {error}"),
+                        &[("error", &error.to_string())],
+                    ));
                 }
-                vec![Effect::Status(Status::Reconnecting(format!(
-                    "Connection lost. Reconnecting in {} s (attempt {attempt})…",
-                    retry_in.as_secs().max(1)
+                let seconds = retry_in.as_secs().max(1);
+                vec![Effect::Status(Status::Reconnecting(fill(
+                    &ngettext(
+                        "Connection lost. Reconnecting in {seconds} s (attempt {attempt})…",
+                        "Connection lost. Reconnecting in {seconds} s (attempt {attempt})…",
+                        u32::try_from(seconds).unwrap_or(u32::MAX),
+                    ),
+                    &[
+                        ("seconds", &seconds.to_string()),
+                        ("attempt", &attempt.to_string()),
+                    ],
                 )))]
             }
             // The lines missed meanwhile follow as `Line` events.
             Event::Reconnected { users, .. } => {
                 self.users.set_all(&users, &you);
-                self.messages.add_system("Reconnected");
+                self.messages.add_system(&gettext("Reconnected"));
                 vec![
                     Effect::Status(Status::Online),
-                    Effect::Toast("Reconnected".into()),
+                    Effect::Toast(gettext("Reconnected")),
                 ]
             }
             Event::Closed(reason) => self.closed(&reason),
@@ -141,15 +159,21 @@ impl ChatState {
     pub fn closed(&self, reason: &CloseReason) -> Vec<Effect> {
         let can_reconnect = !matches!(reason, CloseReason::Quit);
         let text = match reason {
-            CloseReason::Quit => "You left the chat".to_owned(),
+            CloseReason::Quit => gettext("You left the chat"),
             CloseReason::ByServer(why) if why.is_empty() => {
-                "The server closed the connection".into()
+                gettext("The server closed the connection")
             }
-            CloseReason::ByServer(why) => format!("The server closed the connection: {why}"),
-            CloseReason::Lost(e) => format!("Connection lost: {e}"),
+            CloseReason::ByServer(why) => fill(
+                &gettext("The server closed the connection: {reason}"),
+                &[("reason", why)],
+            ),
+            CloseReason::Lost(e) => fill(
+                &gettext("Connection lost: {error}"),
+                &[("error", &e.to_string())],
+            ),
         };
         self.messages
-            .fail_all_pending("not delivered: the connection ended");
+            .fail_all_pending(&gettext("the connection ended"));
         self.users.set_all(&[], "");
         if can_reconnect {
             self.messages.add_system(&text);
@@ -163,8 +187,11 @@ impl ChatState {
 
 fn left_text(user: &str, why: LeaveReason) -> String {
     match why {
-        LeaveReason::Quit => format!("{user} left"),
-        other => format!("{user} left ({other})"),
+        LeaveReason::Quit => fill(&gettext("{user} left"), &[("user", user)]),
+        other => fill(
+            &gettext("{user} left ({reason})"),
+            &[("user", user), ("reason", &other.to_string())],
+        ),
     }
 }
 

@@ -156,7 +156,11 @@ pub(crate) async fn follow(cluster: Arc<Cluster>, room: Arc<Room>) {
             let mut messages = consumer.messages().await.map_err(js_error)?;
             while let Some(message) = messages.next().await {
                 let message = message.map_err(js_error)?;
-                let seq = message.info().map_err(js_error)?.stream_sequence;
+                let info = message.info().map_err(js_error)?;
+                let seq = info.stream_sequence;
+                room.metrics
+                    .cluster_lag
+                    .set(i64::try_from(info.pending).unwrap_or(i64::MAX));
                 match postcard::from_bytes::<ChatMessage>(&message.payload) {
                     Ok(mut m) => {
                         m.id = seq;

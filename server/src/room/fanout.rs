@@ -61,6 +61,7 @@ impl Room {
                 continue;
             };
             tracing::warn!(user = %member.name, "disconnecting a client that cannot keep up");
+            self.metrics.left(LeaveReason::TooSlow);
             if let Some(kick) = member.kick.take() {
                 let _ = kick.send(());
             }

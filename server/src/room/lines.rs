@@ -86,6 +86,9 @@ impl Room {
             }
             return outcomes;
         }
+        if let Some(store) = &sequencer {
+            self.metrics.history_lines.set(store.lines() as i64);
+        }
         let mut state = self.lock();
         for message in messages {
             self.record(&mut state, key.to_owned(), message);
@@ -107,7 +110,7 @@ impl Room {
 
     /// Length and blank checks on a line, before anything else is done with it.
     fn check_text(&self, text: &str) -> Result<(), Rejection> {
-        let max = self.sizes.max_message_bytes;
+        let max = self.limits.current().max_message_bytes;
         if text.len() > max {
             return Err(Rejection::Problem {
                 code: ProblemCode::TooLong,

@@ -85,14 +85,15 @@ impl Room {
         conn: ConnId,
         name: &str,
         resume_after: Option<u64>,
+        advertised: wire::Limits,
     ) -> Result<super::Membership, RefuseReason> {
         let Some(peers) = &self.peers else {
-            return self.join(conn, name, resume_after);
+            return self.join(conn, name, resume_after, advertised);
         };
         let key = name_key(name);
         let older_than_cache = {
             let mut state = self.lock();
-            if let Some(refused) = state.refusal(&key, self.sizes.max_members) {
+            if let Some(refused) = state.refusal(&key, self.limits.current().max_connections) {
                 return Err(refused);
             }
             state.remote.joining.insert(key.clone());
@@ -131,7 +132,14 @@ impl Room {
                 // The name is ours in the cluster: any remote entry for it is stale.
                 state.remote.users.remove(&key);
                 let replay = self.replay(&state, older, resume_after);
-                Some(self.admit(&mut state, conn, name, key.clone(), replay, revision))
+                Some(self.admit(
+                    &mut state,
+                    conn,
+                    (name, key.clone()),
+                    replay,
+                    revision,
+                    advertised,
+                ))
             }
         };
         match admitted {
@@ -155,11 +163,12 @@ impl Room {
         conn: ConnId,
         name: &str,
         resume_after: Option<u64>,
+        advertised: wire::Limits,
     ) -> Result<Membership, RefuseReason> {
         let key = name_key(name);
         let older_than_cache = {
             let state = self.lock();
-            if let Some(refused) = state.refusal(&key, self.sizes.max_members) {
+            if let Some(refused) = state.refusal(&key, self.limits.current().max_connections) {
                 return Err(refused);
             }
             state.history.older_than_cache(resume_after)
@@ -179,11 +188,11 @@ impl Room {
             _ => None,
         };
         let mut state = self.lock();
-        if let Some(refused) = state.refusal(&key, self.sizes.max_members) {
+        if let Some(refused) = state.refusal(&key, self.limits.current().max_connections) {
             return Err(refused);
         }
         let replay = self.replay(&state, older, resume_after);
-        let membership = self.admit(&mut state, conn, name, key, replay, 0);
+        let membership = self.admit(&mut state, conn, (name, key), replay, 0, advertised);
         drop(state);
         drop(sequencer);
         Ok(membership)
@@ -204,21 +213,18 @@ impl Room {
     }
 
     /// Registers a member and queues its `Welcome` and replay; tells the others.
+    /// `advertised` are the limits the member's session enforces, taken when it started: a reload
+    /// between its start and its `Welcome` must not make the two disagree.
     fn admit(
         &self,
         state: &mut State,
         conn: ConnId,
-        name: &str,
-        key: String,
+        (name, key): (&str, String),
         replay: Vec<ChatMessage>,
         revision: u64,
+        advertised: wire::Limits,
     ) -> Membership {
-        let frames = welcome_frames(
-            name,
-            &state.names(Some((&key, name))),
-            replay,
-            self.sizes.advertised,
-        );
+        let frames = welcome_frames(name, &state.names(Some((&key, name))), replay, advertised);
 
         // Room for the welcome and the replay on top of the normal queue, so that a long replay
         // does not count as falling behind.
@@ -269,6 +275,7 @@ impl Room {
                 return false;
             };
             tracing::info!(user = %member.name, %why, "left");
+            self.metrics.left(why);
             let left = (member.name.clone(), member.revision);
             self.announce(
                 &mut state,

@@ -38,7 +38,8 @@ use tokio::sync::Notify;
 use wire::{PresenceChange, ProblemCode};
 
 use crate::{
-    config::Config,
+    config::{Config, LiveLimits},
+    metrics::Metrics,
     store::{Store, StoreError},
 };
 
@@ -93,15 +94,12 @@ impl State {
     }
 }
 
-/// The limits a room works within, from the server's configuration.
+/// The limits a room works within, from the server's configuration; those that can change while it
+/// runs are in [`Room::limits`].
 struct Sizes {
-    max_members: usize,
-    max_message_bytes: usize,
     queue_frames: usize,
     welcome_history: usize,
     max_replay: usize,
-    /// What `Welcome` tells each newcomer to keep to.
-    advertised: wire::Limits,
 }
 
 pub(crate) struct Room {
@@ -114,6 +112,10 @@ pub(crate) struct Room {
     /// The other nodes (cluster only).
     peers: Option<Arc<dyn Peers>>,
     sizes: Sizes,
+    /// The limits in force (room size, message length), shared with the listener and sessions.
+    pub(crate) limits: Arc<LiveLimits>,
+    /// What the server counts; the room holds it so that everything that uses the room reaches it.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Room {
@@ -122,12 +124,11 @@ impl Room {
         let cached = store.recent(config.history_len)?;
         let next_id = store.last_id()? + 1;
         let history = History::new(next_id, cached, config.history_len);
-        Ok(Self::with_state(
-            config,
-            State::new(history),
-            Some(store),
-            None,
-        ))
+        let room = Self::with_state(config, State::new(history), Some(store), None);
+        if let Some(store) = room.sequencer() {
+            room.metrics.history_lines.set(store.lines() as i64);
+        }
+        Ok(room)
     }
 
     /// A room of a cluster node: ids and history come from the stream, which the node applies from
@@ -149,13 +150,12 @@ impl Room {
             presence_due: Notify::new(),
             peers,
             sizes: Sizes {
-                max_members: config.limits.max_connections,
-                max_message_bytes: config.limits.max_message_bytes,
                 queue_frames: config.limits.queue_frames.max(1),
                 welcome_history: config.welcome_history,
                 max_replay: config.max_replay,
-                advertised: config.limits.advertised(),
             },
+            limits: Arc::new(LiveLimits::new(config.limits.clone())),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 

@@ -55,6 +55,8 @@ struct Session {
     recv: RecvStream,
     decoder: FrameDecoder,
     rules: MemberSession,
+    /// The limits `rules` enforce, for the `Welcome` to tell.
+    advertised: wire::Limits,
     shared: Arc<Shared>,
     conn: ConnId,
 }
@@ -82,28 +84,34 @@ pub(crate) async fn serve(
     // The stages before the member's life (handshake, Hello, joining, refusing) are boxed: a task
     // is as large as its largest stage, and unboxed they made every session's task 6.6 KB for
     // its whole life, the member stage itself being 2.5 KB.
-    let handshake = timeout(shared.limits.handshake_timeout, Box::pin(handshake)).await;
+    let limits = shared.limits.current();
+    let handshake = timeout(limits.handshake_timeout, Box::pin(handshake)).await;
     shared.handshaking.fetch_sub(1, Ordering::Relaxed);
+    let metrics = &shared.room.metrics;
     let connection = match handshake {
         Ok(Ok(connection)) => connection,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "handshake failed");
+            metrics.handshake_failed(Some(&e));
             return;
         }
         Err(_) => {
             tracing::debug!("handshake timed out");
+            metrics.handshake_failed(None);
             return;
         }
     };
+    metrics.handshakes.inc();
+    let _open = metrics.connection();
 
     // Held until the session ends: this connection's place in the per-address count.
     let (refusal, _slot) = match admission {
         Admission::Welcome(slot) => (None, slot),
         Admission::Refuse(reason, slot) => (Some(reason), slot),
     };
-    let mut rules = MemberSession::new(&shared.limits, refusal, Instant::now());
+    let mut rules = MemberSession::new(&limits, refusal, Instant::now());
     // One deadline for the stream and the first frame on it.
-    let deadline = tokio::time::Instant::now() + shared.limits.hello_timeout;
+    let deadline = tokio::time::Instant::now() + limits.hello_timeout;
     let (send, recv) = match timeout_at(deadline, Box::pin(connection.accept_bi())).await {
         Ok(Ok(stream)) => stream,
         // The connection went away before it opened its stream.
@@ -118,13 +126,17 @@ pub(crate) async fn serve(
             return;
         }
     };
-    let decoder = FrameDecoder::new(shared.limits.max_frame_bytes);
+    let decoder = FrameDecoder::new(limits.max_frame_bytes);
+    let advertised = limits.advertised();
+    // Not kept across the member's life: every byte held here is held by every session's task.
+    drop(limits);
     let mut session = Session {
         connection,
         send,
         recv,
         decoder,
         rules,
+        advertised,
         shared,
         conn,
     };
@@ -148,7 +160,11 @@ impl Session {
         }
         match self.rules.handle(first, Instant::now()) {
             Action::Join { user, resume_after } => {
-                let joined = self.shared.room.enter(self.conn, &user, resume_after).await;
+                let joined = self
+                    .shared
+                    .room
+                    .enter(self.conn, &user, resume_after, self.advertised)
+                    .await;
                 let outcome = joined.as_ref().map(|_| ()).map_err(Clone::clone);
                 match self.rules.handle(Input::Joined(outcome), Instant::now()) {
                     Action::Refuse(reason) => self.refuse(reason).await,
@@ -156,6 +172,7 @@ impl Session {
                         if joined.is_ok() {
                             debug_assert!(self.rules.is_member());
                             tracing::info!("joined");
+                            self.shared.room.metrics.joins.inc();
                         }
                     }
                 }
@@ -177,6 +194,7 @@ impl Session {
 
     async fn refuse(&mut self, reason: RefuseReason) {
         tracing::info!(%reason, "refused");
+        self.shared.room.metrics.refused(&reason);
         let detail = reason.to_string();
         if let Ok(bytes) = wire::encode(&ServerFrame::Refused { reason }, wire::MAX_SERVER_FRAME)
             && self.send.write_all(&bytes).await.is_ok()
@@ -210,6 +228,7 @@ impl Session {
             rules,
             shared,
             conn,
+            ..
         } = self;
         let room = &shared.room;
         let conn = *conn;
@@ -224,7 +243,7 @@ impl Session {
                 conn,
             };
             let reader = read_loop(recv, decoder, rules, room, &me);
-            let writer = write_loop(send, &mut rx);
+            let writer = write_loop(send, &mut rx, &room.metrics.deliveries);
             tokio::pin!(reader, writer);
             let mut reading = true;
             let mut kick_pending = true;
@@ -342,6 +361,7 @@ async fn read_loop(
                     rules.gather_lines(decoder, (nonce, text), most, Instant::now(), &mut ahead);
                 said_this_turn += lines.len().saturating_sub(1);
                 for (nonce, outcome) in room.speak_all(me.key, lines).await {
+                    room.metrics.said(&outcome);
                     if let Some(reply) = rules.said(nonce, outcome) {
                         reply_to_self(room, me, &reply);
                     }
@@ -377,6 +397,9 @@ async fn wait_while_congested(room: &Room, said_this_turn: &mut usize) {
 
 /// Queues a frame for this client only.
 fn reply_to_self(room: &Room, me: &Speaker<'_>, reply: &ServerFrame) {
+    if let ServerFrame::Problem { code, .. } = reply {
+        room.metrics.problem(*code);
+    }
     match wire::encode(reply, wire::MAX_SERVER_FRAME) {
         Ok(bytes) => queue_to_self(room, me, bytes),
         Err(e) => tracing::error!(error = %e, "cannot encode a reply"),

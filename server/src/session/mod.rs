@@ -16,14 +16,15 @@ use std::sync::{Arc, atomic::AtomicUsize};
 
 use wire::RefuseReason;
 
-use crate::{config::Limits, limits::AddressSlot, room::Room};
+use crate::{config::LiveLimits, limits::AddressSlot, room::Room};
 
 pub(crate) use driver::serve;
 
 /// What every session shares.
 pub(crate) struct Shared {
     pub(crate) room: Arc<Room>,
-    pub(crate) limits: Limits,
+    /// The limits in force (the room's, which a reload replaces); a session reads them once.
+    pub(crate) limits: Arc<LiveLimits>,
     /// Handshakes started and not yet finished, for the Retry decision.
     pub(crate) handshaking: AtomicUsize,
 }

@@ -508,6 +508,18 @@ mod tests {
         assert!(s.is_ended());
     }
 
+    /// Version 3 added the limits to `Welcome`: a version 2 client could not read it, so it is
+    /// refused and told which version the server speaks.
+    #[test]
+    fn a_version_2_client_is_refused_with_the_version_spoken() {
+        let now = Instant::now();
+        let mut s = MemberSession::new(&limits(), None, now);
+        assert_eq!(
+            s.handle(hello(2, "al"), now),
+            Action::Refuse(RefuseReason::UnsupportedVersion { supported: 3 })
+        );
+    }
+
     #[test]
     fn the_listeners_refusal_comes_after_hello_then_the_name_is_checked() {
         let now = Instant::now();

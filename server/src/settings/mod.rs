@@ -9,6 +9,7 @@
 
 mod file;
 mod merge;
+mod reload;
 
 use std::{
     net::{Ipv6Addr, SocketAddr},
@@ -24,6 +25,7 @@ use server::{ClusterConfig, Config, Limits, Retention, TlsSource};
 
 pub use file::SettingsError;
 pub use merge::resolve;
+pub use reload::Reload;
 
 /// The port clients dial when they are given no other.
 const DEFAULT_PORT: u16 = 1234;
@@ -116,6 +118,24 @@ pub struct Settings {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<NonZeroUsize>,
+    /// Serve Prometheus metrics over HTTP at http://ADDR/metrics (e.g. 127.0.0.1:9100). Nothing
+    /// authenticates the scrape: keep it on a private address.
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<SocketAddr>,
+    /// Log lines on stderr as text (coloured only at a terminal) or as JSON, one object a line.
+    #[arg(long, value_enum, default_value_t = DEFAULTS.log_format)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: one line of text per event.
+    Text,
+    /// For log collectors: one JSON object per event, with the session's fields.
+    Json,
 }
 
 impl Default for Settings {
@@ -154,6 +174,8 @@ impl Default for Settings {
             cluster: None,
             node: None,
             threads: None,
+            metrics: None,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -201,9 +223,9 @@ impl Settings {
             .map(|(url, node)| ClusterConfig::new(url, node))
     }
 
-    /// The library's configuration. Looks up the user's data directory for what is not given.
-    pub fn server_config(&self) -> Result<Config> {
-        let tls = match (&self.cert, &self.key) {
+    /// Where the certificate comes from. Looks up the user's data directory when not given.
+    fn tls(&self) -> Result<TlsSource> {
+        Ok(match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => TlsSource::Files {
                 cert: cert.clone(),
                 key: key.clone(),
@@ -216,9 +238,12 @@ impl Settings {
                     )?,
                 },
             },
-        };
-        let mut config = Config::new(self.listen, tls);
-        config.limits = Limits {
+        })
+    }
+
+    /// The limits, as the library takes them.
+    pub fn limits(&self) -> Limits {
+        Limits {
             max_connections: self.max_connections,
             max_message_bytes: self.max_message_bytes,
             max_frame_bytes: self.max_frame_bytes,
@@ -231,7 +256,14 @@ impl Settings {
             too_fast_strikes: self.too_fast_strikes,
             max_connections_per_ip: self.max_connections_per_ip,
             retry_above_handshakes: self.retry_above_handshakes,
-        };
+        }
+    }
+
+    /// The library's configuration. Looks up the user's data directory for what is not given.
+    pub fn server_config(&self) -> Result<Config> {
+        let tls = self.tls()?;
+        let mut config = Config::new(self.listen, tls);
+        config.limits = self.limits();
         config.history_len = self.history;
         config.welcome_history = self.welcome_history;
         config.retention = Retention {
@@ -267,6 +299,7 @@ mod tests {
             cluster: Some("nats://x".into()),
             node: Some("n".into()),
             threads: NonZeroUsize::new(2),
+            metrics: Some("127.0.0.1:9100".parse().expect("addr")),
             ..Settings::default()
         };
         let table = toml::Table::try_from(&all_set).expect("serialises");

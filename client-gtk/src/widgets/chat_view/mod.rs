@@ -11,7 +11,11 @@ mod imp;
 use adw::subclass::prelude::*;
 use gtk::{gio, glib, glib::closure_local, prelude::*};
 
-use crate::{model::Message, widgets::MessageRow};
+use crate::{
+    i18n::{fill, ngettext},
+    model::Message,
+    widgets::MessageRow,
+};
 
 glib::wrapper! {
     pub struct ChatView(ObjectSubclass<imp::ChatView>)
@@ -162,11 +166,10 @@ impl ChatView {
         let imp = self.imp();
         let unseen = imp.unseen.get();
         imp.jump_button.set_visible(unseen > 0);
-        imp.jump_label.set_label(&if unseen == 1 {
-            "1 new message".to_owned()
-        } else {
-            format!("{unseen} new messages")
-        });
+        imp.jump_label.set_label(&fill(
+            &ngettext("{count} new message", "{count} new messages", unseen),
+            &[("count", &unseen.to_string())],
+        ));
     }
 
     fn submit(&self) {

@@ -20,6 +20,9 @@ pub struct MessageRow {
     pub status: TemplateChild<gtk::Label>,
     #[template_child]
     pub text: TemplateChild<gtk::Label>,
+    /// Never shown: what a screen reader reads for the row.
+    #[template_child]
+    pub spoken: TemplateChild<gtk::Label>,
     /// The message shown and our `notify` handler on it; rows are recycled, so the handler must go
     /// when the row is bound to another message.
     pub bound: RefCell<Option<(Message, glib::SignalHandlerId)>>,
@@ -33,6 +36,8 @@ impl ObjectSubclass for MessageRow {
 
     fn class_init(klass: &mut Self::Class) {
         klass.bind_template();
+        // Not the default "generic" role, which AT-SPI flattens away with the row's name.
+        klass.set_accessible_role(gtk::AccessibleRole::Group);
     }
 
     fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {

@@ -6,7 +6,10 @@ mod imp;
 use adw::subclass::prelude::*;
 use gtk::{glib, prelude::*};
 
-use crate::model::{DeliveryState, Message, MessageKind};
+use crate::{
+    i18n::{fill, gettext},
+    model::{DeliveryState, Message, MessageKind},
+};
 
 glib::wrapper! {
     pub struct MessageRow(ObjectSubclass<imp::MessageRow>)
@@ -73,12 +76,24 @@ impl MessageRow {
         let state = message.state();
         let status = match state {
             DeliveryState::Delivered => String::new(),
-            DeliveryState::Pending => "Sending…".to_owned(),
-            DeliveryState::Failed => format!("Not delivered — {}", message.status()),
+            DeliveryState::Pending => gettext("Sending…"),
+            DeliveryState::Failed => fill(
+                &gettext("Not delivered — {reason}"),
+                &[("reason", &message.status())],
+            ),
         };
         imp.status.set_label(&status);
         imp.status
             .set_tooltip_text(Some(status.as_str()).filter(|s| !s.is_empty()));
+        imp.spoken.set_label(&if system {
+            message.text()
+        } else {
+            // Translators: how a screen reader reads one chat line, e.g. "ann: hello".
+            fill(
+                &gettext("{sender}: {text}"),
+                &[("sender", &message.sender()), ("text", &message.text())],
+            )
+        });
         self.set_class("own", kind == MessageKind::Own);
         self.set_class("system", system);
         self.set_class("pending", state == DeliveryState::Pending);

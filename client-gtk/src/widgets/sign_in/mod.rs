@@ -7,6 +7,8 @@ mod imp;
 use adw::{prelude::*, subclass::prelude::*};
 use gtk::{glib, glib::closure_local};
 
+use crate::i18n::gettext;
+
 glib::wrapper! {
     pub struct SignIn(ObjectSubclass<imp::SignIn>)
         @extends adw::Bin, gtk::Widget,
@@ -63,8 +65,11 @@ impl SignIn {
         let imp = self.imp();
         imp.spinner.set_visible(busy);
         imp.spinner.set_spinning(busy);
-        imp.button_label
-            .set_label(if busy { "Connecting…" } else { "_Sign In" });
+        imp.button_label.set_label(&if busy {
+            gettext("Connecting…")
+        } else {
+            gettext("_Sign In")
+        });
         imp.sign_in_button.set_sensitive(!busy);
         imp.server_row.set_sensitive(!busy);
         imp.user_row.set_sensitive(!busy);

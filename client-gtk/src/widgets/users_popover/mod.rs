@@ -6,7 +6,10 @@ mod imp;
 use adw::subclass::prelude::*;
 use gtk::{gio, glib, prelude::*};
 
-use crate::model::User;
+use crate::{
+    i18n::{fill, gettext, ngettext},
+    model::User,
+};
 
 glib::wrapper! {
     pub struct UsersPopover(ObjectSubclass<imp::UsersPopover>)
@@ -39,9 +42,11 @@ impl UsersPopover {
 
     fn update_count(&self, n: u32) {
         self.imp().count_label.set_label(&match n {
-            0 => "Nobody online".to_owned(),
-            1 => "1 person online".to_owned(),
-            n => format!("{n} people online"),
+            0 => gettext("Nobody online"),
+            n => fill(
+                &ngettext("{count} person online", "{count} people online", n),
+                &[("count", &n.to_string())],
+            ),
         });
     }
 
@@ -67,7 +72,8 @@ fn user_row(user: &User) -> gtk::Widget {
     name.set_ellipsize(gtk::pango::EllipsizeMode::End);
     row.append(&name);
     if user.is_you() {
-        let you = gtk::Label::new(Some("you"));
+        // Translators: shown beside your own name in the list of users.
+        let you = gtk::Label::new(Some(&gettext("you")));
         you.add_css_class("dim-label");
         you.add_css_class("caption");
         row.append(&you);

@@ -10,6 +10,7 @@ use client::{ServerAddr, SessionConfig, Trust};
 use gtk::{gio, glib};
 
 use crate::{
+    i18n::{fill, gettext},
     runtime,
     session::{ChatSession, SessionState},
     widgets::{ChatView, SignIn, UsersPopover},
@@ -95,6 +96,31 @@ impl Window {
             }
         });
         self.connect_map(|window| window.focus_start());
+        self.setup_keyboard();
+    }
+
+    /// The shortcuts window (Ctrl+?, `win.show-help-overlay`) and Ctrl+U for the users list; the
+    /// accelerators themselves are the application's (`Application::setup_actions`).
+    fn setup_keyboard(&self) {
+        let builder = gtk::Builder::new();
+        builder.set_translation_domain(Some(crate::i18n::DOMAIN));
+        match builder.add_from_string(include_str!("shortcuts.ui")) {
+            Ok(()) => self.set_help_overlay(
+                builder
+                    .object::<gtk::ShortcutsWindow>("help_overlay")
+                    .as_ref(),
+            ),
+            Err(e) => tracing::warn!(error = %e, "no shortcuts window"),
+        }
+        let show_users = gio::ActionEntry::builder("show-users")
+            .activate(|window: &Self, _, _| {
+                let button = window.users_button();
+                if button.is_visible() {
+                    button.popup();
+                }
+            })
+            .build();
+        self.add_action_entries([show_users]);
     }
 
     /// Where to remember the sign-in and the window's size; prefills the page and sizes the window
@@ -164,13 +190,16 @@ impl Window {
         let page = &imp.sign_in;
         let user = page.user();
         if user.is_empty() {
-            page.show_error("Enter the name others will see you as.");
+            page.show_error(&gettext("Enter the name others will see you as."));
             return;
         }
         let server: ServerAddr = match page.server().parse() {
             Ok(server) => server,
             Err(e) => {
-                page.show_error(&format!("{e}."));
+                page.show_error(&fill(
+                    &gettext("Not a server address: {error}."),
+                    &[("error", &e.to_string())],
+                ));
                 return;
             }
         };
@@ -241,7 +270,7 @@ impl Window {
         let session = &imp.session;
         let view = &imp.chat_view;
         if session.leaving() {
-            imp.window_title.set_subtitle("Leaving…");
+            imp.window_title.set_subtitle(&gettext("Leaving…"));
             // How many lines are still on their way, once leaving takes a moment.
             if !session.status_text().is_empty() {
                 view.show_banner(&session.status_text(), false);
@@ -255,10 +284,10 @@ impl Window {
             SessionState::Online => {
                 view.hide_banner();
                 view.set_composer_sensitive(true);
-                imp.window_title.set_subtitle(&format!(
-                    "{} on {}",
-                    session.you(),
-                    session.server()
+                imp.window_title.set_subtitle(&fill(
+                    // Translators: the window's subtitle when signed in, e.g. "ann on localhost:1234".
+                    &gettext("{user} on {server}"),
+                    &[("user", &session.you()), ("server", &session.server())],
                 ));
             }
             // Signing in shows on the sign-in page; Reconnect after the end shows here.
@@ -267,11 +296,11 @@ impl Window {
             SessionState::Connecting | SessionState::Reconnecting => {
                 // The library queues lines said meanwhile, so the composer stays usable.
                 view.show_banner(&session.status_text(), false);
-                imp.window_title.set_subtitle("Reconnecting…");
+                imp.window_title.set_subtitle(&gettext("Reconnecting…"));
             }
             SessionState::Closed => {
                 view.set_composer_sensitive(false);
-                imp.window_title.set_subtitle("Offline");
+                imp.window_title.set_subtitle(&gettext("Offline"));
                 if session.can_reconnect() {
                     view.show_banner(&session.status_text(), true);
                 }
@@ -306,9 +335,13 @@ impl Window {
     fn update_title(&self) {
         let unread = self.imp().unread.get();
         let title = if unread > 0 {
-            format!("({unread}) Chat")
+            // Translators: the window's title with the number of unread lines, e.g. "(3) Chat".
+            fill(
+                &gettext("({count}) Chat"),
+                &[("count", &unread.to_string())],
+            )
         } else {
-            "Chat".to_owned()
+            gettext("Chat")
         };
         self.set_title(Some(&title));
         self.imp().window_title.set_title(&title);
