@@ -111,6 +111,23 @@ impl ChatState {
                     vec![Effect::Toast(why)]
                 }
             }
+            // Requests about names are not made from this window yet (issue 17).
+            Event::Reply { .. } => Vec::new(),
+            Event::Removed { by, reason, banned } => {
+                let text = if banned {
+                    fill(
+                        &gettext("{by} banned you: {reason}"),
+                        &[("by", &by), ("reason", &reason)],
+                    )
+                } else {
+                    fill(
+                        &gettext("{by} removed you from the chat: {reason}"),
+                        &[("by", &by), ("reason", &reason)],
+                    )
+                };
+                self.messages.add_system(&text);
+                vec![Effect::Toast(text)]
+            }
             Event::ServerShuttingDown { reason } => {
                 let text = fill(
                     &gettext("The server is shutting down: {reason}"),

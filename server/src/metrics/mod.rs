@@ -50,14 +50,28 @@ impl std::fmt::Debug for Metrics {
 
 /// Why a handshake failed; see [`Metrics::handshake_failed`].
 const HANDSHAKE_FAILURES: [&str; 5] = ["timeout", "tls", "closed", "protocol", "other"];
-const REFUSALS: [&str; 5] = [
+const REFUSALS: [&str; 11] = [
     "name_taken",
     "invalid_name",
     "server_full",
     "unsupported_version",
     "too_many_connections",
+    "name_owned",
+    "banned",
+    "revoked",
+    "invite_required",
+    "bad_code",
+    "too_many_guesses",
 ];
-const LEAVES: [&str; 5] = ["quit", "timed_out", "dropped", "too_slow", "misbehaved"];
+const LEAVES: [&str; 7] = [
+    "quit",
+    "timed_out",
+    "dropped",
+    "too_slow",
+    "misbehaved",
+    "kicked",
+    "banned",
+];
 const LINES_REFUSED: [&str; 5] = ["too_long", "too_fast", "empty", "server_error", "duplicate"];
 
 impl Default for Metrics {
@@ -187,6 +201,12 @@ impl Metrics {
             RefuseReason::ServerFull => 2,
             RefuseReason::UnsupportedVersion { .. } => 3,
             RefuseReason::TooManyConnections => 4,
+            RefuseReason::NameOwned => 5,
+            RefuseReason::Banned { .. } => 6,
+            RefuseReason::Revoked => 7,
+            RefuseReason::InviteRequired => 8,
+            RefuseReason::BadCode => 9,
+            RefuseReason::TooManyGuesses => 10,
         };
         self.refusals[index].inc();
     }
@@ -198,6 +218,8 @@ impl Metrics {
             LeaveReason::Dropped => 2,
             LeaveReason::TooSlow => 3,
             LeaveReason::Misbehaved => 4,
+            LeaveReason::Kicked => 5,
+            LeaveReason::Banned => 6,
         };
         self.leaves[index].inc();
     }
@@ -209,7 +231,13 @@ impl Metrics {
             ProblemCode::TooFast => 1,
             ProblemCode::Empty => 2,
             ProblemCode::ServerError => 3,
-            ProblemCode::AlreadyJoined => return,
+            // Not about a line.
+            ProblemCode::AlreadyJoined
+            | ProblemCode::NotAllowed
+            | ProblemCode::NoSuchUser
+            | ProblemCode::NoSuchDevice
+            | ProblemCode::AmbiguousDevice
+            | ProblemCode::LastDevice => return,
         };
         self.lines_refused[index].inc();
     }
