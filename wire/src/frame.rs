@@ -164,6 +164,8 @@ pub enum RefuseReason {
     BadCode,
     /// Too many wrong codes from this connection or address; wait (version 4).
     TooManyGuesses,
+    /// The server cannot check who owns the name just now; try again in a moment (version 4).
+    Unavailable,
 }
 
 /// Why somebody left.
@@ -231,6 +233,7 @@ impl std::fmt::Display for RefuseReason {
             }
             Self::BadCode => f.write_str("that code is unknown, used or expired"),
             Self::TooManyGuesses => f.write_str("too many wrong codes; wait ten minutes"),
+            Self::Unavailable => f.write_str("the server cannot check names just now; try again"),
         }
     }
 }

@@ -50,7 +50,7 @@ impl std::fmt::Debug for Metrics {
 
 /// Why a handshake failed; see [`Metrics::handshake_failed`].
 const HANDSHAKE_FAILURES: [&str; 5] = ["timeout", "tls", "closed", "protocol", "other"];
-const REFUSALS: [&str; 11] = [
+const REFUSALS: [&str; 12] = [
     "name_taken",
     "invalid_name",
     "server_full",
@@ -62,6 +62,7 @@ const REFUSALS: [&str; 11] = [
     "invite_required",
     "bad_code",
     "too_many_guesses",
+    "unavailable",
 ];
 const LEAVES: [&str; 7] = [
     "quit",
@@ -207,6 +208,7 @@ impl Metrics {
             RefuseReason::InviteRequired => 8,
             RefuseReason::BadCode => 9,
             RefuseReason::TooManyGuesses => 10,
+            RefuseReason::Unavailable => 11,
         };
         self.refusals[index].inc();
     }

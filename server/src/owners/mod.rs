@@ -9,9 +9,14 @@
 //! `nats` in a JetStream
 //! key-value bucket for a cluster; `codes` makes and reads link and invite codes.
 
+mod admission;
+mod book;
 mod codes;
 mod nats;
 mod sqlite;
+
+pub(crate) use admission::{Policy, Visitor, admit};
+pub(crate) use book::Owners;
 
 pub(crate) use codes::{Code, Guesses};
 pub(crate) use nats::NatsOwners;
