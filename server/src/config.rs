@@ -156,6 +156,10 @@ pub struct Config {
     /// The history database; `None` keeps history in memory only.
     pub history_db: Option<PathBuf>,
     pub retention: Retention,
+    /// Keys (by fingerprint) whose holders may kick, ban, unban, release and invite.
+    pub operators: Vec<certs::Fingerprint>,
+    /// New names are registered only with an operator's invite code.
+    pub invite_only: bool,
 }
 
 impl Config {
@@ -173,6 +177,8 @@ impl Config {
                 max_messages: 100_000,
                 max_age_ms: 30 * 24 * 3600 * 1000,
             },
+            operators: Vec::new(),
+            invite_only: false,
         }
     }
 }

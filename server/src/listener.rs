@@ -23,6 +23,7 @@ use crate::{
     ClusterConfig, ClusterError, Config, LiveLimits, Metrics, ShutdownHandle,
     cluster::Cluster,
     limits::PerAddress,
+    owners::{NatsOwners, Owners, OwnersError, Policy, SqliteOwners},
     room::Room,
     session::{self, Admission, Shared},
     shutdown,
@@ -53,6 +54,8 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Owners(#[from] OwnersError),
 }
 
 /// How long a new cluster node may take to load the recent history before it serves anyway.
@@ -86,7 +89,18 @@ impl Server {
             None => Store::in_memory(config.retention)?,
         };
         let room = Arc::new(Room::new(&config, store)?);
-        Ok(Self::with_room(endpoint, dev_ca, room, None))
+        // The owners' tables live in the history's file: one file to back up.
+        let owners = match &config.history_db {
+            Some(path) => SqliteOwners::open(path)?,
+            None => SqliteOwners::in_memory()?,
+        };
+        Ok(Self::with_room(
+            endpoint,
+            dev_ca,
+            room,
+            (&config, Owners::Local(owners)),
+            None,
+        ))
     }
 
     /// Like [`Server::bind`], as a node of a cluster: connects to NATS, opens the shared stream and
@@ -113,13 +127,21 @@ impl Server {
                 "serving before the recent history is fully loaded"
             );
         }
-        Ok(Self::with_room(endpoint, dev_ca, room, Some(cluster)))
+        let owners = Owners::Cluster(NatsOwners::new(cluster.owners_bucket()));
+        Ok(Self::with_room(
+            endpoint,
+            dev_ca,
+            room,
+            (&config, owners),
+            Some(cluster),
+        ))
     }
 
     fn with_room(
         endpoint: Endpoint,
         dev_ca: Option<PathBuf>,
         room: Arc<Room>,
+        (config, owners): (&Config, Owners),
         cluster: Option<Arc<Cluster>>,
     ) -> Self {
         Self {
@@ -128,6 +150,14 @@ impl Server {
                 limits: room.limits.clone(),
                 room,
                 handshaking: Default::default(),
+                owners,
+                guesses: Default::default(),
+                policy: if config.invite_only {
+                    Policy::InviteOnly
+                } else {
+                    Policy::Open
+                },
+                operators: config.operators.clone(),
             }),
             shutdown: ShutdownHandle::new(),
             dev_ca,
@@ -232,6 +262,7 @@ impl Server {
                         "session",
                         remote = %incoming.remote_address(),
                         conn = next_conn,
+                        key = tracing::field::Empty,
                         user = tracing::field::Empty,
                     );
                     let session = session::serve(

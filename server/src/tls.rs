@@ -6,7 +6,7 @@ use quinn::{
     AckFrequencyConfig, IdleTimeout, TransportConfig, VarInt, crypto::rustls::QuicServerConfig,
 };
 
-use crate::{Limits, ServerError, TlsSource};
+use crate::{Limits, ServerError, TlsSource, client_auth::IdentityVerifier};
 
 /// The certificate material the server presents, plus the CA file clients should trust when it is
 /// a development certificate.
@@ -46,10 +46,12 @@ pub(crate) fn server_config(
         .secure_random
         .fill(&mut [0u8; 16])
         .map_err(|_| ServerError::Quic("no random numbers for TLS".into()))?;
+    let verifier = Arc::new(IdentityVerifier::new(&provider));
     let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(ServerError::Tls)?
-        .with_no_client_auth()
+        // Every client presents its identity; see `client_auth`.
+        .with_client_cert_verifier(verifier)
         .with_single_cert(identity.chain, identity.key)
         .map_err(ServerError::Tls)?;
     tls.alpn_protocols = vec![wire::ALPN.to_vec()];

@@ -103,6 +103,8 @@ pub(crate) struct Cluster {
     chat: stream::Stream,
     users: kv::Store,
     nodes: kv::Store,
+    /// Who owns which name (`owners::NatsOwners` reads and writes it).
+    owners: kv::Store,
     /// Disconnections from NATS so far; the reaper waits for a quiet period after each.
     disconnects: Arc<AtomicU64>,
     /// The highest stream sequence JetStream acknowledged to this node: the follower must reach it.
@@ -187,6 +189,7 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::JetStream(format!("stream {CHAT_STREAM}: {e}")))?;
         let users = open_bucket(&js, USERS_BUCKET, Duration::ZERO).await?;
+        let owners = open_bucket(&js, OWNERS_BUCKET, Duration::ZERO).await?;
         let nodes = open_bucket(&js, NODES_BUCKET, settings.node_ttl).await?;
         Ok(Self {
             client,
@@ -195,6 +198,7 @@ impl Cluster {
             incarnation: format!("{:016x}", rand::random::<u64>()),
             chat,
             users,
+            owners,
             nodes,
             disconnects,
             acked: AtomicU64::new(0),
@@ -202,6 +206,11 @@ impl Cluster {
             node_ttl: settings.node_ttl,
             stop: CancellationToken::new(),
         })
+    }
+
+    /// The bucket of name owners, for `owners::NatsOwners`.
+    pub(crate) fn owners_bucket(&self) -> kv::Store {
+        self.owners.clone()
     }
 
     /// Starts following the stream, the announcements and the heartbeats on behalf of `room`.

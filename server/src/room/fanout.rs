@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wire::{LeaveReason, PresenceChange, ServerFrame};
 
-use super::{ConnId, Room, State, presence::unknown_changes};
+use super::{ConnId, Removal, Room, State, presence::unknown_changes};
 use crate::queue::PushError;
 
 /// How long a member may stay more than half a queue behind while speakers wait for it.
@@ -63,7 +63,7 @@ impl Room {
             tracing::warn!(user = %member.name, "disconnecting a client that cannot keep up");
             self.metrics.left(LeaveReason::TooSlow);
             if let Some(kick) = member.kick.take() {
-                let _ = kick.send(());
+                let _ = kick.send(Removal::TooSlow);
             }
             self.announce(
                 state,

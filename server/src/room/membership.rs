@@ -10,11 +10,21 @@ use wire::{ChatMessage, LeaveReason, PresenceChange, RefuseReason, ServerFrame, 
 use super::{ConnId, Room, State, lock};
 use crate::{names::name_key, queue};
 
+/// Why the room let go of a member that did not leave by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// It could not keep up: the connection closes at once (`close_code::TOO_SLOW`).
+    TooSlow,
+    /// An operator removed it (`Kicked` or `Banned`): its queue, ending with the `Removed` frame
+    /// that says so, is written out first.
+    ByOperator(LeaveReason),
+}
+
 pub(super) struct Member {
     pub(super) name: String,
     pub(super) conn: ConnId,
     pub(super) tx: queue::Sender,
-    pub(super) kick: Option<oneshot::Sender<()>>,
+    pub(super) kick: Option<oneshot::Sender<Removal>>,
     /// The revision of this member's entry in the cluster's user list (0 on a single node).
     pub(super) revision: u64,
     /// Since when its queue has been more than half full, as last seen by [`Room::congested`].
@@ -38,8 +48,8 @@ pub(crate) struct Membership {
     pub(crate) rx: queue::Receiver,
     /// For replies to this member only; weak so that leaving the room ends `rx`.
     pub(crate) tx: queue::WeakSender,
-    /// Fires when the room disconnects the member for falling behind.
-    pub(crate) kicked: oneshot::Receiver<()>,
+    /// Fires when the room disconnects the member (falling behind, or an operator).
+    pub(crate) kicked: oneshot::Receiver<Removal>,
 }
 
 impl State {
@@ -291,6 +301,25 @@ impl Room {
             tokio::spawn(async move { peers.release(&key, &name, revision, why).await });
         }
         true
+    }
+
+    /// An operator removes `user` (any look-alike of the name) from this node: `frame` (the
+    /// `Removed` that tells why) is the last thing queued for it, and the others see it leave with
+    /// `why`. Returns the name as the room knew it, or `None` when nobody here has that name.
+    pub(crate) fn remove(&self, user: &str, frame: Bytes, why: LeaveReason) -> Option<String> {
+        let key = name_key(user);
+        let (conn, name) = {
+            let mut state = self.lock();
+            let member = state.members.get_mut(&key)?;
+            // A queue that is full gets the close code's reason instead.
+            let _ = member.tx.push(frame);
+            if let Some(kick) = member.kick.take() {
+                let _ = kick.send(Removal::ByOperator(why));
+            }
+            (member.conn, member.name.clone())
+        };
+        self.leave(conn, &key, why);
+        Some(name)
     }
 
     /// How many are in the room (on every node).

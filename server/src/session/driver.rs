@@ -22,12 +22,15 @@ use wire::{ClientFrame, FrameDecoder, LeaveReason, RefuseReason, ServerFrame};
 use super::{
     Admission, Shared,
     branch::Branch,
+    requests::{self, Asker},
     rules::{Action, Close, Input, MemberSession},
     writer::write_loop,
 };
 use crate::{
+    client_auth,
+    owners::{self, Visitor},
     queue::{self, PushError},
-    room::{ConnId, Membership, Room},
+    room::{ConnId, Membership, Removal, Room},
 };
 
 /// How long we wait for a peer to acknowledge our last bytes before closing.
@@ -42,6 +45,7 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// What woke a member's session.
 enum Event {
+    /// Disconnected for falling behind.
     Kicked,
     /// The reader stopped with this action (a leave, or the end).
     Read(Action),
@@ -57,6 +61,8 @@ struct Session {
     rules: MemberSession,
     /// The limits `rules` enforce, for the `Welcome` to tell.
     advertised: wire::Limits,
+    /// The key the client proved it holds in the handshake.
+    key: certs::Fingerprint,
     shared: Arc<Shared>,
     conn: ConnId,
 }
@@ -103,6 +109,16 @@ pub(crate) async fn serve(
     };
     metrics.handshakes.inc();
     let _open = metrics.connection();
+    // The verifier requires a certificate, so a finished handshake has one; this is the key the
+    // client proved it holds, and so who it is.
+    let Some(key) = client_auth::peer_fingerprint(&connection) else {
+        connection.close(
+            VarInt::from_u32(wire::close_code::PROTOCOL_ERROR),
+            b"no client certificate",
+        );
+        return;
+    };
+    tracing::Span::current().record("key", key.short().as_str());
 
     // Held until the session ends: this connection's place in the per-address count.
     let (refusal, _slot) = match admission {
@@ -137,28 +153,59 @@ pub(crate) async fn serve(
         decoder,
         rules,
         advertised,
+        key,
         shared,
         conn,
     };
-    let first = timeout_at(
-        deadline,
-        Box::pin(read_input(&mut session.recv, &mut session.decoder)),
-    )
-    .await
-    .unwrap_or(Input::HelloTimeout);
-    let Some(membership) = Box::pin(session.hello(first)).await else {
+    let Some(membership) = Box::pin(session.hello(deadline)).await else {
         return;
     };
     session.run_member(membership).await;
 }
 
 impl Session {
-    /// Carries out the first frame: joins the room, or refuses, or closes.
-    async fn hello(&mut self, first: Input) -> Option<Membership> {
-        if let Input::Frame(ClientFrame::Hello { user, .. }) = &first {
-            tracing::Span::current().record("user", user.as_str());
+    /// Reads the first frames (a `Redeem`, then `Hello`) until `deadline` and carries them out:
+    /// asks the book of owners, joins the room, or refuses, or closes.
+    async fn hello(&mut self, deadline: tokio::time::Instant) -> Option<Membership> {
+        let mut input = Input::HelloTimeout;
+        let mut action = Action::Nothing;
+        loop {
+            if matches!(action, Action::Nothing) {
+                input = timeout_at(
+                    deadline,
+                    Box::pin(read_input(&mut self.recv, &mut self.decoder)),
+                )
+                .await
+                .unwrap_or(Input::HelloTimeout);
+                if let Input::Frame(ClientFrame::Hello { user, .. }) = &input {
+                    tracing::Span::current().record("user", user.as_str());
+                }
+                action = self.rules.handle(input, Instant::now());
+                continue;
+            }
+            if let Action::Claim { user, code } = &action {
+                let visitor = Visitor {
+                    name: user,
+                    key: self.key,
+                    ip: self.connection.remote_address().ip(),
+                    code: code.as_deref(),
+                };
+                let shared = &self.shared;
+                let outcome = owners::admit(
+                    &shared.owners,
+                    &shared.guesses,
+                    shared.policy,
+                    visitor,
+                    (Instant::now(), crate::store::now_ms()),
+                )
+                .await;
+                action = self.rules.handle(Input::Claimed(outcome), Instant::now());
+                continue;
+            }
+            break;
         }
-        match self.rules.handle(first, Instant::now()) {
+        let _ = input;
+        match action {
             Action::Join { user, resume_after } => {
                 let joined = self
                     .shared
@@ -226,6 +273,7 @@ impl Session {
             recv,
             decoder,
             rules,
+            key: fingerprint,
             shared,
             conn,
             ..
@@ -242,11 +290,18 @@ impl Session {
                 tx: &tx,
                 conn,
             };
-            let reader = read_loop(recv, decoder, rules, room, &me);
+            let asker = Asker {
+                name: &name,
+                key: *fingerprint,
+            };
+            let reader = read_loop(recv, decoder, rules, (shared, &asker), &me);
             let writer = write_loop(send, &mut rx, &room.metrics.deliveries);
             tokio::pin!(reader, writer);
             let mut reading = true;
             let mut kick_pending = true;
+            // An operator's removal ends the session once the queue, ending with `Removed`, is
+            // written: until then it waits like any other member's end.
+            let mut removed = None;
             // The kick and the reader wait on the client; the writer on the room. Each side is
             // polled only when woken (see `branch`): a busy room wakes the writer for every line.
             let client_side = Branch::new();
@@ -261,8 +316,10 @@ impl Session {
                             kick_pending = false;
                             // Only a real kick counts: the sender is also dropped when we merely
                             // leave the room.
-                            if kick.is_ok() {
-                                return Poll::Ready(Event::Kicked);
+                            match kick {
+                                Ok(Removal::TooSlow) => return Poll::Ready(Event::Kicked),
+                                Ok(Removal::ByOperator(why)) => removed = Some(why),
+                                Err(_) => {}
                             }
                         }
                         if reading && let Poll::Ready(end) = reader.as_mut().poll(&mut cx) {
@@ -285,18 +342,28 @@ impl Session {
                     Event::Read(Action::Leave(why)) => {
                         room.leave(conn, &key, why);
                     }
-                    other => break other,
+                    other => break (other, removed),
                 }
             }
         };
+        let (event, removed) = event;
 
         let end = match event {
             Event::Read(end) => end,
             Event::Kicked => rules.handle(Input::Kicked, Instant::now()),
-            Event::Written(Ok(())) if kicked.try_recv().is_ok() => {
-                rules.handle(Input::Kicked, Instant::now())
+            // The queue closed and is written: why did the room let go of us?
+            Event::Written(Ok(())) => {
+                let removal = match removed {
+                    Some(why) => Some(Removal::ByOperator(why)),
+                    None => kicked.try_recv().ok(),
+                };
+                let input = match removal {
+                    Some(Removal::ByOperator(why)) => Input::Removed(why),
+                    Some(Removal::TooSlow) => Input::Kicked,
+                    None => Input::Flushed,
+                };
+                rules.handle(input, Instant::now())
             }
-            Event::Written(Ok(())) => rules.handle(Input::Flushed, Instant::now()),
             Event::Written(Err(e)) => rules.handle(Input::Lost(lost_on_write(&e)), Instant::now()),
         };
         debug_assert!(rules.is_ended(), "the session goes on after {end:?}");
@@ -331,9 +398,10 @@ async fn read_loop(
     recv: &mut RecvStream,
     decoder: &mut FrameDecoder,
     rules: &mut MemberSession,
-    room: &Room,
+    (shared, asker): (&Shared, &Asker<'_>),
     me: &Speaker<'_>,
 ) -> Action {
+    let room = &shared.room;
     let mut said_this_turn = 0;
     // A frame decoded while gathering lines, to be acted on next.
     let mut ahead: Option<ClientFrame> = None;
@@ -349,6 +417,10 @@ async fn read_loop(
         match rules.handle(input, Instant::now()) {
             Action::Nothing => {}
             Action::Reply(reply) => reply_to_self(room, me, &reply),
+            Action::Request { id, request } => {
+                let reply = requests::answer(shared, asker, request).await;
+                reply_to_self(room, me, &ServerFrame::Reply { id, reply });
+            }
             Action::ListUsers => match room.users_frame() {
                 Ok(bytes) => queue_to_self(room, me, bytes),
                 Err(e) => tracing::error!(error = %e, "cannot encode Users"),

@@ -9,6 +9,7 @@
 
 mod branch;
 mod driver;
+mod requests;
 pub mod rules;
 mod writer;
 
@@ -16,7 +17,12 @@ use std::sync::{Arc, atomic::AtomicUsize};
 
 use wire::RefuseReason;
 
-use crate::{config::LiveLimits, limits::AddressSlot, room::Room};
+use crate::{
+    config::LiveLimits,
+    limits::AddressSlot,
+    owners::{Guesses, Owners, Policy},
+    room::Room,
+};
 
 pub(crate) use driver::serve;
 
@@ -27,6 +33,12 @@ pub(crate) struct Shared {
     pub(crate) limits: Arc<LiveLimits>,
     /// Handshakes started and not yet finished, for the Retry decision.
     pub(crate) handshaking: AtomicUsize,
+    /// Who owns which name.
+    pub(crate) owners: Owners,
+    /// Wrong link and invite codes per address.
+    pub(crate) guesses: std::sync::Mutex<Guesses>,
+    pub(crate) policy: Policy,
+    pub(crate) operators: Vec<certs::Fingerprint>,
 }
 
 /// What the listener decided before the handshake; the session carries it out after `Hello`, so

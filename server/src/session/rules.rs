@@ -35,7 +35,8 @@ pub enum Input {
     Claimed(Result<(), RefuseReason>),
     /// The room's answer to [`Action::Join`].
     Joined(Result<(), RefuseReason>),
-    /// An operator removed the member; the room has queued the `Removed` frame that says so.
+    /// An operator removed the member: the room let go of it (telling the others `why`), and its
+    /// queue, ending with the `Removed` frame, is written.
     Removed(LeaveReason),
     /// The room disconnected the member for falling behind.
     Kicked,
@@ -211,11 +212,10 @@ impl MemberSession {
                     "too slow to keep up with the room",
                 )),
             ),
-            (Phase::Member, Input::Removed(why)) => self.leave(
-                why,
-                Close::new(close_code::REMOVED, "removed by an operator"),
-            ),
-            (Phase::Leaving, Input::Removed(_)) => Action::Nothing,
+            (Phase::Member | Phase::Leaving, Input::Removed(_)) => {
+                self.phase = Phase::Ended;
+                Action::FinishAndClose(Close::new(close_code::REMOVED, "removed by an operator"))
+            }
             (Phase::Member | Phase::Leaving, Input::Flushed) => {
                 self.phase = Phase::Ended;
                 // The client chose the code when it ended things; otherwise the room let go of
@@ -905,12 +905,8 @@ mod tests {
         let (mut s, now) = member();
         assert_eq!(
             s.handle(Input::Removed(LeaveReason::Banned), now),
-            Action::Leave(LeaveReason::Banned)
-        );
-        assert!(!s.is_reading());
-        assert_eq!(
-            s.handle(Input::Flushed, now),
             Action::FinishAndClose(close(close_code::REMOVED, "removed by an operator"))
         );
+        assert!(s.is_ended());
     }
 }

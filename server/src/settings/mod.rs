@@ -126,6 +126,15 @@ pub struct Settings {
     /// Log lines on stderr as text (coloured only at a terminal) or as JSON, one object a line.
     #[arg(long, value_enum, default_value_t = DEFAULTS.log_format)]
     pub log_format: LogFormat,
+    /// The fingerprint of an operator's key (`/whoami` in chat-cli shows it); repeat for several.
+    /// Operators may kick, ban, unban, release names and make invites.
+    #[arg(long, value_name = "FINGERPRINT")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator: Vec<String>,
+    /// Register new names only with an invite code made by an operator (`/invite`); owners of a
+    /// name sign in as usual.
+    #[arg(long)]
+    pub invite_only: bool,
 }
 
 /// How log lines are written.
@@ -176,6 +185,8 @@ impl Default for Settings {
             threads: None,
             metrics: None,
             log_format: LogFormat::Text,
+            operator: Vec::new(),
+            invite_only: config.invite_only,
         }
     }
 }
@@ -280,6 +291,15 @@ impl Settings {
                     .join("history.sqlite3"),
             })
         };
+        config.operators = self
+            .operator
+            .iter()
+            .map(|text| {
+                text.parse()
+                    .with_context(|| format!("operator {text:?}: a whole fingerprint is needed"))
+            })
+            .collect::<Result<_>>()?;
+        config.invite_only = self.invite_only;
         Ok(config)
     }
 }
@@ -300,6 +320,8 @@ mod tests {
             node: Some("n".into()),
             threads: NonZeroUsize::new(2),
             metrics: Some("127.0.0.1:9100".parse().expect("addr")),
+            operator: vec!["00".repeat(32)],
+            invite_only: true,
             ..Settings::default()
         };
         let table = toml::Table::try_from(&all_set).expect("serialises");
