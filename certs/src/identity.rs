@@ -238,6 +238,21 @@ impl Identity {
         })
     }
 
+    /// One identity kept in memory for the whole process, made on first use: every client of a
+    /// load tool or a test suite then is the same key (a key may own many names), so a name taken
+    /// by one of them can be taken again by another.
+    pub fn for_this_process() -> Result<std::sync::Arc<Self>, CertError> {
+        static PROCESS: std::sync::Mutex<Option<std::sync::Arc<Identity>>> =
+            std::sync::Mutex::new(None);
+        let mut slot = PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(identity) = &*slot {
+            return Ok(identity.clone());
+        }
+        let identity = std::sync::Arc::new(Self::ephemeral()?);
+        *slot = Some(identity.clone());
+        Ok(identity)
+    }
+
     /// The identity in `dir`, made (Ed25519, key file mode 0600) when the directory holds none.
     pub fn load_or_create(dir: &Path) -> Result<(Self, IdentityOutcome), CertError> {
         let cert_path = dir.join(IDENTITY_CERT_FILE);

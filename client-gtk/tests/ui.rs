@@ -76,6 +76,8 @@ impl TestServer {
             server: self.addr.to_string().parse().expect("server address"),
             user: user.into(),
             trust: Trust::CaFile(self.ca.clone()),
+            identity: client::Identity::for_this_process().expect("identity"),
+            code: None,
         };
         let (session, _, events) = self
             .rt

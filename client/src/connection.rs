@@ -42,10 +42,14 @@ pub struct Connector {
 impl Connector {
     /// A connector for servers of the same address family as `server` (a local socket on an
     /// ephemeral port).
-    pub fn new(trust: &Trust, server: SocketAddr) -> Result<Self, ClientError> {
+    pub fn new(
+        trust: &Trust,
+        identity: &certs::Identity,
+        server: SocketAddr,
+    ) -> Result<Self, ClientError> {
         let socket =
             std::net::UdpSocket::bind(Self::local_addr_for(server)).map_err(ClientError::Socket)?;
-        Self::with_socket(trust, socket)
+        Self::with_socket(trust, identity, socket)
     }
 
     /// The address [`Connector::new`] binds for a server at `server`: any local address of the same
@@ -59,7 +63,11 @@ impl Connector {
     }
 
     /// A connector on a socket the caller made.
-    pub fn with_socket(trust: &Trust, socket: std::net::UdpSocket) -> Result<Self, ClientError> {
+    pub fn with_socket(
+        trust: &Trust,
+        identity: &certs::Identity,
+        socket: std::net::UdpSocket,
+    ) -> Result<Self, ClientError> {
         let mut endpoint = Endpoint::new(
             EndpointConfig::default(),
             None,
@@ -67,7 +75,7 @@ impl Connector {
             Arc::new(TokioRuntime),
         )
         .map_err(ClientError::Socket)?;
-        endpoint.set_default_client_config(trust.client_config()?);
+        endpoint.set_default_client_config(trust.client_config(identity)?);
         Ok(Self { endpoint })
     }
 
@@ -83,9 +91,23 @@ impl Connector {
         user: &str,
         resume_after: Option<u64>,
     ) -> Result<(Connection, Welcome), ClientError> {
+        self.connect_redeeming(server, addr, user, resume_after, None)
+            .await
+    }
+
+    /// Like [`Connector::connect`], first redeeming `code` (a link code from another device of
+    /// `user`, or an operator's invite) when one is given.
+    pub async fn connect_redeeming(
+        &self,
+        server: &ServerAddr,
+        addr: SocketAddr,
+        user: &str,
+        resume_after: Option<u64>,
+        code: Option<&str>,
+    ) -> Result<(Connection, Welcome), ClientError> {
         tokio::time::timeout(
             CONNECT_TIMEOUT,
-            self.connect_inner(server, addr, user, resume_after),
+            self.connect_inner(server, addr, user, resume_after, code),
         )
         .await
         .map_err(|_| ClientError::Timeout)?
@@ -97,6 +119,7 @@ impl Connector {
         addr: SocketAddr,
         user: &str,
         resume_after: Option<u64>,
+        code: Option<&str>,
     ) -> Result<(Connection, Welcome), ClientError> {
         let shown = server.to_string();
         let connecting =
@@ -118,6 +141,14 @@ impl Connector {
             writer: FrameWriter::new(send),
             reader: FrameReader::new(recv),
         };
+        if let Some(code) = code {
+            connection
+                .writer
+                .send(&ClientFrame::Redeem {
+                    code: code.to_owned(),
+                })
+                .await?;
+        }
         connection
             .writer
             .send(&ClientFrame::Hello {

@@ -6,9 +6,11 @@
 //!   stream of [`Event`]s: the library's own types (lines, receipts, joins and leaves, connection
 //!   state), never protocol frames. What `chat-cli` and the GNOME client use.
 //! - [`Trust`]: which certificates the client accepts. There is no unverified mode.
+//! - [`Identity`]: who the user is: a key pair and its certificate, presented on every connection.
 
 mod address;
 mod backoff;
+pub mod commands;
 mod connection;
 mod error;
 mod event;
@@ -21,6 +23,7 @@ mod trust;
 
 pub use address::ServerAddr;
 pub use backoff::Backoff;
+pub use certs::{Fingerprint, Identity, IdentityOutcome, default_identity_dir};
 pub use connection::{Connection, Connector, FrameReader, FrameWriter, Welcome};
 pub use error::ClientError;
 pub use event::{CloseReason, Event, LeaveReason, Line, ProblemCode, SignedIn};

@@ -16,8 +16,8 @@ use std::{
 
 use clap::Parser;
 use client::{
-    Backoff, ClientError, CloseReason, Event, Farewell, ServerAddr, Session, SessionConfig, Trust,
-    render, split_line,
+    Backoff, ClientError, CloseReason, Event, Farewell, Identity, IdentityOutcome, ServerAddr,
+    Session, SessionConfig, Trust, render, split_line,
 };
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -54,6 +54,16 @@ struct Args {
     /// 5 s is given up on sooner).
     #[arg(long, value_name = "SECONDS")]
     leave_wait: Option<u64>,
+    /// Your identity: the folder of your key and certificate, made on first use [default:
+    /// ~/.local/share/quic-chat/identity]. The key is who you are: keep the folder private.
+    #[arg(long, value_name = "DIR")]
+    identity: Option<PathBuf>,
+    /// A link code from another device of USER (`/link` there): adds this identity to the name.
+    #[arg(long, value_name = "CODE")]
+    link: Option<String>,
+    /// An invite code from an operator, to register a new name on an invite-only server.
+    #[arg(long, value_name = "CODE", conflicts_with = "link")]
+    invite: Option<String>,
 }
 
 const AFTER_HELP: &str = "\
@@ -176,16 +186,49 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
     } else {
         Backoff::default()
     };
-    let (session, welcome, events) = Session::connect_to_any(
+    let dir = match args.identity.clone().or_else(client::default_identity_dir) {
+        Some(dir) => dir,
+        None => {
+            return Err(ClientError::Tls(
+                "no home directory for your identity; pass --identity DIR".into(),
+            ));
+        }
+    };
+    let identity = match Identity::load_or_create(&dir) {
+        Ok((identity, IdentityOutcome::Created)) => {
+            eprintln!(
+                "chat-cli: made your identity in {} (key {}); keep that folder private: it is who you are",
+                dir.display(),
+                identity.fingerprint().short()
+            );
+            identity
+        }
+        Ok((identity, IdentityOutcome::Loaded)) => identity,
+        Err(e) => return Err(ClientError::Tls(format!("your identity: {e}"))),
+    };
+    let user = args.user.clone();
+    let connected = Session::connect_to_any(
         SessionConfig {
             server,
             user: args.user,
             trust,
+            identity: std::sync::Arc::new(identity),
+            code: args.link.or(args.invite),
         },
         servers.collect(),
         backoff,
     )
-    .await?;
+    .await;
+    let (session, welcome, events) = match connected {
+        Ok(connected) => connected,
+        Err(ClientError::Refused(reason)) => {
+            if let Some(advice) = refusal_advice(&reason, &user) {
+                eprintln!("chat-cli: {advice}");
+            }
+            return Err(ClientError::Refused(reason));
+        }
+        Err(e) => return Err(e),
+    };
     if args.json {
         println!("{}", render::signed_in_json(&welcome));
     } else {
@@ -223,6 +266,13 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
                         leaving = Some((Instant::now(), task));
                     }
                     "/users" => { let _ = session.list_users(); }
+                    typed if client::commands::parse(typed).is_some() => {
+                        match client::commands::parse(typed) {
+                            Some(Ok(request)) => { let _ = session.request(request); }
+                            Some(Err(usage)) => eprintln!("chat-cli: {usage}"),
+                            None => {}
+                        }
+                    }
                     "" => {}
                     _ => {
                         let longest = session.longest_line();
@@ -323,4 +373,27 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// What to do about a refusal at sign-in, beyond its reason.
+fn refusal_advice(reason: &client::wire::RefuseReason, user: &str) -> Option<String> {
+    use client::wire::RefuseReason as R;
+    Some(match reason {
+        R::NameOwned => format!(
+            "{user} belongs to another identity. Sign in with that identity (--identity DIR), \
+             link this device with a code from it (/link there, then --link CODE here), or pick \
+             another name"
+        ),
+        R::Revoked => format!(
+            "this device was removed from {user}; link it again with a code from another of its \
+             devices (--link CODE), or pick another name"
+        ),
+        R::InviteRequired => {
+            "this server registers new names only with an invite: ask an operator for one and \
+             pass it with --invite CODE"
+                .to_owned()
+        }
+        R::BadCode => "the code is unknown, used or expired: ask for a new one".to_owned(),
+        _ => return None,
+    })
 }

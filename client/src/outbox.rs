@@ -19,6 +19,7 @@ use std::{
 pub(crate) enum Outgoing {
     Say(u64, String),
     ListUsers,
+    Request(u32, wire::Request),
 }
 
 /// How many of our lines are on their way, as [`Session::queue`](crate::Session::queue) reports.
@@ -215,7 +216,7 @@ impl Outbox {
             .drain(..)
             .filter_map(|f| match f {
                 Outgoing::Say(nonce, text) => Some((nonce, text)),
-                Outgoing::ListUsers => None,
+                Outgoing::ListUsers | Outgoing::Request(..) => None,
             })
             .collect();
         let farewell = Farewell {

@@ -55,7 +55,7 @@ pub fn text(event: &Event) -> String {
             users.join(", "),
             if *missed == 1 { "" } else { "s" }
         ),
-        Event::Reply { id, reply } => format!("* reply {id}: {reply:?}"),
+        Event::Reply { reply, .. } => reply_text(reply),
         Event::Removed { by, reason, banned } => format!(
             "! {} by {by}: {reason}",
             if *banned { "banned" } else { "kicked" }
@@ -102,9 +102,7 @@ pub fn json(event: &Event) -> String {
         Event::Reconnected { users, missed } => {
             json!({ "Reconnected": { "users": users, "missed": missed } })
         }
-        Event::Reply { id, reply } => {
-            json!({ "Reply": { "id": id, "reply": format!("{reply:?}") } })
-        }
+        Event::Reply { id, reply } => json!({ "Reply": { "id": id, "reply": reply_json(reply) } }),
         Event::Removed { by, reason, banned } => {
             json!({ "Removed": { "by": by, "reason": reason, "banned": banned } })
         }
@@ -130,6 +128,88 @@ pub fn closed_text(reason: &CloseReason) -> String {
 
 pub fn closed_json(reason: &CloseReason) -> String {
     json!({ "Closed": { "reason": reason.to_string() } }).to_string()
+}
+
+/// A time of day (UTC) from milliseconds since the epoch, as lines show it.
+fn clock(at_ms: u64) -> String {
+    let secs = at_ms / 1000 % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// The answer to a request, for a person.
+pub fn reply_text(reply: &wire::Reply) -> String {
+    use wire::Reply;
+    match reply {
+        Reply::Identity {
+            fingerprint,
+            operator,
+            names,
+        } => format!(
+            "* you are {} with key {}{}",
+            names.join(", "),
+            certs::Fingerprint::from_bytes(*fingerprint),
+            if *operator { " (operator)" } else { "" }
+        ),
+        Reply::Code { code, valid_secs } => format!(
+            "* code {code}: valid {} minutes, once",
+            valid_secs.div_ceil(60)
+        ),
+        Reply::Devices { list } => {
+            let mut text = format!(
+                "* {} device{}:",
+                list.len(),
+                if list.len() == 1 { "" } else { "s" }
+            );
+            for device in list {
+                text.push_str(&format!(
+                    "\n*   {}{} (first seen {}, last seen {})",
+                    certs::Fingerprint::from_bytes(device.fingerprint).short(),
+                    if device.this_device {
+                        " this device"
+                    } else {
+                        ""
+                    },
+                    clock(device.first_seen_ms),
+                    clock(device.last_seen_ms),
+                ));
+            }
+            text
+        }
+        Reply::Done { detail } => format!("* {detail}"),
+        Reply::Failed { code, detail } => {
+            format!("! {}: {detail}", crate::ProblemCode::from(*code))
+        }
+    }
+}
+
+/// The answer to a request, for a program.
+pub fn reply_json(reply: &wire::Reply) -> serde_json::Value {
+    use wire::Reply;
+    match reply {
+        Reply::Identity {
+            fingerprint,
+            operator,
+            names,
+        } => json!({ "Identity": {
+            "fingerprint": certs::Fingerprint::from_bytes(*fingerprint).to_string(),
+            "operator": operator,
+            "names": names,
+        }}),
+        Reply::Code { code, valid_secs } => {
+            json!({ "Code": { "code": code, "valid_secs": valid_secs } })
+        }
+        Reply::Devices { list } => json!({ "Devices": list.iter().map(|d| json!({
+            "fingerprint": certs::Fingerprint::from_bytes(d.fingerprint).to_string(),
+            "first_seen_ms": d.first_seen_ms,
+            "last_seen_ms": d.last_seen_ms,
+            "this_device": d.this_device,
+        })).collect::<Vec<_>>() }),
+        Reply::Done { detail } => json!({ "Done": { "detail": detail } }),
+        Reply::Failed { code, detail } => json!({ "Failed": {
+            "code": crate::ProblemCode::from(*code).name(),
+            "detail": detail,
+        }}),
+    }
 }
 
 #[cfg(test)]

@@ -55,6 +55,11 @@ pub struct SessionConfig {
     pub server: ServerAddr,
     pub user: String,
     pub trust: Trust,
+    /// Who we are: the key the server binds our name to.
+    pub identity: Arc<certs::Identity>,
+    /// A link code (from another device of `user`) or an invite, redeemed on the first connection
+    /// only: once the name is ours, reconnecting needs none.
+    pub code: Option<String>,
 }
 
 /// A handle on a running session. Cheap to clone; the session ends when [`Session::quit`] is called
@@ -63,6 +68,7 @@ pub struct SessionConfig {
 pub struct Session {
     commands: mpsc::UnboundedSender<Command>,
     next_nonce: Arc<AtomicU64>,
+    next_request: Arc<std::sync::atomic::AtomicU32>,
     you: Arc<str>,
     shared: Arc<Shared>,
 }
@@ -101,9 +107,10 @@ impl Session {
         for (index, server) in servers.iter().enumerate() {
             let attempt = async {
                 let addr = server.resolve().await?;
-                let connector = Connector::new(&config.trust, addr)?;
-                let (connection, welcome) =
-                    connector.connect(server, addr, &config.user, None).await?;
+                let connector = Connector::new(&config.trust, &config.identity, addr)?;
+                let (connection, welcome) = connector
+                    .connect_redeeming(server, addr, &config.user, None, config.code.as_deref())
+                    .await?;
                 Ok::<_, ClientError>((connector, connection, welcome))
             };
             match attempt.await {
@@ -147,6 +154,7 @@ impl Session {
             commands,
             // A random start makes nonces unique across this user's sessions too.
             next_nonce: Arc::new(AtomicU64::new(rand::random::<u64>() >> 1)),
+            next_request: Arc::default(),
             you: Arc::from(welcome.you.as_str()),
             shared,
         };
@@ -202,6 +210,16 @@ impl Session {
             .map_err(|_| ClientError::SessionEnded)
     }
 
+    /// Asks about names, devices or moderation; the answer comes as [`Event::Reply`] with the id
+    /// returned here. Paced with the lines, like them.
+    pub fn request(&self, request: wire::Request) -> Result<u32, ClientError> {
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        self.commands
+            .send(Command::Request(id, request))
+            .map_err(|_| ClientError::SessionEnded)?;
+        Ok(id)
+    }
+
     /// Leaves honestly: waits until every queued line has its receipt (or was refused), then says
     /// `Bye` and waits (briefly) for the close. Returns what became of this session's lines.
     ///
@@ -239,6 +257,7 @@ fn ended_already() -> Farewell {
 enum Command {
     Say(u64, String),
     ListUsers,
+    Request(u32, wire::Request),
     Quit(oneshot::Sender<Farewell>, Option<Duration>),
 }
 
@@ -372,6 +391,9 @@ impl State {
         match command {
             Some(Command::Say(nonce, text)) => self.outbox.push(Outgoing::Say(nonce, text)),
             Some(Command::ListUsers) => self.outbox.push(Outgoing::ListUsers),
+            Some(Command::Request(id, request)) => {
+                self.outbox.push(Outgoing::Request(id, request));
+            }
             Some(Command::Quit(done, wait)) => {
                 let now = tokio::time::Instant::now();
                 let needs = self.pacer.time_for(self.outbox.lines_left()) + LEAVE_MARGIN;
@@ -536,6 +558,7 @@ async fn send_due(
         let frame = match frame {
             Outgoing::Say(nonce, text) => ClientFrame::Say { nonce, text },
             Outgoing::ListUsers => ClientFrame::ListUsers,
+            Outgoing::Request(id, request) => ClientFrame::Request { id, request },
         };
         tokio::time::timeout(SEND_TIMEOUT, writer.send(&frame))
             .await

@@ -58,14 +58,19 @@ impl Trust {
         Ok(roots)
     }
 
-    /// The quinn client configuration: TLS 1.3 with our ALPN, verified against [`Self::roots`].
-    pub fn client_config(&self) -> Result<quinn::ClientConfig, ClientError> {
+    /// The quinn client configuration: TLS 1.3 with our ALPN, verified against [`Self::roots`],
+    /// presenting `identity` as the client certificate (the server knows the user by its key).
+    pub fn client_config(
+        &self,
+        identity: &certs::Identity,
+    ) -> Result<quinn::ClientConfig, ClientError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| ClientError::Tls(e.to_string()))?
             .with_root_certificates(self.roots()?)
-            .with_no_client_auth();
+            .with_client_auth_cert(identity.cert_chain(), identity.private_key())
+            .map_err(|e| ClientError::Tls(format!("identity: {e}")))?;
         tls.alpn_protocols = vec![wire::ALPN.to_vec()];
         tls.enable_early_data = false;
         let crypto =

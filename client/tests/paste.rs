@@ -57,6 +57,8 @@ impl Watcher {
                 server: addr.to_string().parse::<ServerAddr>().expect("address"),
                 user: "watcher".into(),
                 trust: Trust::CaFile(server.ca.clone()),
+                identity: client::Identity::for_this_process().expect("identity"),
+                code: None,
             },
             Backoff::never(),
         )
@@ -324,6 +326,8 @@ async fn the_library_never_hears_too_fast_at_two_lines_a_second() {
                 .expect("address"),
             user: "steady".into(),
             trust: Trust::CaFile(server.ca.clone()),
+            identity: client::Identity::for_this_process().expect("identity"),
+            code: None,
         },
         Backoff::never(),
     )

@@ -41,6 +41,8 @@ async fn join(server: &Server, user: &str) -> (Session, SignedIn, async_channel:
         server: server.addr.to_string().parse().expect("server address"),
         user: user.into(),
         trust: Trust::CaFile(server.ca.clone()),
+        identity: client::Identity::for_this_process().expect("identity"),
+        code: None,
     };
     tokio::time::timeout(WAIT, Session::connect(config))
         .await

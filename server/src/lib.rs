@@ -53,6 +53,7 @@ pub use config::{Config, Limits, LiveLimits, Retention, TlsSource};
 pub use listener::{Server, ServerError};
 pub use metrics::{Metrics, serve as serve_metrics};
 pub use names::{NameError, validate_name};
+pub use owners::OwnersError;
 pub use shutdown::ShutdownHandle;
 pub use store::StoreError;
 

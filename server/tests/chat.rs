@@ -219,7 +219,12 @@ async fn ipv6_loopback_works_too() {
     let ca = srv.dev_ca().expect("ca").to_path_buf();
     let stop = srv.shutdown_handle();
     let task = tokio::spawn(srv.run());
-    let connector = client::Connector::new(&client::Trust::CaFile(ca), addr).expect("connector");
+    let connector = client::Connector::new(
+        &client::Trust::CaFile(ca),
+        &client::Identity::for_this_process().expect("identity"),
+        addr,
+    )
+    .expect("connector");
     let server_addr: client::ServerAddr = format!("[::1]:{}", addr.port()).parse().expect("addr");
     let (_conn, welcome) = connector
         .connect(&server_addr, addr, "six", None)

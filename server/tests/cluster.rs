@@ -104,10 +104,14 @@ impl Node {
         dir: &Path,
         user: &str,
     ) -> Result<(Connection, client::Welcome), ClientError> {
-        Connector::new(&Trust::CaFile(ca(dir)), self.addr)
-            .expect("connector")
-            .connect(&self.server_addr(), self.addr, user, None)
-            .await
+        Connector::new(
+            &Trust::CaFile(ca(dir)),
+            &client::Identity::for_this_process().expect("identity"),
+            self.addr,
+        )
+        .expect("connector")
+        .connect(&self.server_addr(), self.addr, user, None)
+        .await
     }
 
     async fn join(&self, dir: &Path, user: &str) -> Connection {
@@ -286,6 +290,8 @@ async fn a_killed_nodes_users_move_to_another_node_and_lose_nothing() {
         server: nodes[0].server_addr(),
         user: "dave".into(),
         trust: Trust::CaFile(ca(dir.path())),
+        identity: client::Identity::for_this_process().expect("identity"),
+        code: None,
     };
     let backoff = Backoff {
         initial: Duration::from_millis(100),

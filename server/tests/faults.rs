@@ -152,9 +152,12 @@ async fn a_client_that_trusts_another_ca_fails_verification() {
     let server = TestServer::start().await;
     let other = tempfile::tempdir().expect("tempdir");
     let (other_certs, _) = certs::ensure(other.path()).expect("other CA");
-    let connector =
-        client::Connector::new(&client::Trust::CaFile(other_certs.ca_cert), server.addr)
-            .expect("connector");
+    let connector = client::Connector::new(
+        &client::Trust::CaFile(other_certs.ca_cert),
+        &client::Identity::for_this_process().expect("identity"),
+        server.addr,
+    )
+    .expect("connector");
     match connector
         .connect(&server.server_addr(), server.addr, "eve", None)
         .await

@@ -123,7 +123,12 @@ async fn the_counts_follow_what_clients_do() {
         host: "localhost".into(),
         port,
     };
-    let again = Connector::new(&Trust::CaFile(ca.clone()), addr).expect("connector");
+    let again = Connector::new(
+        &Trust::CaFile(ca.clone()),
+        &client::Identity::for_this_process().expect("identity"),
+        addr,
+    )
+    .expect("connector");
     let refused = tokio::time::timeout(WAIT, again.connect(&server, addr, "Alice", None))
         .await
         .expect("answered in time");
@@ -138,7 +143,12 @@ async fn the_counts_follow_what_clients_do() {
     let other = certs::ensure(&dir.path().join("other"))
         .expect("another CA")
         .0;
-    let stranger = Connector::new(&Trust::CaFile(other.ca_cert.clone()), addr).expect("connector");
+    let stranger = Connector::new(
+        &Trust::CaFile(other.ca_cert.clone()),
+        &client::Identity::for_this_process().expect("identity"),
+        addr,
+    )
+    .expect("connector");
     let failed = tokio::time::timeout(WAIT, stranger.connect(&server, addr, "mallory", None))
         .await
         .expect("fails in time");

@@ -71,6 +71,8 @@ async fn user(
         },
         user: format!("user{i}"),
         trust: Trust::CaFile(ca),
+        identity: client::Identity::for_this_process().expect("identity"),
+        code: None,
     };
     let backoff = Backoff {
         initial: Duration::from_millis(100),

@@ -80,6 +80,8 @@ async fn lines_held_back_by_too_fast_are_sent_again_and_said_once() {
         server: server.server_addr(),
         user: "burster".into(),
         trust: Trust::CaFile(server.ca.clone()),
+        identity: client::Identity::for_this_process().expect("identity"),
+        code: None,
     };
     let (session, _, events) = Session::connect_with(config, fast_backoff())
         .await
@@ -163,6 +165,8 @@ async fn a_session_reconnects_when_the_server_is_back_and_says_what_was_pending_
         server: server_addr.clone(),
         user: "sam".into(),
         trust: Trust::CaFile(ca.clone()),
+        identity: client::Identity::for_this_process().expect("identity"),
+        code: None,
     };
     let (session, _, events) = Session::connect_with(config, fast_backoff())
         .await
@@ -212,11 +216,15 @@ async fn a_session_reconnects_when_the_server_is_back_and_says_what_was_pending_
 
     // Someone who joins now gets the whole history: each line once, ids without a gap.
     let addr = ([127, 0, 0, 1], port).into();
-    let (_checker, welcome) = client::Connector::new(&Trust::CaFile(ca), addr)
-        .expect("connector")
-        .connect(&server_addr, addr, "checker", None)
-        .await
-        .expect("checker joins");
+    let (_checker, welcome) = client::Connector::new(
+        &Trust::CaFile(ca),
+        &client::Identity::for_this_process().expect("identity"),
+        addr,
+    )
+    .expect("connector")
+    .connect(&server_addr, addr, "checker", None)
+    .await
+    .expect("checker joins");
     let said: Vec<(u64, &str)> = welcome
         .history
         .iter()

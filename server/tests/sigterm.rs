@@ -69,7 +69,12 @@ async fn sigterm_flushes_every_queue_before_shutting_down_and_exits_zero() {
         host: "127.0.0.1".into(),
         port,
     };
-    let connector = Connector::new(&Trust::CaFile(certs.join("ca.pem")), addr).expect("connector");
+    let connector = Connector::new(
+        &Trust::CaFile(certs.join("ca.pem")),
+        &client::Identity::for_this_process().expect("identity"),
+        addr,
+    )
+    .expect("connector");
     let join = |user: &'static str| {
         let connector = connector.clone();
         let server_addr = server_addr.clone();

@@ -324,6 +324,9 @@ impl Pool {
             .fill(&mut [0u8; 16])
             .map_err(|_| anyhow::anyhow!("no random numbers for TLS"))?;
         let nodes = target.nodes();
+        // One key for every client of the run: a key may own many names, and the server's work
+        // per handshake is the same whoever signs.
+        let identity = client::Identity::ephemeral().context("cannot make an identity")?;
         let by_node = target
             .addrs()
             .iter()
@@ -334,7 +337,7 @@ impl Pool {
                 (0..sockets)
                     .map(|_| {
                         client_socket(addr)
-                            .and_then(|s| Ok(Connector::with_socket(&target.trust, s)?))
+                            .and_then(|s| Ok(Connector::with_socket(&target.trust, &identity, s)?))
                     })
                     .collect::<Result<Vec<_>>>()
             })

@@ -123,7 +123,7 @@ impl CodeKind {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum OwnersError {
+pub enum OwnersError {
     #[error("name book in the cluster: {0}")]
     Cluster(String),
     #[error("name database: {0}")]

@@ -55,7 +55,12 @@ impl TestServer {
     }
 
     pub fn connector(&self) -> Connector {
-        Connector::new(&Trust::CaFile(self.ca.clone()), self.addr).expect("connector")
+        Connector::new(
+            &Trust::CaFile(self.ca.clone()),
+            &client::Identity::for_this_process().expect("identity"),
+            self.addr,
+        )
+        .expect("connector")
     }
 
     /// A QUIC connection with a verified handshake and nothing else: no stream, no Hello.
@@ -191,7 +196,12 @@ where
 /// the server name `localhost` (the development certificate's).
 pub async fn join_process(port: u16, ca: &std::path::Path, user: &str) -> (Connection, Welcome) {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let connector = Connector::new(&Trust::CaFile(ca.to_path_buf()), addr).expect("connector");
+    let connector = Connector::new(
+        &Trust::CaFile(ca.to_path_buf()),
+        &client::Identity::for_this_process().expect("identity"),
+        addr,
+    )
+    .expect("connector");
     let server = ServerAddr {
         host: "localhost".into(),
         port,

@@ -208,10 +208,22 @@ impl Window {
             .borrow()
             .clone()
             .map_or(Trust::Default, Trust::CaFile);
+        let identity = match load_identity() {
+            Ok(identity) => identity,
+            Err(e) => {
+                page.show_error(&fill(
+                    &gettext("Cannot use your identity: {error}."),
+                    &[("error", &e)],
+                ));
+                return;
+            }
+        };
         let config = SessionConfig {
             server,
             user,
             trust,
+            identity,
+            code: None,
         };
         page.set_busy(true);
         runtime::spawn_local(glib::clone!(
@@ -397,4 +409,13 @@ impl Window {
     pub fn subtitle(&self) -> glib::GString {
         self.imp().window_title.subtitle()
     }
+}
+
+/// This user's identity (made on first use) in the default folder. TODO(issue 17): `--identity`,
+/// the fingerprint in the menu, and the link code on the sign-in page.
+fn load_identity() -> Result<std::sync::Arc<client::Identity>, String> {
+    let dir = client::default_identity_dir().ok_or("no home directory for the identity")?;
+    client::Identity::load_or_create(&dir)
+        .map(|(identity, _)| std::sync::Arc::new(identity))
+        .map_err(|e| e.to_string())
 }
