@@ -84,8 +84,11 @@ fn transport(limits: &Limits) -> Result<TransportConfig, ServerError> {
     // stream, so the transport itself refuses any other.
     t.max_concurrent_bidi_streams(VarInt::from_u32(1));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
-    // What a client may send ahead of what we have read: every byte of it is a line that has been
-    // said but waits (see Limits::receive_window_bytes).
+    // What a client may send ahead of what we have read: at full speed every byte of it is a line
+    // that has been said but waits (see Limits::receive_window_bytes). It used to be two frames of
+    // the largest size (128 KiB), so that one frame never waited for a window update; a frame
+    // larger than the window now takes a round trip per window, which only the rare long line
+    // pays, while a full-speed speaker's lines no longer wait behind a thousand of its own.
     let receive_window = VarInt::from_u64(limits.receive_window_bytes.max(1))
         .map_err(|_| ServerError::Quic("receive window too large".into()))?;
     t.stream_receive_window(receive_window);
