@@ -188,3 +188,82 @@ fn worst(room: Backlog, member: Backlog) -> Backlog {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        config::{Config, TlsSource},
+        store::{Retention, Store},
+    };
+
+    const DELAY: Duration = Duration::from_millis(20);
+    const WAIT: Duration = Duration::from_secs(5);
+
+    fn room() -> Arc<Room> {
+        let mut config = Config::new(
+            "127.0.0.1:0".parse().expect("address"),
+            TlsSource::DevCerts {
+                dir: std::path::PathBuf::new(),
+            },
+        );
+        config.limits.queue_delay = DELAY;
+        let retention = Retention {
+            max_messages: 0,
+            max_age_ms: 0,
+        };
+        let store = Store::in_memory(retention).expect("in-memory store");
+        Arc::new(Room::new(&config, store).expect("room"))
+    }
+
+    fn queue_frames(room: &Room, n: usize) {
+        let frames: Vec<Bytes> = (0..n).map(|i| Bytes::from(vec![i as u8; 8])).collect();
+        let mut state = room.lock();
+        room.fan_out(&mut state, &frames, &[]);
+    }
+
+    #[tokio::test]
+    async fn speakers_wait_on_old_frames_not_on_many_young_ones_and_resume_when_they_are_taken() {
+        let room = room();
+        let mut alice = room.join(1, "alice", None).expect("joins");
+        // The Welcome, then more frames than the minimum backlog, all young: no waiting.
+        queue_frames(&room, MIN_BACKLOG + 8);
+        assert!(!room.congested(), "young frames held speakers back");
+
+        // Once the oldest has waited longer than the target, speakers wait...
+        tokio::time::sleep(DELAY * 2).await;
+        assert!(room.congested(), "old frames did not hold speakers back");
+        let waiter = tokio::spawn({
+            let room = Arc::clone(&room);
+            async move { room.wait_uncongested().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+
+        // ...until the member's writer takes them: its progress wakes the waiting speaker.
+        let mut batch = Vec::new();
+        assert!(alice.rx.recv_many(&mut batch, 1024).await > MIN_BACKLOG);
+        tokio::time::timeout(WAIT, waiter)
+            .await
+            .expect("the speaker resumed")
+            .expect("no panic");
+        assert!(!room.congested());
+        assert_eq!(
+            room.headroom(),
+            room.congestion_limit(),
+            "the queue is empty"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_few_old_frames_do_not_hold_the_room() {
+        let room = room();
+        let _alice = room.join(1, "alice", None).expect("joins");
+        // The Welcome plus MIN_BACKLOG - 1 frames: MIN_BACKLOG in all, never read.
+        queue_frames(&room, MIN_BACKLOG - 1);
+        tokio::time::sleep(DELAY * 2).await;
+        assert!(!room.congested());
+    }
+}
