@@ -228,7 +228,14 @@ mod tests {
     #[tokio::test]
     async fn speakers_wait_on_old_frames_not_on_many_young_ones_and_resume_when_they_are_taken() {
         let room = room();
-        let mut alice = room.join(1, "alice", None, crate::config::Limits::default().advertised()).expect("joins");
+        let mut alice = room
+            .join(
+                1,
+                "alice",
+                None,
+                crate::config::Limits::default().advertised(),
+            )
+            .expect("joins");
         // The Welcome, then more frames than the minimum backlog, all young: no waiting.
         queue_frames(&room, MIN_BACKLOG + 8);
         assert!(!room.congested(), "young frames held speakers back");
@@ -261,7 +268,14 @@ mod tests {
     #[tokio::test]
     async fn a_few_old_frames_do_not_hold_the_room() {
         let room = room();
-        let _alice = room.join(1, "alice", None, crate::config::Limits::default().advertised()).expect("joins");
+        let _alice = room
+            .join(
+                1,
+                "alice",
+                None,
+                crate::config::Limits::default().advertised(),
+            )
+            .expect("joins");
         // The Welcome plus MIN_BACKLOG - 1 frames: MIN_BACKLOG in all, never read.
         queue_frames(&room, MIN_BACKLOG - 1);
         tokio::time::sleep(DELAY * 2).await;
