@@ -30,6 +30,17 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Frames waiting for one client; a client whose queue overflows is disconnected as too slow.
     pub queue_frames: usize,
+    /// How long a line may wait in a member's queue before speakers are held back (back-pressure
+    /// by delay, not by count; see `room::fanout`).
+    pub queue_delay: Duration,
+    /// Bytes sent to one client and not yet acknowledged: what the server's transport keeps in
+    /// flight for it, beyond its queue.
+    pub send_window_bytes: u64,
+    /// Bytes a client may send ahead of what the server has read. A larger frame still arrives,
+    /// in several round trips. At full speed every byte of it is a line said but not yet read, so
+    /// this, more than any queue, is how long lines wait: fanout 10 x 1,000 had p99 94-132 ms with
+    /// the old 128 KiB, 29-58 ms with 4 KiB and 21-35 ms with 2 KiB (bench/README.md, issue 15).
+    pub receive_window_bytes: u64,
     /// How long a client may take to finish the TLS handshake.
     pub handshake_timeout: Duration,
     /// How long a client may take, after the handshake, to open its stream and say `Hello`.
@@ -57,6 +68,9 @@ impl Default for Limits {
             max_message_bytes: 4096,
             max_frame_bytes: wire::MAX_CLIENT_FRAME,
             queue_frames: 1024,
+            queue_delay: Duration::from_millis(1),
+            send_window_bytes: 256 * 1024,
+            receive_window_bytes: 2048,
             handshake_timeout: Duration::from_secs(10),
             hello_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(15),

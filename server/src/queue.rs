@@ -6,16 +6,24 @@
 //! and the channel itself (1.5 KiB in a heap profile of 5000 idle members, kept for each member's
 //! whole life), and every push and pop went through its semaphore. Here a queue is one small
 //! allocation; its buffer grows with what is queued and is let go of once a large backlog drains.
+//!
+//! Each frame carries the time it was queued, so the room can tell how long a member's oldest
+//! frame has waited (its sojourn time) and hold speakers back on time rather than on a count: a
+//! count of frames says nothing about delay when the rate changes. A queue the room is waiting on
+//! is *watched*: its writer tells the room (one `Notify` for the room) when it takes frames, so
+//! speakers resume as soon as the laggard makes progress instead of after a fixed sleep.
 
 use std::{
     collections::VecDeque,
     future::poll_fn,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     task::{Context, Poll},
+    time::Instant,
 };
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use tokio::sync::Notify;
 
 /// Slots a drained queue may keep; a larger buffer is freed when it empties.
 const KEEP_SLOTS: usize = 16;
@@ -29,15 +37,26 @@ pub(crate) enum PushError {
     Closed,
 }
 
+/// How far behind a queue is: frames waiting, and when the oldest of them was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Backlog {
+    pub(crate) frames: usize,
+    pub(crate) oldest: Option<Instant>,
+}
+
 struct State {
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<(Bytes, Instant)>,
     capacity: usize,
     closed: bool,
+    /// The room waits on this queue: tell `progress` when the writer next takes frames.
+    watched: bool,
 }
 
 struct Shared {
     state: Mutex<State>,
     writer: AtomicWaker,
+    /// The room's: woken when a watched queue makes progress.
+    progress: Arc<Notify>,
 }
 
 impl Shared {
@@ -46,7 +65,7 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push(&self, frame: Bytes) -> Result<(), PushError> {
+    fn push(&self, frame: Bytes, now: Instant) -> Result<(), PushError> {
         let was_empty = {
             let mut state = self.lock();
             if state.closed {
@@ -55,7 +74,7 @@ impl Shared {
             if state.frames.len() >= state.capacity {
                 return Err(PushError::Full);
             }
-            state.frames.push_back(frame);
+            state.frames.push_back((frame, now));
             state.frames.len() == 1
         };
         // A writer that saw frames has not waited since, so only the first frame needs to wake it.
@@ -71,15 +90,18 @@ impl Shared {
     }
 }
 
-/// A new queue for up to `capacity` frames.
-pub(crate) fn queue(capacity: usize) -> (Sender, Receiver) {
+/// A new queue for up to `capacity` frames; `progress` is told when a watched queue's writer takes
+/// frames (see [`Sender::watch`]).
+pub(crate) fn queue(capacity: usize, progress: Arc<Notify>) -> (Sender, Receiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             frames: VecDeque::new(),
             capacity,
             closed: false,
+            watched: false,
         }),
         writer: AtomicWaker::new(),
+        progress,
     });
     (
         Sender {
@@ -96,13 +118,23 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    pub(crate) fn push(&self, frame: Bytes) -> Result<(), PushError> {
-        self.shared.push(frame)
+    /// Queues `frame` as of `now` (the room reads the clock once for a frame to every member).
+    pub(crate) fn push(&self, frame: Bytes, now: Instant) -> Result<(), PushError> {
+        self.shared.push(frame, now)
     }
 
-    /// Frames waiting to be written.
-    pub(crate) fn len(&self) -> usize {
-        self.shared.lock().frames.len()
+    /// Frames waiting to be written, and when the oldest was queued.
+    pub(crate) fn backlog(&self) -> Backlog {
+        let state = self.shared.lock();
+        Backlog {
+            frames: state.frames.len(),
+            oldest: state.frames.front().map(|(_, at)| *at),
+        }
+    }
+
+    /// Asks the writer to tell the room's `progress` the next time it takes frames.
+    pub(crate) fn watch(&self) {
+        self.shared.lock().watched = true;
     }
 
     /// An end for the member's own replies that does not keep the queue open.
@@ -126,7 +158,7 @@ pub(crate) struct WeakSender {
 
 impl WeakSender {
     pub(crate) fn push(&self, frame: Bytes) -> Result<(), PushError> {
-        self.shared.push(frame)
+        self.shared.push(frame, Instant::now())
     }
 }
 
@@ -151,9 +183,14 @@ impl Receiver {
         let mut state = self.shared.lock();
         if !state.frames.is_empty() {
             let n = limit.min(state.frames.len());
-            batch.extend(state.frames.drain(..n));
+            batch.extend(state.frames.drain(..n).map(|(frame, _)| frame));
             if state.frames.is_empty() && state.frames.capacity() > KEEP_SLOTS {
                 state.frames = VecDeque::new();
+            }
+            let watched = std::mem::take(&mut state.watched);
+            drop(state);
+            if watched {
+                self.shared.progress.notify_waiters();
             }
             return Poll::Ready(n);
         }
@@ -189,15 +226,19 @@ mod tests {
         Bytes::from(vec![n])
     }
 
+    fn queue(capacity: usize) -> (Sender, Receiver) {
+        super::queue(capacity, Arc::new(Notify::new()))
+    }
+
     #[tokio::test]
     async fn frames_come_out_in_order_until_the_room_lets_go() {
         let (tx, mut rx) = queue(3);
         let weak = tx.downgrade();
-        tx.push(frame(1)).expect("room");
+        tx.push(frame(1), Instant::now()).expect("room");
         weak.push(frame(2)).expect("reply");
-        tx.push(frame(3)).expect("room");
-        assert_eq!(tx.push(frame(4)), Err(PushError::Full));
-        assert_eq!(tx.len(), 3);
+        tx.push(frame(3), Instant::now()).expect("room");
+        assert_eq!(tx.push(frame(4), Instant::now()), Err(PushError::Full));
+        assert_eq!(tx.backlog().frames, 3);
 
         let mut batch = Vec::new();
         assert_eq!(rx.recv_many(&mut batch, 2).await, 2);
@@ -225,7 +266,7 @@ mod tests {
         });
         // Let the writer find the queue empty and wait.
         tokio::task::yield_now().await;
-        tx.push(frame(9)).expect("open");
+        tx.push(frame(9), Instant::now()).expect("open");
         let (n, batch) = tokio::time::timeout(WAIT, writer)
             .await
             .expect("woken")
@@ -236,20 +277,58 @@ mod tests {
     #[test]
     fn a_queue_whose_writer_is_gone_refuses_pushes() {
         let (tx, rx) = queue(4);
-        tx.push(frame(1)).expect("open");
+        tx.push(frame(1), Instant::now()).expect("open");
         drop(rx);
-        assert_eq!(tx.push(frame(2)), Err(PushError::Closed));
-        assert_eq!(tx.len(), 0);
+        assert_eq!(tx.push(frame(2), Instant::now()), Err(PushError::Closed));
+        assert_eq!(tx.backlog(), Backlog::default());
     }
 
     #[tokio::test]
     async fn a_large_backlog_is_let_go_of_once_written() {
         let (tx, mut rx) = queue(100);
         for n in 0..40 {
-            tx.push(frame(n)).expect("room");
+            tx.push(frame(n), Instant::now()).expect("room");
         }
         let mut batch = Vec::new();
         assert_eq!(rx.recv_many(&mut batch, 64).await, 40);
         assert_eq!(rx.shared.lock().frames.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_backlog_ages_and_a_watched_queue_reports_progress() {
+        let progress = Arc::new(Notify::new());
+        let (tx, mut rx) = super::queue(8, Arc::clone(&progress));
+        let first = Instant::now();
+        tx.push(frame(1), first).expect("open");
+        tx.push(frame(2), first + std::time::Duration::from_millis(5))
+            .expect("open");
+        assert_eq!(
+            tx.backlog(),
+            Backlog {
+                frames: 2,
+                oldest: Some(first)
+            }
+        );
+
+        // Not watched: taking frames tells nobody.
+        let mut batch = Vec::new();
+        let told = progress.notified();
+        tokio::pin!(told);
+        told.as_mut().enable();
+        assert_eq!(rx.recv_many(&mut batch, 1).await, 1);
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(20), told.as_mut());
+        assert!(quiet.await.is_err(), "an unwatched queue woke the room");
+        assert_eq!(tx.backlog().frames, 1);
+        assert!(
+            tx.backlog().oldest > Some(first),
+            "the oldest left is the second"
+        );
+
+        // Watched: the next take wakes whoever waits on the room, once.
+        tx.watch();
+        assert_eq!(rx.recv_many(&mut batch, 1).await, 1);
+        tokio::time::timeout(WAIT, told).await.expect("woken");
+        assert_eq!(tx.backlog(), Backlog::default());
+        assert!(!tx.shared.lock().watched, "one wake-up per watch");
     }
 }

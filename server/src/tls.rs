@@ -86,14 +86,17 @@ fn transport(limits: &Limits) -> Result<TransportConfig, ServerError> {
     // stream, so the transport itself refuses any other.
     t.max_concurrent_bidi_streams(VarInt::from_u32(1));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
-    // The client must be able to send one frame of the largest size without waiting for a window
-    // update; more than that only lets a client park data in our memory.
-    let frame_window = u32::try_from(limits.max_frame_bytes + wire::LENGTH_PREFIX)
-        .map_err(|_| ServerError::Quic("frame limit too large".into()))?;
-    t.stream_receive_window(VarInt::from_u32(frame_window.saturating_mul(2)));
-    t.receive_window(VarInt::from_u32(frame_window.saturating_mul(2)));
+    // What a client may send ahead of what we have read: at full speed every byte of it is a line
+    // that has been said but waits (see Limits::receive_window_bytes). It used to be two frames of
+    // the largest size (128 KiB), so that one frame never waited for a window update; a frame
+    // larger than the window now takes a round trip per window, which only the rare long line
+    // pays, while a full-speed speaker's lines no longer wait behind a thousand of its own.
+    let receive_window = VarInt::from_u64(limits.receive_window_bytes.max(1))
+        .map_err(|_| ServerError::Quic("receive window too large".into()))?;
+    t.stream_receive_window(receive_window);
+    t.receive_window(receive_window);
     // Unacknowledged data we keep per client; the per-client queue bounds the rest.
-    t.send_window(256 * 1024);
+    t.send_window(limits.send_window_bytes.max(1));
     t.datagram_receive_buffer_size(None);
     // Without segmentation offload, quinn's per-connection transmit buffer holds one packet: with
     // it, the buffer grows to ten packets (13 KiB per connection, a quarter of an idle member's

@@ -12,7 +12,9 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use tokio::time::MissedTickBehavior;
 
-use super::{FrameSkipper, Meter, Pool, Target, join_all, now_ns, round2, say};
+use super::{
+    FrameSkipper, Meter, Pool, Target, join_all, now_ns, round2, say, traffic::ClientTraffic,
+};
 use crate::report::{Report, latency_histogram};
 
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +81,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     };
     let deadline = tokio::time::Instant::now() + send_time + super::WAIT;
 
+    let traffic_before = ClientTraffic::of(members.iter().map(|m| &m.conn));
     let meter = Meter::start(target)?;
     let start = Arc::new(tokio::sync::Barrier::new(n + 1));
     let mut receivers = tokio::task::JoinSet::new();
@@ -132,6 +135,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     }
     let phase = began.elapsed();
     let cost = meter.finish()?;
+    let traffic = ClientTraffic::of(conns.iter()).since(traffic_before);
     for conn in &conns {
         conn.close(
             quinn::VarInt::from_u32(wire::close_code::NORMAL),
@@ -157,6 +161,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
         )
         .add_latency("latency", &histogram);
     cost.add_to(&mut report, "delivery", total.delivered);
+    traffic.add_to(&mut report, "delivery", total.delivered);
     Ok(Outcome {
         report,
         expected,

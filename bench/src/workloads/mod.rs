@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod idle;
 pub mod room;
 pub mod soak;
+mod traffic;
 
 use std::{
     net::SocketAddr,

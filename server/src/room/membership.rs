@@ -1,7 +1,7 @@
 //! Who is in the room: joining (on a single node at once, in a cluster after claiming the name
 //! across the nodes), the newcomer's `Welcome`, leaving, and the user list.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -27,17 +27,11 @@ pub(super) struct Member {
     pub(super) kick: Option<oneshot::Sender<Removal>>,
     /// The revision of this member's entry in the cluster's user list (0 on a single node).
     pub(super) revision: u64,
-    /// Since when its queue has been more than half full, as last seen by [`Room::congested`].
+    /// Since when it has been behind (see `fanout`), as last seen by [`Room::congested`].
     pub(super) congested_since: Option<Instant>,
     /// How many of the pending presence changes this member already knows: a newcomer's `Welcome`
     /// lists everyone, so it is sent only the changes after its own join.
     pub(super) knows_pending: usize,
-}
-
-impl Member {
-    pub(super) fn queued(&self) -> usize {
-        self.tx.len()
-    }
 }
 
 /// What a session gets when its `Hello` is accepted.
@@ -238,10 +232,14 @@ impl Room {
 
         // Room for the welcome and the replay on top of the normal queue, so that a long replay
         // does not count as falling behind.
-        let (tx, rx) = queue::queue(self.sizes.queue_frames + frames.len());
+        let (tx, rx) = queue::queue(
+            self.sizes.queue_frames + frames.len(),
+            Arc::clone(&self.progress),
+        );
+        let now = Instant::now();
         for frame in frames {
             // Cannot fail: the queue is new and sized for these frames.
-            let _ = tx.push(frame);
+            let _ = tx.push(frame, now);
         }
         self.announce(
             state,
@@ -312,7 +310,7 @@ impl Room {
             let mut state = self.lock();
             let member = state.members.get_mut(&key)?;
             // A queue that is full gets the close code's reason instead.
-            let _ = member.tx.push(frame);
+            let _ = member.tx.push(frame, Instant::now());
             if let Some(kick) = member.kick.take() {
                 let _ = kick.send(Removal::ByOperator(why));
             }

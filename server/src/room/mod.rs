@@ -33,6 +33,7 @@ mod remote;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use wire::{PresenceChange, ProblemCode};
@@ -40,6 +41,7 @@ use wire::{PresenceChange, ProblemCode};
 use crate::{
     config::{Config, LiveLimits},
     metrics::Metrics,
+    queue,
     store::{Store, StoreError},
 };
 
@@ -75,8 +77,8 @@ struct State {
     closed: bool,
     /// Cluster only: users on other nodes, and names being claimed by sessions of this node.
     remote: Remote,
-    /// The longest member queue after the last broadcast.
-    max_queued: usize,
+    /// The longest member queue, and the oldest frame waiting in any, as last seen (see `fanout`).
+    backlog: queue::Backlog,
     /// Joins and leaves not yet sent, oldest first.
     pending: Vec<PresenceChange>,
 }
@@ -88,7 +90,7 @@ impl State {
             history,
             closed: false,
             remote: Remote::default(),
-            max_queued: 0,
+            backlog: queue::Backlog::default(),
             pending: Vec::new(),
         }
     }
@@ -98,6 +100,7 @@ impl State {
 /// runs are in [`Room::limits`].
 struct Sizes {
     queue_frames: usize,
+    queue_delay: Duration,
     welcome_history: usize,
     max_replay: usize,
 }
@@ -109,6 +112,8 @@ pub(crate) struct Room {
     store: Option<Mutex<Store>>,
     /// Told when a presence change starts waiting; see [`Room::tell_presence`].
     presence_due: Notify,
+    /// Told when a queue that speakers wait on makes progress; see [`Room::wait_uncongested`].
+    progress: Arc<Notify>,
     /// The other nodes (cluster only).
     peers: Option<Arc<dyn Peers>>,
     sizes: Sizes,
@@ -148,9 +153,11 @@ impl Room {
             state: Mutex::new(state),
             store: store.map(Mutex::new),
             presence_due: Notify::new(),
+            progress: Arc::new(Notify::new()),
             peers,
             sizes: Sizes {
                 queue_frames: config.limits.queue_frames.max(1),
+                queue_delay: config.limits.queue_delay,
                 welcome_history: config.welcome_history,
                 max_replay: config.max_replay,
             },

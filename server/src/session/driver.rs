@@ -38,8 +38,6 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Lines taken from one client before the other sessions get a turn. Every member's queue must hold
 /// this many from each of the speakers at once, so it is far below the default queue of 1024.
 const SAYS_PER_TURN: usize = 32;
-/// How often a speaker held back by congestion looks again.
-const CONGESTION_POLL: Duration = Duration::from_millis(2);
 /// Bytes asked of quinn per read.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -462,9 +460,7 @@ async fn wait_while_congested(room: &Room, said_this_turn: &mut usize) {
         *said_this_turn = 0;
         tokio::task::yield_now().await;
     }
-    while room.congested() {
-        tokio::time::sleep(CONGESTION_POLL).await;
-    }
+    room.wait_uncongested().await;
 }
 
 /// Queues a frame for this client only.

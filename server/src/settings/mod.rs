@@ -64,6 +64,15 @@ pub struct Settings {
     /// Frames queued for one client before it counts as too slow and is disconnected.
     #[arg(long, default_value_t = DEFAULTS.queue_frames)]
     pub queue_frames: usize,
+    /// Microseconds a line may wait in a client's queue before speakers are held back.
+    #[arg(long, default_value_t = DEFAULTS.queue_delay_us)]
+    pub queue_delay_us: u64,
+    /// Bytes sent to one client and not yet acknowledged, at most.
+    #[arg(long, default_value_t = DEFAULTS.send_window_bytes)]
+    pub send_window_bytes: u64,
+    /// Bytes a client may send ahead of what the server has read.
+    #[arg(long, default_value_t = DEFAULTS.receive_window_bytes)]
+    pub receive_window_bytes: u64,
     /// Seconds of silence after which a client is dropped.
     #[arg(long, default_value_t = DEFAULTS.idle_timeout_secs)]
     pub idle_timeout_secs: u64,
@@ -167,6 +176,9 @@ impl Default for Settings {
             max_message_bytes: limits.max_message_bytes,
             max_frame_bytes: limits.max_frame_bytes,
             queue_frames: limits.queue_frames,
+            queue_delay_us: u64::try_from(limits.queue_delay.as_micros()).unwrap_or(u64::MAX),
+            send_window_bytes: limits.send_window_bytes,
+            receive_window_bytes: limits.receive_window_bytes,
             idle_timeout_secs: limits.idle_timeout.as_secs(),
             handshake_timeout_secs: limits.handshake_timeout.as_secs(),
             history: config.history_len,
@@ -259,6 +271,9 @@ impl Settings {
             max_message_bytes: self.max_message_bytes,
             max_frame_bytes: self.max_frame_bytes,
             queue_frames: self.queue_frames,
+            queue_delay: Duration::from_micros(self.queue_delay_us),
+            send_window_bytes: self.send_window_bytes,
+            receive_window_bytes: self.receive_window_bytes,
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
             hello_timeout: Duration::from_secs(self.handshake_timeout_secs),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
