@@ -511,13 +511,15 @@ mod tests {
     /// Version 3 added the limits to `Welcome`: a version 2 client could not read it, so it is
     /// refused and told which version the server speaks.
     #[test]
-    fn a_version_2_client_is_refused_with_the_version_spoken() {
+    fn an_older_client_is_refused_with_the_version_spoken() {
         let now = Instant::now();
-        let mut s = MemberSession::new(&limits(), None, now);
-        assert_eq!(
-            s.handle(hello(2, "al"), now),
-            Action::Refuse(RefuseReason::UnsupportedVersion { supported: 3 })
-        );
+        for old in [2, 3] {
+            let mut s = MemberSession::new(&limits(), None, now);
+            assert_eq!(
+                s.handle(hello(old, "al"), now),
+                Action::Refuse(RefuseReason::UnsupportedVersion { supported: 4 })
+            );
+        }
     }
 
     #[test]
