@@ -72,10 +72,11 @@ impl Pacer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn limits(lines_per_sec: u32, burst: u32) -> wire::Limits {
+    /// Limits as a server with default settings but for its rate tells them, for the crate's tests.
+    pub(crate) fn limits(lines_per_sec: u32, burst: u32) -> wire::Limits {
         wire::Limits {
             lines_per_sec,
             burst,

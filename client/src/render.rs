@@ -282,13 +282,7 @@ mod tests {
             you: "ann".into(),
             users: vec!["ann".into()],
             history: vec![m],
-            limits: wire::Limits {
-                lines_per_sec: 20,
-                burst: 40,
-                max_line_bytes: 4096,
-                max_frame_bytes: 65536,
-                strikes_allowed: 20,
-            },
+            limits: crate::pacing::tests::limits(20, 40),
         });
         welcome["Welcome"]
             .as_object_mut()

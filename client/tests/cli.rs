@@ -1,5 +1,7 @@
 //! `chat-cli` driven through stdin/stdout against a real server, as a person or a script would.
 
+mod support;
+
 use std::{process::Stdio, time::Duration};
 
 use serde_json::Value;
@@ -8,35 +10,9 @@ use tokio::{
     process::{Child, ChildStdin, ChildStdout, Command},
 };
 
+use support::{Server, start_server};
+
 const WAIT: Duration = Duration::from_secs(15);
-
-struct Server {
-    port: u16,
-    ca: std::path::PathBuf,
-    shutdown: server::ShutdownHandle,
-    _dir: tempfile::TempDir,
-}
-
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = server::Config::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        server::TlsSource::DevCerts {
-            dir: dir.path().to_path_buf(),
-        },
-    );
-    let srv = server::Server::bind(config).expect("bind");
-    let port = srv.local_addr().expect("addr").port();
-    let ca = srv.dev_ca().expect("ca").to_path_buf();
-    let shutdown = srv.shutdown_handle();
-    tokio::spawn(srv.run());
-    Server {
-        port,
-        ca,
-        shutdown,
-        _dir: dir,
-    }
-}
 
 struct Cli {
     child: Child,
@@ -54,7 +30,7 @@ impl Cli {
             .args(extra)
             .args([
                 "--server",
-                &format!("localhost:{}", server.port),
+                &format!("localhost:{}", server.addr.port()),
                 "--user",
                 user,
                 "--json",
@@ -116,7 +92,7 @@ impl Cli {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_terminal_clients_chat() {
-    let server = start_server();
+    let server = start_server(|_| {});
     let mut alice = Cli::start(&server, "alice");
     alice.expect("Welcome", |w| w["you"] == "alice").await;
     let mut bob = Cli::start(&server, "bob");
@@ -155,7 +131,7 @@ async fn two_terminal_clients_chat() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_shutdown_reaches_the_terminal() {
-    let server = start_server();
+    let server = start_server(|_| {});
     let mut alice = Cli::start_with(&server, "alice", &["--no-reconnect"]);
     alice.expect("Welcome", |_| true).await;
     server.shutdown.shutdown("maintenance");
@@ -190,8 +166,8 @@ async fn run_to_end(args: &[&str]) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_and_failures_exit_non_zero_with_a_clear_message() {
-    let server = start_server();
-    let addr = format!("127.0.0.1:{}", server.port);
+    let server = start_server(|_| {});
+    let addr = format!("127.0.0.1:{}", server.addr.port());
     let ca = server.ca.to_string_lossy().into_owned();
     let mut alice = Cli::start(&server, "alice");
     alice.expect("Welcome", |_| true).await;

@@ -3,6 +3,8 @@
 //! client, nobody is disconnected, and chat-cli exits 0 only when every line was accepted. Real
 //! server on loopback, real `chat-cli` binary.
 
+mod support;
+
 use std::{
     process::Stdio,
     time::{Duration, Instant},
@@ -15,34 +17,7 @@ use tokio::{
     process::Command,
 };
 
-struct Server {
-    addr: std::net::SocketAddr,
-    ca: std::path::PathBuf,
-    shutdown: server::ShutdownHandle,
-    _dir: tempfile::TempDir,
-}
-
-fn start_server(limits: impl FnOnce(&mut server::Limits)) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = server::Config::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        server::TlsSource::DevCerts {
-            dir: dir.path().to_path_buf(),
-        },
-    );
-    limits(&mut config.limits);
-    let srv = server::Server::bind(config).expect("bind");
-    let addr = srv.local_addr().expect("addr");
-    let ca = srv.dev_ca().expect("ca").to_path_buf();
-    let shutdown = srv.shutdown_handle();
-    tokio::spawn(srv.run());
-    Server {
-        addr,
-        ca,
-        shutdown,
-        _dir: dir,
-    }
-}
+use support::{Server, start_server};
 
 /// Another member of the room, watching with the client library.
 struct Watcher {
@@ -263,9 +238,9 @@ async fn three_thousand_piped_lines_all_arrive_in_order() {
 /// of 40: the first 20 at once (half the burst), the rest at 2/s, about 18 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn low_limits_are_kept_and_long_lines_split() {
-    let server = start_server(|limits| {
-        limits.messages_per_sec = 2;
-        limits.max_message_bytes = 2000;
+    let server = start_server(|config| {
+        config.limits.messages_per_sec = 2;
+        config.limits.max_message_bytes = 2000;
     });
     let long = |n: usize| {
         (0..)
@@ -311,10 +286,10 @@ async fn low_limits_are_kept_and_long_lines_split() {
 /// about nine seconds and the server never says TooFast.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_library_never_hears_too_fast_at_two_lines_a_second() {
-    let server = start_server(|limits| {
-        limits.messages_per_sec = 2;
-        limits.message_burst = 4;
-        limits.too_fast_strikes = 0;
+    let server = start_server(|config| {
+        config.limits.messages_per_sec = 2;
+        config.limits.message_burst = 4;
+        config.limits.too_fast_strikes = 0;
     });
     let watcher = Watcher::join(&server, server.addr).await;
     let (session, _, events) = Session::connect_with(

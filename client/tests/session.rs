@@ -1,40 +1,15 @@
 //! The session's events against a real server on loopback: what the library makes of the
 //! protocol's frames (batched presence, receipts, problems, `TooFast`), as a UI receives them.
 
+mod support;
+
 use std::{collections::HashSet, time::Duration};
 
 use client::{Event, LeaveReason, Line, ProblemCode, Session, SessionConfig, SignedIn, Trust};
 
+use support::{Server, start_server};
+
 const WAIT: Duration = Duration::from_secs(15);
-
-struct Server {
-    addr: std::net::SocketAddr,
-    ca: std::path::PathBuf,
-    shutdown: server::ShutdownHandle,
-    _dir: tempfile::TempDir,
-}
-
-fn start_server(tweak: impl FnOnce(&mut server::Config)) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = server::Config::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        server::TlsSource::DevCerts {
-            dir: dir.path().to_path_buf(),
-        },
-    );
-    tweak(&mut config);
-    let srv = server::Server::bind(config).expect("bind");
-    let addr = srv.local_addr().expect("addr");
-    let ca = srv.dev_ca().expect("ca").to_path_buf();
-    let shutdown = srv.shutdown_handle();
-    tokio::spawn(srv.run());
-    Server {
-        addr,
-        ca,
-        shutdown,
-        _dir: dir,
-    }
-}
 
 async fn join(server: &Server, user: &str) -> (Session, SignedIn, async_channel::Receiver<Event>) {
     let config = SessionConfig {

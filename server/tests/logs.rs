@@ -3,31 +3,21 @@
 
 mod support;
 
-use std::process::Stdio;
-
-use support::{WAIT, join_process};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use support::{WAIT, join_process, spawn_chat_server_logged};
 
 /// Starts `chat-server` with `extra` flags, joins as alice, stops it with SIGTERM, and returns
 /// every line it wrote on stderr.
 async fn log_of_a_join(extra: &[&str]) -> Vec<String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let certs = dir.path().join("certs");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args(["--listen", "127.0.0.1:0", "--no-persist", "--cert-dir"])
-        .arg(&certs)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chat-server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let addr = tokio::time::timeout(WAIT, testkit::process::wait_until_listening(stdout))
-        .await
-        .expect("listening in time")
-        .expect("listening");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut args: Vec<std::ffi::OsString> =
+        ["--listen", "127.0.0.1:0", "--no-persist", "--cert-dir"]
+            .into_iter()
+            .map(Into::into)
+            .collect();
+    args.push(certs.clone().into());
+    args.extend(extra.iter().map(Into::into));
+    let (mut child, addr, mut stderr) = spawn_chat_server_logged(args).await;
     let log = tokio::spawn(async move {
         let mut lines = Vec::new();
         while let Ok(Some(line)) = stderr.next_line().await {

@@ -4,11 +4,11 @@
 
 mod support;
 
-use std::{path::Path, process::Stdio};
+use std::path::Path;
 
-use support::{WAIT, join_process, say, until};
+use support::{WAIT, join_process, say, spawn_chat_server_logged, until};
 use tokio::{
-    io::{AsyncBufReadExt, BufReader, Lines},
+    io::{BufReader, Lines},
     process::{Child, ChildStderr},
 };
 use wire::{ProblemCode, ServerFrame};
@@ -38,21 +38,14 @@ impl Log {
 
 /// `chat-server --config file --log-format json`: the child, its port and its log.
 async fn start(file: &Path) -> (Child, u16, Log) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args(["--log-format", "json", "--config"])
-        .arg(file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chat-server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let addr = tokio::time::timeout(WAIT, testkit::process::wait_until_listening(stdout))
-        .await
-        .expect("listening in time")
-        .expect("listening");
-    let log = Log(BufReader::new(child.stderr.take().expect("stderr")).lines());
-    (child, addr.port(), log)
+    let args: [&std::ffi::OsStr; 4] = [
+        "--log-format".as_ref(),
+        "json".as_ref(),
+        "--config".as_ref(),
+        file.as_os_str(),
+    ];
+    let (child, addr, log) = spawn_chat_server_logged(args).await;
+    (child, addr.port(), Log(log))
 }
 
 async fn hangup(child: &Child) {
@@ -166,27 +159,18 @@ async fn sighup_applies_the_files_new_limits_and_keeps_them_when_the_file_is_bad
 #[tokio::test]
 async fn sighup_without_a_settings_file_changes_nothing_and_says_why() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args([
-            "--log-format",
-            "json",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-persist",
-        ])
-        .arg("--cert-dir")
-        .arg(dir.path().join("certs"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chat-server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    tokio::time::timeout(WAIT, testkit::process::wait_until_listening(stdout))
-        .await
-        .expect("listening in time")
-        .expect("listening");
-    let mut log = Log(BufReader::new(child.stderr.take().expect("stderr")).lines());
+    let certs = dir.path().join("certs");
+    let args: [&std::ffi::OsStr; 7] = [
+        "--log-format".as_ref(),
+        "json".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--no-persist".as_ref(),
+        "--cert-dir".as_ref(),
+        certs.as_os_str(),
+    ];
+    let (mut child, _, log) = spawn_chat_server_logged(args).await;
+    let mut log = Log(log);
     hangup(&child).await;
     let event = log.find("SIGHUP: there is no settings file").await;
     assert_eq!(event["level"], "WARN");

@@ -177,19 +177,46 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    spawn(args, std::process::Stdio::null()).await.0
+}
+
+/// Like [`spawn_chat_server`], keeping the server's log (stderr) to read, and the address it
+/// listens on.
+pub async fn spawn_chat_server_logged<I, S>(
+    args: I,
+) -> (
+    tokio::process::Child,
+    SocketAddr,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use tokio::io::AsyncBufReadExt;
+    let (mut child, addr) = spawn(args, std::process::Stdio::piped()).await;
+    let stderr = child.stderr.take().expect("stderr");
+    (child, addr, tokio::io::BufReader::new(stderr).lines())
+}
+
+async fn spawn<I, S>(args: I, stderr: std::process::Stdio) -> (tokio::process::Child, SocketAddr)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .args(args)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("chat-server starts");
     let stdout = child.stdout.take().expect("stdout");
-    tokio::time::timeout(WAIT, testkit::process::wait_until_listening(stdout))
+    let addr = tokio::time::timeout(WAIT, testkit::process::wait_until_listening(stdout))
         .await
         .expect("chat-server starts in time")
         .expect("chat-server running");
-    child
+    (child, addr)
 }
 
 /// Joins as `user` the server process listening on loopback `port`, trusting the CA in `ca`, with
