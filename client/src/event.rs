@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use certs::Fingerprint;
 use wire::{ChatMessage, ServerFrame};
 
 use crate::ClientError;
@@ -69,6 +70,8 @@ pub enum LeaveReason {
     Kicked,
     /// Banned by an operator.
     Banned,
+    /// Signed in again elsewhere (another device, or the same one reconnecting).
+    Replaced,
 }
 
 impl From<wire::LeaveReason> for LeaveReason {
@@ -81,6 +84,7 @@ impl From<wire::LeaveReason> for LeaveReason {
             wire::LeaveReason::Misbehaved => Self::Misbehaved,
             wire::LeaveReason::Kicked => Self::Kicked,
             wire::LeaveReason::Banned => Self::Banned,
+            wire::LeaveReason::Replaced => Self::Replaced,
         }
     }
 }
@@ -96,6 +100,7 @@ impl LeaveReason {
             Self::Misbehaved => "Misbehaved",
             Self::Kicked => "Kicked",
             Self::Banned => "Banned",
+            Self::Replaced => "Replaced",
         }
     }
 }
@@ -110,6 +115,7 @@ impl std::fmt::Display for LeaveReason {
             Self::Misbehaved => "protocol violation",
             Self::Kicked => "kicked by an operator",
             Self::Banned => "banned by an operator",
+            Self::Replaced => "signed in again elsewhere",
         })
     }
 }
@@ -237,6 +243,10 @@ pub enum Event {
         reason: String,
         banned: bool,
     },
+    /// Our name signed in again on another connection, with the key `fingerprint` (another of our
+    /// devices, or this one from another process); this session ends (`Closed` follows) and does
+    /// not reconnect, or the two would take turns.
+    Replaced { fingerprint: Fingerprint },
     /// The session is over; no more events follow.
     Closed(CloseReason),
 }
@@ -293,6 +303,9 @@ pub(crate) fn frame_events(frame: ServerFrame, you: &str) -> Vec<Event> {
         ServerFrame::Removed { by, reason, banned } => {
             vec![Event::Removed { by, reason, banned }]
         }
+        ServerFrame::Replaced { fingerprint } => vec![Event::Replaced {
+            fingerprint: Fingerprint::from_bytes(fingerprint),
+        }],
         // Only an answer to `Hello`, which the connector reads; once welcomed, nothing to tell.
         ServerFrame::Welcome { .. } | ServerFrame::Refused { .. } => {
             tracing::warn!("the server sent Welcome or Refused after welcoming us; ignored");

@@ -60,6 +60,10 @@ pub fn text(event: &Event) -> String {
             "! {} by {by}: {reason}",
             if *banned { "banned" } else { "kicked" }
         ),
+        Event::Replaced { fingerprint } => format!(
+            "! your name signed in again elsewhere (device {}); this session ends",
+            fingerprint.short()
+        ),
         Event::Closed(reason) => closed_text(reason),
     }
 }
@@ -105,6 +109,9 @@ pub fn json(event: &Event) -> String {
         Event::Reply { id, reply } => json!({ "Reply": { "id": id, "reply": reply_json(reply) } }),
         Event::Removed { by, reason, banned } => {
             json!({ "Removed": { "by": by, "reason": reason, "banned": banned } })
+        }
+        Event::Replaced { fingerprint } => {
+            json!({ "Replaced": { "fingerprint": fingerprint.to_string() } })
         }
         Event::Closed(reason) => return closed_json(reason),
     };

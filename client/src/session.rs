@@ -144,6 +144,7 @@ impl Session {
             outbox: Outbox::new(shared.clone()),
             pacer: Pacer::new(&welcome.limits, Instant::now()),
             leaving: None,
+            removed: false,
             commands: command_rx,
             events: event_tx,
         };
@@ -291,6 +292,9 @@ struct State {
     outbox: Outbox,
     pacer: Pacer,
     leaving: Option<Leaving>,
+    /// An operator removed us, or our name signed in elsewhere: the session ends without
+    /// reconnecting (a kick would otherwise undo itself, and two devices would take turns).
+    removed: bool,
     commands: mpsc::UnboundedReceiver<Command>,
     events: async_channel::Sender<Event>,
 }
@@ -382,7 +386,13 @@ impl State {
                 }
                 event::frame_events(frame, &self.you)
             }
-            other => event::frame_events(other, &self.you),
+            other => {
+                let events = event::frame_events(other, &self.you);
+                self.removed |= events
+                    .iter()
+                    .any(|e| matches!(e, Event::Removed { .. } | Event::Replaced { .. }));
+                events
+            }
         }
     }
 
@@ -436,7 +446,7 @@ async fn run(mut state: State, mut connection: Connection) {
             }
             Ended::Lost(reason) => reason,
         };
-        if !state.backoff.enabled || state.leaving.is_some() {
+        if !state.backoff.enabled || state.leaving.is_some() || state.removed {
             // Leaving and the connection is gone: what is still queued is told, not retried.
             let gave_up = state.leaving.is_some().then(|| reason.to_string());
             state.finish(gave_up, reason).await;

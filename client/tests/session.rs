@@ -204,3 +204,68 @@ async fn lines_refused_as_too_fast_are_sent_again_and_each_arrives_once() {
     bob.quit().await;
     server.shutdown.shutdown("test over");
 }
+
+/// A session told `Removed` (an operator's kick) or `Replaced` (its name signed in elsewhere) ends
+/// there: reconnecting would undo the kick, and two devices would take turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kicked_or_replaced_session_ends_without_reconnecting() {
+    let me = client::Identity::for_this_process().expect("identity");
+    let server = start_server(|config| config.operators = vec![me.fingerprint()]);
+    let bob_key = std::sync::Arc::new(client::Identity::ephemeral().expect("identity"));
+    let as_bob = || SessionConfig {
+        server: server.addr.to_string().parse().expect("server address"),
+        user: "bob".into(),
+        trust: Trust::CaFile(server.ca.clone()),
+        identity: bob_key.clone(),
+        code: None,
+    };
+    let (op, _, _op_events) = join(&server, "op").await;
+
+    // Kicked.
+    let (_bob, _, bob_events) = tokio::time::timeout(WAIT, Session::connect(as_bob()))
+        .await
+        .expect("in time")
+        .expect("bob joins");
+    op.request(wire::Request::Kick {
+        user: "bob".into(),
+        reason: "spam".into(),
+    })
+    .expect("asked");
+    let (removed, _) = until(&bob_events, |e| match e {
+        Event::Removed { by, reason, .. } => Some((by.clone(), reason.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(removed, ("op".to_owned(), "spam".to_owned()));
+    let (_, between) = until(&bob_events, |e| matches!(e, Event::Closed(_)).then_some(())).await;
+    assert!(
+        !between
+            .iter()
+            .any(|e| matches!(e, Event::Disconnected { .. } | Event::Reconnected { .. })),
+        "{between:?}"
+    );
+    assert!(bob_events.recv().await.is_err(), "nothing after Closed");
+
+    // Replaced by the same key signing in again.
+    let (_bob, _, bob_events) = tokio::time::timeout(WAIT, Session::connect(as_bob()))
+        .await
+        .expect("in time")
+        .expect("bob joins again");
+    let (_bob_again, _, _) = tokio::time::timeout(WAIT, Session::connect(as_bob()))
+        .await
+        .expect("in time")
+        .expect("bob signs in again");
+    let (device, _) = until(&bob_events, |e| match e {
+        Event::Replaced { fingerprint } => Some(*fingerprint),
+        _ => None,
+    })
+    .await;
+    assert_eq!(device, bob_key.fingerprint());
+    let (_, between) = until(&bob_events, |e| matches!(e, Event::Closed(_)).then_some(())).await;
+    assert!(
+        !between
+            .iter()
+            .any(|e| matches!(e, Event::Disconnected { .. } | Event::Reconnected { .. })),
+        "{between:?}"
+    );
+}

@@ -127,7 +127,7 @@ impl Server {
                 "serving before the recent history is fully loaded"
             );
         }
-        let owners = Owners::Cluster(NatsOwners::new(cluster.owners_bucket()));
+        let owners = Owners::Cluster(Box::new(NatsOwners::new(cluster.owners_bucket())));
         Ok(Self::with_room(
             endpoint,
             dev_ca,

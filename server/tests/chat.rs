@@ -2,8 +2,8 @@
 
 mod support;
 
-use support::{TestServer, chats, next, say, until};
-use wire::{ClientFrame, RefuseReason, ServerFrame};
+use support::{TestServer, chats, closed_with, next, say, until};
+use wire::{ClientFrame, LeaveReason, RefuseReason, ServerFrame};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_users_chat_and_each_gets_a_receipt() {
@@ -123,15 +123,58 @@ async fn ten_users_all_receive_every_message_in_one_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_taken_name_is_refused_whatever_its_case() {
+async fn an_owned_name_is_refused_to_another_key_whatever_its_case() {
     let server = TestServer::start().await;
     let (_alice, _) = server.join("alice").await;
     for name in ["alice", "ALICE", "Alice"] {
-        match server.try_join(name).await {
-            Err(client::ClientError::Refused(RefuseReason::NameTaken)) => {}
-            other => panic!("{name}: expected NameTaken, got {other:?}"),
+        match server.try_join_as_stranger(name).await {
+            Err(client::ClientError::Refused(RefuseReason::NameOwned)) => {}
+            other => panic!("{name}: expected NameOwned, got {other:?}"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_signing_in_again_replaces_its_old_connection() {
+    let server = TestServer::start().await;
+    let (mut old, _) = server.join("alice").await;
+    let (mut bob, _) = server.join("bob").await;
+    // The same key (another device linked to the name would do the same): the old connection is
+    // told, with the newcomer's key, and closed; the new one is welcomed.
+    let (mut new, welcome) = server.join("Alice").await;
+    assert_eq!(welcome.you, "Alice");
+    let me = client::Identity::for_this_process().expect("identity");
+    match until(&mut old, |f| matches!(f, ServerFrame::Replaced { .. })).await {
+        ServerFrame::Replaced { fingerprint } => {
+            assert_eq!(&fingerprint, me.fingerprint().as_bytes());
+        }
+        other => unreachable!("{other:?}"),
+    }
+    assert_eq!(closed_with(&old).await.0, wire::close_code::REPLACED);
+    // The others see the old connection leave and the name come back.
+    let left = until(&mut bob, |f| {
+        matches!(
+            f,
+            ServerFrame::Left {
+                why: LeaveReason::Replaced,
+                ..
+            }
+        )
+    })
+    .await;
+    assert!(matches!(left, ServerFrame::Left { user, .. } if user == "alice"));
+    until(
+        &mut bob,
+        |f| matches!(f, ServerFrame::Joined { user } if user == "Alice"),
+    )
+    .await;
+    // The new connection speaks under the name.
+    say(&mut new, 1, "back").await;
+    until(
+        &mut bob,
+        |f| matches!(f, ServerFrame::Chat(m) if m.from == "Alice" && m.text == "back"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,9 +14,11 @@ use std::{
 use client::{
     Backoff, ClientError, Connection, Connector, Event, ServerAddr, Session, SessionConfig, Trust,
 };
-use support::{WAIT, chats, next, say, spawn_chat_server, until};
+use support::{WAIT, chats, closed_with, next, say, spawn_chat_server, until};
 use tokio::process::Child;
-use wire::{ChatMessage, LeaveReason, ProblemCode, RefuseReason, ServerFrame};
+use wire::{
+    ChatMessage, ClientFrame, LeaveReason, ProblemCode, RefuseReason, Reply, Request, ServerFrame,
+};
 
 /// Whether to run: `nats-server` found (on `PATH` or in `/usr/sbin`). Without it the test fails,
 /// unless `CHAT_SKIP_CLUSTER_TESTS=1` opts out (see `testkit::nats::for_tests`).
@@ -72,6 +74,11 @@ impl Node {
         let listen = format!("127.0.0.1:{port}");
         let url = nats.url();
         let certs = dir.join("certs");
+        // This test process's key is the operators'.
+        let operator = client::Identity::for_this_process()
+            .expect("identity")
+            .fingerprint()
+            .to_string();
         let child = spawn_chat_server([
             "--listen".as_ref(),
             listen.as_ref(),
@@ -84,7 +91,9 @@ impl Node {
             name.as_ref(),
             "--cert-dir".as_ref(),
             certs.as_os_str(),
-        ] as [&std::ffi::OsStr; 11])
+            "--operator".as_ref(),
+            operator.as_ref(),
+        ] as [&std::ffi::OsStr; 13])
         .await;
         Self {
             addr: ([127, 0, 0, 1], port).into(),
@@ -104,14 +113,20 @@ impl Node {
         dir: &Path,
         user: &str,
     ) -> Result<(Connection, client::Welcome), ClientError> {
-        Connector::new(
-            &Trust::CaFile(ca(dir)),
-            &client::Identity::for_this_process().expect("identity"),
-            self.addr,
-        )
-        .expect("connector")
-        .connect(&self.server_addr(), self.addr, user, None)
-        .await
+        let me = client::Identity::for_this_process().expect("identity");
+        self.try_join_as(dir, &me, user).await
+    }
+
+    async fn try_join_as(
+        &self,
+        dir: &Path,
+        identity: &client::Identity,
+        user: &str,
+    ) -> Result<(Connection, client::Welcome), ClientError> {
+        Connector::new(&Trust::CaFile(ca(dir)), identity, self.addr)
+            .expect("connector")
+            .connect(&self.server_addr(), self.addr, user, None)
+            .await
     }
 
     async fn join(&self, dir: &Path, user: &str) -> Connection {
@@ -245,7 +260,7 @@ async fn users_of_live_nodes_are_never_reported_gone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_name_on_two_nodes_at_once_is_given_to_exactly_one() {
+async fn the_same_name_on_two_nodes_at_once_for_two_keys_is_given_to_exactly_one() {
     if !nats_installed() {
         return;
     }
@@ -256,12 +271,17 @@ async fn the_same_name_on_two_nodes_at_once_is_given_to_exactly_one() {
         let name = format!("carol{round}");
         // Look-alike spellings are the same name.
         let other = format!("CAROL{round}");
-        let (a, b) = tokio::join!(
-            nodes[0].try_join(dir.path(), &name),
-            nodes[1].try_join(dir.path(), &other)
+        let (one, two) = (
+            client::Identity::ephemeral().expect("identity"),
+            client::Identity::ephemeral().expect("identity"),
         );
+        let (a, b) = tokio::join!(
+            nodes[0].try_join_as(dir.path(), &one, &name),
+            nodes[1].try_join_as(dir.path(), &two, &other)
+        );
+        // The book of owners gives the name to one key; the other is refused as not its owner.
         let refused = |r: &Result<_, ClientError>| {
-            matches!(r, Err(ClientError::Refused(RefuseReason::NameTaken)))
+            matches!(r, Err(ClientError::Refused(RefuseReason::NameOwned)))
         };
         match (&a, &b) {
             (Ok(_), _) if refused(&b) => winners.push(0),
@@ -274,6 +294,86 @@ async fn the_same_name_on_two_nodes_at_once_is_given_to_exactly_one() {
         }
     }
     eprintln!("winning node per round: {winners:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kick_and_a_new_sign_in_reach_the_user_on_another_node() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 2).await;
+    // The operator (this process's key) on node 0; bob, with a key of his own, on node 1.
+    let mut op = nodes[0].join(dir.path(), "op").await;
+    let bob_key = client::Identity::ephemeral().expect("identity");
+    let (mut bob, _) = nodes[1]
+        .try_join_as(dir.path(), &bob_key, "bob")
+        .await
+        .expect("bob joins");
+    users_become(&mut op, &["bob", "op"]).await;
+
+    let kick = Request::Kick {
+        user: "bob".into(),
+        reason: "spam".into(),
+    };
+    op.send(&ClientFrame::Request {
+        id: 1,
+        request: kick,
+    })
+    .await
+    .expect("sent");
+    match until(&mut op, |f| matches!(f, ServerFrame::Reply { id: 1, .. })).await {
+        ServerFrame::Reply {
+            reply: Reply::Done { detail },
+            ..
+        } => assert!(detail.contains("bob"), "{detail}"),
+        other => panic!("the kick was not done: {other:?}"),
+    }
+    let removed = until(&mut bob, |f| matches!(f, ServerFrame::Removed { .. })).await;
+    assert_eq!(
+        removed,
+        ServerFrame::Removed {
+            by: "op".into(),
+            reason: "spam".into(),
+            banned: false
+        }
+    );
+    assert_eq!(closed_with(&bob).await.0, wire::close_code::REMOVED);
+    until(
+        &mut op,
+        |f| matches!(f, ServerFrame::Left { user, why: LeaveReason::Kicked } if user == "bob"),
+    )
+    .await;
+
+    // bob back on node 1; then his key signs in on node 0: the node-1 connection is replaced.
+    let (mut bob_there, _) = nodes[1]
+        .try_join_as(dir.path(), &bob_key, "bob")
+        .await
+        .expect("bob joins again");
+    users_become(&mut op, &["bob", "op"]).await;
+    let (mut bob_here, welcome) = nodes[0]
+        .try_join_as(dir.path(), &bob_key, "bob")
+        .await
+        .expect("the owner signs in on the other node");
+    assert_eq!(welcome.you, "bob");
+    let replaced = until(&mut bob_there, |f| {
+        matches!(f, ServerFrame::Replaced { .. })
+    })
+    .await;
+    assert_eq!(
+        replaced,
+        ServerFrame::Replaced {
+            fingerprint: *bob_key.fingerprint().as_bytes()
+        }
+    );
+    assert_eq!(closed_with(&bob_there).await.0, wire::close_code::REPLACED);
+    say(&mut bob_here, 1, "moved").await;
+    until(
+        &mut op,
+        |f| matches!(f, ServerFrame::Chat(m) if m.from == "bob" && m.text == "moved"),
+    )
+    .await;
+    users_become(&mut op, &["bob", "op"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -502,7 +502,8 @@ async fn random_and_mutated_frames_get_their_typed_close() {
     let server = TestServer::start().await;
     let chatters = Chatters::start(&server).await;
     let rss_before = rss_bytes();
-    let connector = Arc::new(server.connector());
+    let stranger = client::Identity::ephemeral().expect("identity");
+    let connector = Arc::new(server.connector_as(&stranger));
     let server = Arc::new(server);
     let gate = Arc::new(Semaphore::new(AT_ONCE));
     let mut rng = StdRng::seed_from_u64(SEED);
@@ -740,8 +741,8 @@ async fn many_hellos_on_one_connection_each_get_already_joined() {
     chatters.finish().await;
 }
 
-/// Thousands of `Hello`s on fresh connections with names that are taken or invalid: each is
-/// `Refused` with the right reason, and nobody else notices.
+/// Thousands of `Hello`s on fresh connections, with another key than the chatters', with names
+/// that are theirs or invalid: each is `Refused` with the right reason, and nobody else notices.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_bad_hellos_are_each_refused() {
     const ATTEMPTS: usize = 2000;
@@ -776,7 +777,7 @@ async fn thousands_of_bad_hellos_are_each_refused() {
                 .connect(&server.server_addr(), server.addr, &name, None)
                 .await;
             match (got, taken) {
-                (Err(client::ClientError::Refused(RefuseReason::NameTaken)), true)
+                (Err(client::ClientError::Refused(RefuseReason::NameOwned)), true)
                 | (Err(client::ClientError::Refused(RefuseReason::InvalidName(_))), false) => {
                     Ok(())
                 }

@@ -117,7 +117,7 @@ async fn the_counts_follow_what_clients_do() {
     let ca = certs.join("ca.pem");
     let (mut alice, _) = join_process(port, &ca, "alice").await;
     let (mut bob, _) = join_process(port, &ca, "bob").await;
-    // A second "alice" is refused (a completed handshake, no join).
+    // "alice" with another key is refused (a completed handshake, no join).
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let server = ServerAddr {
         host: "localhost".into(),
@@ -125,7 +125,7 @@ async fn the_counts_follow_what_clients_do() {
     };
     let again = Connector::new(
         &Trust::CaFile(ca.clone()),
-        &client::Identity::for_this_process().expect("identity"),
+        &client::Identity::ephemeral().expect("identity"),
         addr,
     )
     .expect("connector");
@@ -135,7 +135,7 @@ async fn the_counts_follow_what_clients_do() {
     assert!(
         matches!(
             &refused,
-            Err(client::ClientError::Refused(RefuseReason::NameTaken))
+            Err(client::ClientError::Refused(RefuseReason::NameOwned))
         ),
         "{refused:?}"
     );
@@ -190,7 +190,7 @@ async fn the_counts_follow_what_clients_do() {
     );
     assert_eq!(value(&during, "chat_joins_total"), 2.0);
     assert_eq!(
-        value(&during, "chat_refusals_total{reason=\"name_taken\"}"),
+        value(&during, "chat_refusals_total{reason=\"name_owned\"}"),
         1.0
     );
     assert_eq!(value(&during, "chat_lines_accepted_total"), 2.0);

@@ -75,6 +75,10 @@ pub enum ServerFrame {
         reason: String,
         banned: bool,
     },
+    /// Your name signed in again on another connection, with the key `fingerprint` (another of your
+    /// devices, or this one reconnecting) (version 4): this connection closes after this frame
+    /// (`close_code::REPLACED`) and should not come back by itself, or the two would take turns.
+    Replaced { fingerprint: [u8; 32] },
 }
 
 /// What the server allows one client, told in `Welcome` (version 3) so that a client paces itself
@@ -185,6 +189,8 @@ pub enum LeaveReason {
     Kicked,
     /// Banned by an operator (version 4).
     Banned,
+    /// Signed in again on another connection, which took its place (version 4).
+    Replaced,
 }
 
 /// What went wrong with a request that was not carried out.
@@ -248,6 +254,7 @@ impl std::fmt::Display for LeaveReason {
             Self::Misbehaved => "protocol violation",
             Self::Kicked => "kicked by an operator",
             Self::Banned => "banned by an operator",
+            Self::Replaced => "signed in again elsewhere",
         })
     }
 }

@@ -62,4 +62,6 @@ pub mod close_code {
     pub const TOO_FAST: u32 = 7;
     /// An operator kicked or banned the client (the `Removed` frame says which and why).
     pub const REMOVED: u32 = 8;
+    /// The same name signed in on another connection (the `Replaced` frame says with which key).
+    pub const REPLACED: u32 = 9;
 }

@@ -26,11 +26,12 @@ pub enum ServerFrameKind {
     Presence = 8,
     Reply = 9,
     Removed = 10,
+    Replaced = 11,
 }
 
 impl ServerFrameKind {
     /// Every kind, in variant order.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Welcome,
         Self::Refused,
         Self::Chat,
@@ -42,6 +43,7 @@ impl ServerFrameKind {
         Self::Presence,
         Self::Reply,
         Self::Removed,
+        Self::Replaced,
     ];
 
     /// The kind of a frame body (without its length prefix), read from its first byte; `None` for an
@@ -72,6 +74,7 @@ impl ServerFrame {
             Self::Presence { .. } => ServerFrameKind::Presence,
             Self::Reply { .. } => ServerFrameKind::Reply,
             Self::Removed { .. } => ServerFrameKind::Removed,
+            Self::Replaced { .. } => ServerFrameKind::Replaced,
         }
     }
 }

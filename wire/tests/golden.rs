@@ -274,6 +274,21 @@ fn server_frames_are_pinned() {
             },
             "00 00 00 07 0a 02 6f 70 01 78 01",
         ),
+        (
+            ServerFrame::Replaced {
+                fingerprint: [2; 32],
+            },
+            "00 00 00 21 0b \
+             02 02 02 02 02 02 02 02 02 02 02 02 02 02 02 02 \
+             02 02 02 02 02 02 02 02 02 02 02 02 02 02 02 02",
+        ),
+        (
+            ServerFrame::Left {
+                user: "al".into(),
+                why: LeaveReason::Replaced,
+            },
+            "00 00 00 05 04 02 61 6c 07",
+        ),
     ];
     for (frame, bytes) in cases {
         assert_eq!(hex(frame), *bytes, "{frame:?}");

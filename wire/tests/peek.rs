@@ -68,6 +68,9 @@ fn one_of_each() -> Vec<ServerFrame> {
             reason: "spam".into(),
             banned: false,
         },
+        ServerFrame::Replaced {
+            fingerprint: [7; 32],
+        },
     ]
 }
 
@@ -105,6 +108,7 @@ fn the_variant_indices_are_pinned() {
         (K::Presence, 8),
         (K::Reply, 9),
         (K::Removed, 10),
+        (K::Replaced, 11),
     ];
     assert_eq!(pinned.len(), K::ALL.len());
     for ((kind, index), listed) in pinned.into_iter().zip(K::ALL) {
@@ -117,7 +121,7 @@ fn the_variant_indices_are_pinned() {
 #[test]
 fn no_kind_for_empty_or_unknown_bodies() {
     assert_eq!(ServerFrameKind::of(&[]), None);
-    assert_eq!(ServerFrameKind::of(&[11]), None);
+    assert_eq!(ServerFrameKind::of(&[12]), None);
     assert_eq!(ServerFrameKind::of(&[0x80, 0x01]), None, "a two-byte index");
     assert_eq!(ServerFrameKind::of(&[0xff]), None);
 }

@@ -128,6 +128,16 @@ impl ChatState {
                 self.messages.add_system(&text);
                 vec![Effect::Toast(text)]
             }
+            Event::Replaced { fingerprint } => {
+                let text = fill(
+                    &gettext(
+                        "You signed in again elsewhere (device {device}), so this window was signed out.",
+                    ),
+                    &[("device", &fingerprint.short())],
+                );
+                self.messages.add_system(&text);
+                vec![Effect::Toast(text)]
+            }
             Event::ServerShuttingDown { reason } => {
                 let text = fill(
                     &gettext("The server is shutting down: {reason}"),

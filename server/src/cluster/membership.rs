@@ -11,8 +11,10 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use wire::LeaveReason;
 
-use super::{Cluster, ClusterError, PRESENCE_SUBJECT, REQUEST_TIMEOUT, js_error, kv_key};
-use crate::room::Room;
+use super::{
+    Cluster, ClusterError, EVICT_SUBJECT, PRESENCE_SUBJECT, REQUEST_TIMEOUT, js_error, kv_key,
+};
+use crate::room::{Eviction, Room};
 
 /// What the users bucket holds for one name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +118,21 @@ impl Cluster {
         }
     }
 
+    /// Asks every node to remove the member `eviction` names; only the node holding it acts.
+    pub(crate) async fn evict(&self, eviction: &Eviction) {
+        let sent = match postcard::to_stdvec(eviction) {
+            Ok(payload) => self
+                .client
+                .publish(EVICT_SUBJECT, Bytes::from(payload))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "cannot ask the other nodes to remove a member");
+        }
+    }
+
     /// Every user in the bucket, with the entry's revision.
     pub(crate) async fn users(&self) -> Result<Vec<(UserRecord, u64)>, ClusterError> {
         Ok(latest(self, &self.users)
@@ -175,15 +192,26 @@ pub(crate) async fn latest(
     Ok(out)
 }
 
-/// Passes the other nodes' joins and leaves to the room. Core NATS subscriptions are renewed by the
-/// client after a reconnection; what is missed meanwhile is repaired by the heartbeat's snapshot.
+/// What another node tells this one.
+enum Told {
+    Presence(Presence),
+    Evict(Eviction),
+}
+
+/// Passes the other nodes' joins, leaves and evictions to the room. Core NATS subscriptions are
+/// renewed by the client after a reconnection; joins and leaves missed meanwhile are repaired by the
+/// heartbeat's snapshot (an eviction missed is not: see `Peers::evict`).
 pub(crate) async fn listen(cluster: Arc<Cluster>, room: Arc<Room>) {
     loop {
-        let subscription = tokio::select! {
+        let subscriptions = tokio::select! {
             () = cluster.stop.cancelled() => return,
-            s = cluster.client.subscribe(PRESENCE_SUBJECT) => s,
+            s = async {
+                let presence = cluster.client.subscribe(PRESENCE_SUBJECT).await?;
+                let evict = cluster.client.subscribe(EVICT_SUBJECT).await?;
+                Ok::<_, async_nats::SubscribeError>((presence, evict))
+            } => s,
         };
-        let mut subscription = match subscription {
+        let (presence, evict) = match subscriptions {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot subscribe to announcements; retrying");
@@ -191,21 +219,38 @@ pub(crate) async fn listen(cluster: Arc<Cluster>, room: Arc<Room>) {
                 continue;
             }
         };
+        let presence = presence.filter_map(|m| async move {
+            postcard::from_bytes::<Presence>(&m.payload)
+                .ok()
+                .map(Told::Presence)
+        });
+        let evict = evict.filter_map(|m| async move {
+            postcard::from_bytes::<Eviction>(&m.payload)
+                .ok()
+                .map(Told::Evict)
+        });
+        let mut told = futures_util::stream::select(Box::pin(presence), Box::pin(evict));
         loop {
             let message = tokio::select! {
                 () = cluster.stop.cancelled() => return,
-                m = subscription.next() => m,
+                m = told.next() => m,
             };
-            let Some(message) = message else { break };
-            let Ok(p) = postcard::from_bytes::<Presence>(&message.payload) else {
-                continue;
-            };
-            if p.node == cluster.node && p.incarnation == cluster.incarnation {
-                continue;
-            }
-            match p.left {
-                None => room.remote_joined(p.key, p.name),
-                Some(why) => room.remote_left(&p.key, why),
+            match message {
+                None => break,
+                Some(Told::Presence(p)) => {
+                    if p.node == cluster.node && p.incarnation == cluster.incarnation {
+                        continue;
+                    }
+                    match p.left {
+                        None => room.remote_joined(p.key, p.name),
+                        Some(why) => room.remote_left(&p.key, why),
+                    }
+                }
+                Some(Told::Evict(eviction)) => {
+                    if let Some(name) = room.evict_here(&eviction) {
+                        tracing::info!(user = %name, why = %eviction.why, "removed at another node's request");
+                    }
+                }
             }
         }
     }

@@ -47,6 +47,9 @@ const CHAT_STREAM: &str = "CHAT_ROOM";
 const CHAT_SUBJECT: &str = "chat.room.msg";
 /// Joins and leaves, announced by the node that made them.
 const PRESENCE_SUBJECT: &str = "chat.room.presence";
+/// Members to remove (kicks, bans, revoked devices, a name signed in on another node), for
+/// whichever node holds them.
+const EVICT_SUBJECT: &str = "chat.room.evict";
 const USERS_BUCKET: &str = "chat_users";
 const NODES_BUCKET: &str = "chat_nodes";
 /// Who owns which name (see `owners::nats`).
@@ -295,6 +298,12 @@ impl Peers for Cluster {
             Cluster::publish(self, key, message)
                 .await
                 .map_err(|e| Box::new(e) as PeerError)
+        })
+    }
+
+    fn evict<'a>(&'a self, eviction: &'a room::Eviction) -> Pending<'a, ()> {
+        Box::pin(async move {
+            Cluster::evict(self, eviction).await;
         })
     }
 

@@ -64,7 +64,7 @@ const REFUSALS: [&str; 12] = [
     "too_many_guesses",
     "unavailable",
 ];
-const LEAVES: [&str; 7] = [
+const LEAVES: [&str; 8] = [
     "quit",
     "timed_out",
     "dropped",
@@ -72,6 +72,7 @@ const LEAVES: [&str; 7] = [
     "misbehaved",
     "kicked",
     "banned",
+    "replaced",
 ];
 const LINES_REFUSED: [&str; 5] = ["too_long", "too_fast", "empty", "server_error", "duplicate"];
 
@@ -222,6 +223,7 @@ impl Metrics {
             LeaveReason::Misbehaved => 4,
             LeaveReason::Kicked => 5,
             LeaveReason::Banned => 6,
+            LeaveReason::Replaced => 7,
         };
         self.leaves[index].inc();
     }

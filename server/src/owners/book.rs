@@ -13,7 +13,8 @@ pub(crate) enum Owners {
     /// A short SQLite transaction, run in place: like the history's appends, it is far shorter
     /// than a hand-off to a blocking thread would be.
     Local(SqliteOwners),
-    Cluster(NatsOwners),
+    /// Boxed: the bucket handle is several times the size of a SQLite connection.
+    Cluster(Box<NatsOwners>),
 }
 
 impl Owners {

@@ -230,7 +230,7 @@ mod tests {
         let room = room();
         let mut alice = room
             .join(
-                1,
+                (1, certs::Fingerprint::from_bytes([1; 32])),
                 "alice",
                 None,
                 crate::config::Limits::default().advertised(),
@@ -270,7 +270,7 @@ mod tests {
         let room = room();
         let _alice = room
             .join(
-                1,
+                (1, certs::Fingerprint::from_bytes([1; 32])),
                 "alice",
                 None,
                 crate::config::Limits::default().advertised(),

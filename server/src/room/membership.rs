@@ -4,6 +4,8 @@
 use std::{sync::Arc, time::Instant};
 
 use bytes::Bytes;
+use certs::Fingerprint;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use wire::{ChatMessage, LeaveReason, PresenceChange, RefuseReason, ServerFrame, ServerFrameRef};
 
@@ -15,14 +17,30 @@ use crate::{names::name_key, queue};
 pub(crate) enum Removal {
     /// It could not keep up: the connection closes at once (`close_code::TOO_SLOW`).
     TooSlow,
-    /// An operator removed it (`Kicked` or `Banned`): its queue, ending with the `Removed` frame
-    /// that says so, is written out first.
-    ByOperator(LeaveReason),
+    /// An operator removed it (`Kicked` or `Banned`), or its name signed in elsewhere
+    /// (`Replaced`): its queue, ending with the frame that says so, is written out first.
+    Told(LeaveReason),
+}
+
+/// A member to remove from the room, on whichever node it is: by an operator, a revoked device,
+/// or a new sign-in of the same name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Eviction {
+    /// `name_key` of the name.
+    pub(crate) key: String,
+    /// Only if the member signed in with this key (a revoked device).
+    pub(crate) device: Option<[u8; 32]>,
+    /// The last frame the member is sent (`Removed` or `Replaced`), encoded.
+    pub(crate) frame: Vec<u8>,
+    /// What the others are told.
+    pub(crate) why: LeaveReason,
 }
 
 pub(super) struct Member {
     pub(super) name: String,
     pub(super) conn: ConnId,
+    /// The key it signed in with.
+    pub(super) device: Fingerprint,
     pub(super) tx: queue::Sender,
     pub(super) kick: Option<oneshot::Sender<Removal>>,
     /// The revision of this member's entry in the cluster's user list (0 on a single node).
@@ -86,13 +104,13 @@ impl Room {
     /// name in the cluster's user list (and reading from the stream a resume older than the cache).
     pub(crate) async fn enter(
         &self,
-        conn: ConnId,
+        (conn, device): (ConnId, Fingerprint),
         name: &str,
         resume_after: Option<u64>,
         advertised: wire::Limits,
     ) -> Result<super::Membership, RefuseReason> {
         let Some(peers) = &self.peers else {
-            return self.join(conn, name, resume_after, advertised);
+            return self.join((conn, device), name, resume_after, advertised);
         };
         let key = name_key(name);
         let older_than_cache = {
@@ -138,7 +156,7 @@ impl Room {
                 let replay = self.replay(&state, older, resume_after);
                 Some(self.admit(
                     &mut state,
-                    conn,
+                    (conn, device),
                     (name, key.clone()),
                     replay,
                     revision,
@@ -164,7 +182,7 @@ impl Room {
     /// meets the live stream with no gap and no duplicate, and no disk read holds up the room.
     pub(crate) fn join(
         &self,
-        conn: ConnId,
+        (conn, device): (ConnId, Fingerprint),
         name: &str,
         resume_after: Option<u64>,
         advertised: wire::Limits,
@@ -196,7 +214,14 @@ impl Room {
             return Err(refused);
         }
         let replay = self.replay(&state, older, resume_after);
-        let membership = self.admit(&mut state, conn, (name, key), replay, 0, advertised);
+        let membership = self.admit(
+            &mut state,
+            (conn, device),
+            (name, key),
+            replay,
+            0,
+            advertised,
+        );
         drop(state);
         drop(sequencer);
         Ok(membership)
@@ -222,7 +247,7 @@ impl Room {
     fn admit(
         &self,
         state: &mut State,
-        conn: ConnId,
+        (conn, device): (ConnId, Fingerprint),
         (name, key): (&str, String),
         replay: Vec<ChatMessage>,
         revision: u64,
@@ -255,6 +280,7 @@ impl Room {
             Member {
                 name: name.to_owned(),
                 conn,
+                device,
                 tx,
                 kick: Some(kick),
                 revision,
@@ -301,22 +327,41 @@ impl Room {
         true
     }
 
-    /// An operator removes `user` (any look-alike of the name) from this node: `frame` (the
-    /// `Removed` that tells why) is the last thing queued for it, and the others see it leave with
-    /// `why`. Returns the name as the room knew it, or `None` when nobody here has that name.
-    pub(crate) fn remove(&self, user: &str, frame: Bytes, why: LeaveReason) -> Option<String> {
-        let key = name_key(user);
+    /// Removes the member `eviction` names from this node: its frame is the last thing queued for
+    /// it, and the others see it leave with the eviction's reason. Returns the name as the room
+    /// knew it, or `None` when nobody here matches.
+    pub(crate) fn evict_here(&self, eviction: &Eviction) -> Option<String> {
         let (conn, name) = {
             let mut state = self.lock();
-            let member = state.members.get_mut(&key)?;
+            let member = state.members.get_mut(&eviction.key)?;
+            if eviction
+                .device
+                .is_some_and(|device| member.device.as_bytes() != &device)
+            {
+                return None;
+            }
             // A queue that is full gets the close code's reason instead.
-            let _ = member.tx.push(frame, Instant::now());
+            let _ = member
+                .tx
+                .push(Bytes::from(eviction.frame.clone()), Instant::now());
             if let Some(kick) = member.kick.take() {
-                let _ = kick.send(Removal::ByOperator(why));
+                let _ = kick.send(Removal::Told(eviction.why));
             }
             (member.conn, member.name.clone())
         };
-        self.leave(conn, &key, why);
+        self.leave(conn, &eviction.key, eviction.why);
+        Some(name)
+    }
+
+    /// Removes the member `eviction` names, here or (in a cluster) on the node that holds the
+    /// name, which is asked to. Returns the name, or `None` when nobody has it.
+    pub(crate) async fn evict(&self, eviction: &Eviction) -> Option<String> {
+        if let Some(name) = self.evict_here(eviction) {
+            return Some(name);
+        }
+        let peers = self.peers.as_ref()?;
+        let name = self.lock().remote.name_of(&eviction.key)?;
+        peers.evict(eviction).await;
         Some(name)
     }
 

@@ -47,7 +47,7 @@ use crate::{
 
 use history::History;
 use membership::Member;
-pub(crate) use membership::{Membership, Removal};
+pub(crate) use membership::{Eviction, Membership, Removal};
 pub(crate) use peers::{Claim, PeerError, Peers, Pending, Published};
 use remote::Remote;
 

@@ -9,6 +9,8 @@ use std::{future::Future, pin::Pin};
 
 use wire::{ChatMessage, LeaveReason};
 
+use super::Eviction;
+
 /// A future returned by [`Peers`].
 pub(crate) type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -51,6 +53,10 @@ pub(crate) trait Peers: Send + Sync {
         key: &'a str,
         message: &'a ChatMessage,
     ) -> Pending<'a, Result<Published, PeerError>>;
+
+    /// Asks the node holding a name to remove its member. Best effort: a node that cannot be
+    /// reached just now keeps its member (a ban or a revocation still refuses the next sign-in).
+    fn evict<'a>(&'a self, eviction: &'a Eviction) -> Pending<'a, ()>;
 
     /// Up to `limit` lines with an id above `after`, oldest first.
     fn read_after(

@@ -43,6 +43,11 @@ impl Remote {
         self.joining.contains(key) || self.users.contains_key(key)
     }
 
+    /// The name another node's user `key` has.
+    pub(super) fn name_of(&self, key: &str) -> Option<String> {
+        self.users.get(key).map(|r| r.name.clone())
+    }
+
     /// (name key, name) of every user on other nodes, in name-key order.
     pub(super) fn names(&self) -> impl Iterator<Item = (&str, &str)> {
         self.users

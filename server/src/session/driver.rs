@@ -28,9 +28,10 @@ use super::{
 };
 use crate::{
     client_auth,
+    names::name_key,
     owners::{self, Visitor},
     queue::{self, PushError},
-    room::{ConnId, Membership, Removal, Room},
+    room::{ConnId, Eviction, Membership, Removal, Room},
 };
 
 /// How long we wait for a peer to acknowledge our last bytes before closing.
@@ -205,11 +206,15 @@ impl Session {
         let _ = input;
         match action {
             Action::Join { user, resume_after } => {
-                let joined = self
-                    .shared
-                    .room
-                    .enter(self.conn, &user, resume_after, self.advertised)
-                    .await;
+                let room = &self.shared.room;
+                let me = (self.conn, self.key);
+                let mut joined = room.enter(me, &user, resume_after, self.advertised).await;
+                if joined
+                    .as_ref()
+                    .is_err_and(|r| *r == RefuseReason::NameTaken)
+                {
+                    joined = self.take_over(&user, resume_after).await;
+                }
                 let outcome = joined.as_ref().map(|_| ()).map_err(Clone::clone);
                 match self.rules.handle(Input::Joined(outcome), Instant::now()) {
                     Action::Refuse(reason) => self.refuse(reason).await,
@@ -234,6 +239,51 @@ impl Session {
                 None
             }
             _ => None,
+        }
+    }
+
+    /// The name is in the room on another connection, and the book of owners just let this key
+    /// use it: this is its owner signing in again (another device, or this one after its old
+    /// connection broke unnoticed). The old connection is told `Replaced` and goes; this one joins
+    /// once the name is free (at once on one node; in a cluster after the other node let go).
+    async fn take_over(
+        &self,
+        user: &str,
+        resume_after: Option<u64>,
+    ) -> Result<Membership, RefuseReason> {
+        /// Longest wait for another node to let go of the name.
+        const TAKE_OVER_WAIT: Duration = Duration::from_secs(3);
+        const RETRY_EVERY: Duration = Duration::from_millis(50);
+        let room = &self.shared.room;
+        let frame = ServerFrame::Replaced {
+            fingerprint: *self.key.as_bytes(),
+        };
+        let eviction = Eviction {
+            key: name_key(user),
+            device: None,
+            frame: wire::encode(&frame, wire::MAX_SERVER_FRAME)
+                .map_err(|_| RefuseReason::NameTaken)?
+                .to_vec(),
+            why: LeaveReason::Replaced,
+        };
+        if room.evict(&eviction).await.is_none() {
+            // Nobody holds it now: it was being claimed by another connection just then.
+            return Err(RefuseReason::NameTaken);
+        }
+        tracing::info!("signed in again; the name's other connection goes");
+        let give_up = tokio::time::Instant::now() + TAKE_OVER_WAIT;
+        loop {
+            let joined = room
+                .enter((self.conn, self.key), user, resume_after, self.advertised)
+                .await;
+            if !joined
+                .as_ref()
+                .is_err_and(|r| *r == RefuseReason::NameTaken)
+                || tokio::time::Instant::now() >= give_up
+            {
+                return joined;
+            }
+            tokio::time::sleep(RETRY_EVERY).await;
         }
     }
 
@@ -316,7 +366,7 @@ impl Session {
                             // leave the room.
                             match kick {
                                 Ok(Removal::TooSlow) => return Poll::Ready(Event::Kicked),
-                                Ok(Removal::ByOperator(why)) => removed = Some(why),
+                                Ok(Removal::Told(why)) => removed = Some(why),
                                 Err(_) => {}
                             }
                         }
@@ -352,11 +402,11 @@ impl Session {
             // The queue closed and is written: why did the room let go of us?
             Event::Written(Ok(())) => {
                 let removal = match removed {
-                    Some(why) => Some(Removal::ByOperator(why)),
+                    Some(why) => Some(Removal::Told(why)),
                     None => kicked.try_recv().ok(),
                 };
                 let input = match removal {
-                    Some(Removal::ByOperator(why)) => Input::Removed(why),
+                    Some(Removal::Told(why)) => Input::Removed(why),
                     Some(Removal::TooSlow) => Input::Kicked,
                     None => Input::Flushed,
                 };

@@ -14,6 +14,7 @@ use super::Shared;
 use crate::{
     names::name_key,
     owners::{Code, CodeKind, OwnersError, Revoke},
+    room::Eviction,
     store::now_ms,
 };
 
@@ -78,6 +79,16 @@ pub(super) async fn answer(shared: &Shared, asker: &Asker<'_>, request: Request)
         {
             Ok(Revoke::Revoked(gone)) => {
                 tracing::info!(revoked = %gone.short(), "device revoked");
+                // Signed in with it just now: it goes (the others see it kicked).
+                let reason = "this device was revoked";
+                let _ = remove(
+                    shared,
+                    asker,
+                    (asker.name, Some(&gone)),
+                    reason,
+                    LeaveReason::Kicked,
+                )
+                .await;
                 done(format!(
                     "device {} can no longer sign in as {}",
                     gone.short(),
@@ -95,7 +106,7 @@ pub(super) async fn answer(shared: &Shared, asker: &Asker<'_>, request: Request)
         _ if !operator => failed(ProblemCode::NotAllowed, "only operators may do that"),
         Request::Kick { user, reason } => {
             tracing::info!(operator = %asker.key.short(), %user, %reason, "kick");
-            match remove(shared, asker, &user, &reason, false) {
+            match remove(shared, asker, (&user, None), &reason, LeaveReason::Kicked).await {
                 Some(name) => done(format!("{name} was kicked")),
                 None => failed(ProblemCode::NoSuchUser, format!("{user} is not here")),
             }
@@ -105,7 +116,7 @@ pub(super) async fn answer(shared: &Shared, asker: &Asker<'_>, request: Request)
             if let Err(e) = owners.ban(&name_key(&user), &reason, now_ms()).await {
                 return unavailable(&e);
             }
-            let here = remove(shared, asker, &user, &reason, true);
+            let here = remove(shared, asker, (&user, None), &reason, LeaveReason::Banned).await;
             done(match here {
                 Some(name) => format!("{name} was banned and disconnected"),
                 None => format!("{user} is banned"),
@@ -146,24 +157,25 @@ async fn new_code(shared: &Shared, kind: CodeKind, name: (&str, &str), valid: Du
     }
 }
 
-/// Disconnects `user` from this node's room with a `Removed` frame; the name it had, if it was here.
-fn remove(
+/// Disconnects `user` (on whichever node) with a `Removed` frame, or only its `device`; the name it
+/// had, if it was in the room.
+async fn remove(
     shared: &Shared,
     asker: &Asker<'_>,
-    user: &str,
+    (user, device): (&str, Option<&Fingerprint>),
     reason: &str,
-    banned: bool,
+    why: LeaveReason,
 ) -> Option<String> {
     let frame = ServerFrame::Removed {
         by: asker.name.to_owned(),
         reason: reason.to_owned(),
-        banned,
+        banned: why == LeaveReason::Banned,
     };
-    let bytes = wire::encode(&frame, wire::MAX_SERVER_FRAME).ok()?;
-    let why = if banned {
-        LeaveReason::Banned
-    } else {
-        LeaveReason::Kicked
+    let eviction = Eviction {
+        key: name_key(user),
+        device: device.map(|d| *d.as_bytes()),
+        frame: wire::encode(&frame, wire::MAX_SERVER_FRAME).ok()?.to_vec(),
+        why,
     };
-    shared.room.remove(user, bytes, why)
+    shared.room.evict(&eviction).await
 }

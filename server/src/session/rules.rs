@@ -35,8 +35,9 @@ pub enum Input {
     Claimed(Result<(), RefuseReason>),
     /// The room's answer to [`Action::Join`].
     Joined(Result<(), RefuseReason>),
-    /// An operator removed the member: the room let go of it (telling the others `why`), and its
-    /// queue, ending with the `Removed` frame, is written.
+    /// An operator removed the member, or its name signed in elsewhere (`Replaced`): the room let
+    /// go of it (telling the others `why`), and its queue, ending with the frame that says so, is
+    /// written.
     Removed(LeaveReason),
     /// The room disconnected the member for falling behind.
     Kicked,
@@ -212,9 +213,13 @@ impl MemberSession {
                     "too slow to keep up with the room",
                 )),
             ),
-            (Phase::Member | Phase::Leaving, Input::Removed(_)) => {
+            (Phase::Member | Phase::Leaving, Input::Removed(why)) => {
                 self.phase = Phase::Ended;
-                Action::FinishAndClose(Close::new(close_code::REMOVED, "removed by an operator"))
+                Action::FinishAndClose(if why == LeaveReason::Replaced {
+                    Close::new(close_code::REPLACED, "signed in again elsewhere")
+                } else {
+                    Close::new(close_code::REMOVED, "removed by an operator")
+                })
             }
             (Phase::Member | Phase::Leaving, Input::Flushed) => {
                 self.phase = Phase::Ended;
@@ -908,6 +913,12 @@ mod tests {
         assert_eq!(
             s.handle(Input::Removed(LeaveReason::Banned), now),
             Action::FinishAndClose(close(close_code::REMOVED, "removed by an operator"))
+        );
+        assert!(s.is_ended());
+        let (mut s, now) = member();
+        assert_eq!(
+            s.handle(Input::Removed(LeaveReason::Replaced), now),
+            Action::FinishAndClose(close(close_code::REPLACED, "signed in again elsewhere"))
         );
         assert!(s.is_ended());
     }

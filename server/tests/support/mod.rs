@@ -54,13 +54,26 @@ impl TestServer {
         }
     }
 
+    /// A connector presenting this test process's identity (the same key for every client).
     pub fn connector(&self) -> Connector {
-        Connector::new(
-            &Trust::CaFile(self.ca.clone()),
-            &client::Identity::for_this_process().expect("identity"),
-            self.addr,
-        )
-        .expect("connector")
+        self.connector_as(&client::Identity::for_this_process().expect("identity"))
+    }
+
+    /// A connector presenting `identity`: another user's key.
+    pub fn connector_as(&self, identity: &client::Identity) -> Connector {
+        Connector::new(&Trust::CaFile(self.ca.clone()), identity, self.addr).expect("connector")
+    }
+
+    /// Connects and tries to join as `user` with a key of its own, made for this call: somebody
+    /// else than every other client of the test.
+    pub async fn try_join_as_stranger(
+        &self,
+        user: &str,
+    ) -> Result<(Connection, Welcome), client::ClientError> {
+        let stranger = client::Identity::ephemeral().expect("identity");
+        self.connector_as(&stranger)
+            .connect(&self.server_addr(), self.addr, user, None)
+            .await
     }
 
     /// A QUIC connection with a verified handshake and nothing else: no stream, no Hello.
