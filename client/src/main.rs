@@ -38,8 +38,8 @@ struct Args {
     #[arg(long, default_value = "localhost:1234")]
     server: String,
     /// Your user name.
-    #[arg(long)]
-    user: String,
+    #[arg(long, required_unless_present = "fingerprint")]
+    user: Option<String>,
     /// Trust only this CA certificate (PEM) instead of the system store and the local dev CA.
     #[arg(long)]
     ca: Option<PathBuf>,
@@ -64,6 +64,10 @@ struct Args {
     /// An invite code from an operator, to register a new name on an invite-only server.
     #[arg(long, value_name = "CODE", conflicts_with = "link")]
     invite: Option<String>,
+    /// Print your identity's whole fingerprint (making the identity first if needed) and exit:
+    /// what `chat-server --operator` takes.
+    #[arg(long)]
+    fingerprint: bool,
 }
 
 const AFTER_HELP: &str = "\
@@ -206,11 +210,15 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
         Ok((identity, IdentityOutcome::Loaded)) => identity,
         Err(e) => return Err(ClientError::Tls(format!("your identity: {e}"))),
     };
-    let user = args.user.clone();
+    if args.fingerprint {
+        println!("{}", identity.fingerprint());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let user = args.user.clone().unwrap_or_default();
     let connected = Session::connect_to_any(
         SessionConfig {
             server,
-            user: args.user,
+            user: user.clone(),
             trust,
             identity: std::sync::Arc::new(identity),
             code: args.link.or(args.invite),

@@ -68,6 +68,16 @@ pub fn text(event: &Event) -> String {
     }
 }
 
+/// "10 minutes", "7 days": how long a code lasts, in the largest whole unit.
+fn lasting(secs: u32) -> String {
+    let (n, unit) = match secs {
+        0..=5_399 => (secs.div_ceil(60), "minute"),
+        5_400..=172_799 => (secs.div_ceil(3600), "hour"),
+        _ => (secs.div_ceil(86_400), "day"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 fn line_text(line: &Line) -> String {
     let secs = line.at_ms / 1000 % 86_400;
     format!(
@@ -158,8 +168,9 @@ pub fn reply_text(reply: &wire::Reply) -> String {
             if *operator { " (operator)" } else { "" }
         ),
         Reply::Code { code, valid_secs } => format!(
-            "* code {code}: valid {} minutes, once",
-            valid_secs.div_ceil(60)
+            "* code {code}: valid {}, once; on the new device: chat-cli --link {code} (a link \
+             code) or --invite {code} (an invite), or the code field of chat-gtk's sign-in",
+            lasting(*valid_secs)
         ),
         Reply::Devices { list } => {
             let mut text = format!(
@@ -225,6 +236,14 @@ mod tests {
 
     use super::*;
     use crate::{LeaveReason, ProblemCode};
+
+    #[test]
+    fn codes_say_how_long_they_last_in_a_readable_unit() {
+        assert_eq!(lasting(600), "10 minutes");
+        assert_eq!(lasting(60), "1 minute");
+        assert_eq!(lasting(7 * 24 * 3600), "7 days");
+        assert_eq!(lasting(2 * 3600), "2 hours");
+    }
 
     fn line() -> Line {
         Line {
