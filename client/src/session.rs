@@ -144,6 +144,7 @@ impl Session {
             outbox: Outbox::new(shared.clone()),
             pacer: Pacer::new(&welcome.limits, Instant::now()),
             leaving: None,
+            removed: false,
             commands: command_rx,
             events: event_tx,
         };
@@ -291,6 +292,8 @@ struct State {
     outbox: Outbox,
     pacer: Pacer,
     leaving: Option<Leaving>,
+    /// An operator removed us (`Removed`): the session ends with this connection, no reconnect.
+    removed: bool,
     commands: mpsc::UnboundedReceiver<Command>,
     events: async_channel::Sender<Event>,
 }
@@ -382,6 +385,10 @@ impl State {
                 }
                 event::frame_events(frame, &self.you)
             }
+            ServerFrame::Removed { .. } => {
+                self.removed = true;
+                event::frame_events(frame, &self.you)
+            }
             other => event::frame_events(other, &self.you),
         }
     }
@@ -436,7 +443,8 @@ async fn run(mut state: State, mut connection: Connection) {
             }
             Ended::Lost(reason) => reason,
         };
-        if !state.backoff.enabled || state.leaving.is_some() {
+        // Kicked or banned: coming straight back would undo the kick (and a ban refuses us anyway).
+        if !state.backoff.enabled || state.leaving.is_some() || state.removed {
             // Leaving and the connection is gone: what is still queued is told, not retried.
             let gave_up = state.leaving.is_some().then(|| reason.to_string());
             state.finish(gave_up, reason).await;
