@@ -123,6 +123,8 @@ fn user_row(user: &User) -> gtk::Widget {
     name.set_xalign(0.0);
     name.set_hexpand(true);
     name.set_ellipsize(gtk::pango::EllipsizeMode::End);
+    // Room for a short name beside an operator's Kick and Ban.
+    name.set_width_chars(8);
     row.append(&name);
     if user.is_you() {
         // Translators: shown beside your own name in the list of users.
