@@ -104,18 +104,26 @@ impl TestServer {
         user: &str,
         identity: Arc<client::Identity>,
     ) -> (Session, async_channel::Receiver<Event>) {
+        self.try_connect(user, identity, None)
+            .expect("second client connects")
+    }
+
+    /// A user on the client library, with a link or invite code if given; the refusal if any.
+    fn try_connect(
+        &self,
+        user: &str,
+        identity: Arc<client::Identity>,
+        code: Option<String>,
+    ) -> Result<(Session, async_channel::Receiver<Event>), client::ClientError> {
         let config = SessionConfig {
             server: self.addr.to_string().parse().expect("server address"),
             user: user.into(),
             trust: Trust::CaFile(self.ca.clone()),
             identity,
-            code: None,
+            code,
         };
-        let (session, _, events) = self
-            .rt
-            .block_on(Session::connect(config))
-            .expect("second client connects");
-        (session, events)
+        let (session, _, events) = self.rt.block_on(Session::connect(config))?;
+        Ok((session, events))
     }
 }
 
@@ -964,4 +972,87 @@ fn a_non_operator_sees_no_kick_or_ban() {
     window.users_button().popdown();
     exit(&window);
     server.rt.block_on(bob.quit());
+}
+
+/// The rows of the devices dialog, by widget name (`device:SHORT-FINGERPRINT`).
+fn device_rows(dialog: &adw::MessageDialog) -> Vec<String> {
+    let mut rows: Vec<String> = descendants(dialog)
+        .into_iter()
+        .map(|w| w.widget_name().to_string())
+        .filter(|n| n.starts_with("device:"))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// "Devices…": the keys of the name, this one marked and without Revoke; Revoke on another
+/// device refuses it from then on.
+#[gtk::test]
+fn devices_lists_the_keys_and_revokes_another() {
+    use client::{ClientError, wire::RefuseReason};
+
+    let server = start_server();
+    let owner = window_for(&server, "ann");
+    sign_in(&owner);
+    // A phone links itself with a code from ann's menu (ann is online here, so it may not join,
+    // but the link holds).
+    menu(&owner, "win.link-device");
+    let dialog = dialog_over(&owner);
+    let code = named::<gtk::Label>(&dialog, "link-code");
+    assert!(wait_until(|| code.is_visible()), "{}", dialog.body());
+    let code = code.label().to_string();
+    dialog.close();
+    assert!(wait_until(|| !dialog.is_visible()));
+    let phone = other_identity();
+    let linked = server.try_connect("ann", phone.clone(), Some(code));
+    assert!(
+        matches!(linked, Err(ClientError::Refused(RefuseReason::NameTaken))),
+        "{:?}",
+        linked.map(|_| ())
+    );
+
+    menu(&owner, "win.devices");
+    let dialog = dialog_over(&owner);
+    let mine = app_identity().fingerprint().short();
+    let theirs = phone.fingerprint().short();
+    let mut both = vec![format!("device:{mine}"), format!("device:{theirs}")];
+    both.sort();
+    assert!(
+        wait_until(|| device_rows(&dialog) == both),
+        "{:?}",
+        device_rows(&dialog)
+    );
+    let this_row = named::<adw::ActionRow>(&dialog, &format!("device:{mine}"));
+    assert!(
+        this_row.title().ends_with("(this device)"),
+        "{}",
+        this_row.title()
+    );
+    assert!(
+        descendants(&dialog)
+            .iter()
+            .all(|w| w.widget_name() != format!("revoke:{mine}")),
+        "no Revoke for this device"
+    );
+    named::<gtk::Button>(&dialog, &format!("revoke:{theirs}")).emit_clicked();
+    assert!(
+        wait_until(|| owner.last_toast().contains("can no longer sign in as ann")),
+        "toast: {}",
+        owner.last_toast()
+    );
+    assert!(
+        wait_until(|| device_rows(&dialog) == [format!("device:{mine}")]),
+        "{:?}",
+        device_rows(&dialog)
+    );
+    dialog.close();
+    exit(&owner);
+
+    // The phone is refused from now on, even with ann gone.
+    let refused = server.try_connect("ann", phone, None);
+    assert!(
+        matches!(refused, Err(ClientError::Refused(RefuseReason::Revoked))),
+        "{:?}",
+        refused.map(|_| ())
+    );
 }

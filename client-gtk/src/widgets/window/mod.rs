@@ -150,17 +150,21 @@ impl Window {
                 window.show_link_device();
             })
             .build();
-        self.add_action_entries([show_users, identity, link]);
+        let devices = gio::ActionEntry::builder("devices")
+            .activate(|window: &Self, _, _| {
+                window.show_devices();
+            })
+            .build();
+        self.add_action_entries([show_users, identity, link, devices]);
         self.set_signed_in_actions(false);
     }
 
     /// Actions that need a session: only offered while online.
     fn set_signed_in_actions(&self, online: bool) {
-        if let Some(action) = self
-            .lookup_action("link-device")
-            .and_downcast::<gio::SimpleAction>()
-        {
-            action.set_enabled(online);
+        for name in ["link-device", "devices"] {
+            if let Some(action) = self.lookup_action(name).and_downcast::<gio::SimpleAction>() {
+                action.set_enabled(online);
+            }
         }
     }
 
@@ -192,6 +196,18 @@ impl Window {
         let dialog = dialogs::link_dialog(self, &self.session(), move || {
             if let Some(window) = window.upgrade() {
                 window.toast(&gettext("Copied"));
+            }
+        });
+        dialog.present();
+        dialog
+    }
+
+    /// "Devices…": the keys of this name, with Revoke.
+    pub fn show_devices(&self) -> adw::MessageDialog {
+        let window = self.downgrade();
+        let dialog = dialogs::devices_dialog(self, &self.session(), move |text| {
+            if let Some(window) = window.upgrade() {
+                window.toast(&text);
             }
         });
         dialog.present();
