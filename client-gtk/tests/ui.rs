@@ -885,9 +885,10 @@ fn a_link_code_from_the_menu_signs_in_another_identity_as_the_owner() {
 }
 
 /// An operator's window offers Kick and Ban on the others' rows; Kick with a reason disconnects
-/// the user (who hears why) and the server's answer shows as a toast.
+/// the user (who hears why) and the server's answer shows as a toast; Ban also refuses the user's
+/// key from then on.
 #[gtk::test]
-fn an_operator_kicks_a_user_from_the_users_list() {
+fn an_operator_kicks_and_bans_from_the_users_list() {
     let operator_key = app_identity().fingerprint();
     let server = start_server_with(|config| config.operators = vec![operator_key]);
     let (bob, bob_events) = server.connect_as("bob", other_identity());
@@ -939,7 +940,7 @@ fn an_operator_kicks_a_user_from_the_users_list() {
     );
     assert!(
         wait_until(|| popover.shown_names() == ["olga"]),
-        "{:?}; {:?}",
+        "kicked means gone, not back at once: {:?}; {:?}",
         popover.shown_names(),
         messages(&window)
             .iter()
@@ -947,6 +948,40 @@ fn an_operator_kicks_a_user_from_the_users_list() {
             .collect::<Vec<_>>()
     );
     drop(bob);
+
+    // Ban: carl is removed, told so, and refused when he comes back.
+    let carl_key = other_identity();
+    let (_carl, carl_events) = server.connect_as("carl", carl_key.clone());
+    window.users_button().popup();
+    assert!(wait_until(|| popover.shown_names() == ["carl", "olga"]));
+    popover
+        .moderation_button("carl", true)
+        .expect("Ban for carl")
+        .emit_clicked();
+    let dialog = dialog_over(&window);
+    assert_eq!(dialog.heading().as_deref(), Some("Ban carl?"));
+    named::<adw::EntryRow>(&dialog, "reason").set_text("trolling");
+    button_labelled(&dialog, "Ban").emit_clicked();
+    let mut banned = false;
+    assert!(
+        wait_until(|| {
+            while let Ok(event) = carl_events.try_recv() {
+                banned |= matches!(event, Event::Removed { banned: true, ref reason, .. } if reason == "trolling");
+            }
+            banned
+        }),
+        "carl is told he was banned"
+    );
+    assert!(wait_until(|| popover.shown_names() == ["olga"]));
+    let again = server.try_connect("carl", carl_key, None);
+    assert!(
+        matches!(
+            &again,
+            Err(client::ClientError::Refused(client::wire::RefuseReason::Banned { reason })) if reason == "trolling"
+        ),
+        "{:?}",
+        again.map(|_| ())
+    );
     exit(&window);
 }
 
