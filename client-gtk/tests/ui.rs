@@ -1091,3 +1091,30 @@ fn devices_lists_the_keys_and_revokes_another() {
         refused.map(|_| ())
     );
 }
+
+/// An invite-only server refuses a new name without an invite, and the page says where the
+/// invite goes; a wrong code is told apart.
+#[gtk::test]
+fn an_invite_only_server_asks_for_an_invite_code() {
+    let server = start_server_with(|config| config.invite_only = true);
+    let window = window_for(&server, "newcomer");
+    let page = window.sign_in_page();
+    page.sign_in_button().emit_clicked();
+    assert!(wait_until(|| page.error().is_some()), "an error is shown");
+    let error = page.error().expect("error text");
+    assert!(
+        error.contains("only with an invite") && error.contains("Link or Invite Code"),
+        "{error}"
+    );
+    page.set_code("WRONG-CODE-WRONG-CODE");
+    page.sign_in_button().emit_clicked();
+    assert!(
+        wait_until(|| page
+            .error()
+            .is_some_and(|e| e.contains("unknown, already used"))),
+        "{:?}",
+        page.error()
+    );
+    assert_eq!(window.page().as_deref(), Some("sign-in"));
+    exit(&window);
+}
