@@ -1,6 +1,6 @@
 //! `ChatApplication`: the `AdwApplication` with the app-wide bits (style, Ctrl+Q, activation).
 
-use std::{cell::RefCell, path::PathBuf};
+use std::{cell::RefCell, path::PathBuf, sync::Arc};
 
 use adw::{prelude::*, subclass::prelude::*};
 use gtk::{gio, glib};
@@ -18,6 +18,9 @@ pub struct LaunchOptions {
     pub server: Option<String>,
     pub user: Option<String>,
     pub ca: Option<PathBuf>,
+    /// `--identity DIR`: the folder of the key this app signs in with (default:
+    /// [`client::default_identity_dir`]).
+    pub identity: Option<PathBuf>,
 }
 
 impl LaunchOptions {
@@ -33,6 +36,8 @@ mod imp {
     #[derive(Debug, Default)]
     pub struct Application {
         pub options: RefCell<LaunchOptions>,
+        /// The identity, loaded (or made) on first use and shared by every window.
+        pub identity: RefCell<Option<Arc<client::Identity>>>,
     }
 
     #[glib::object_subclass]
@@ -89,6 +94,34 @@ impl Application {
             .build();
         app.imp().options.replace(options);
         app
+    }
+
+    /// The identity every window signs in with: `--identity DIR` or the default folder, loaded on
+    /// first use and made there if there is none yet. The text says what went wrong.
+    pub fn identity(&self) -> Result<Arc<client::Identity>, String> {
+        let imp = self.imp();
+        if let Some(identity) = imp.identity.borrow().as_ref() {
+            return Ok(identity.clone());
+        }
+        let dir = imp
+            .options
+            .borrow()
+            .identity
+            .clone()
+            .or_else(client::default_identity_dir)
+            .ok_or_else(|| gettext("there is no home folder to keep it in"))?;
+        let (identity, outcome) =
+            client::Identity::load_or_create(&dir).map_err(|e| e.to_string())?;
+        if outcome == client::IdentityOutcome::Created {
+            tracing::info!(
+                dir = %dir.display(),
+                key = %identity.fingerprint().short(),
+                "made a new identity; keep that folder private: it is who you are"
+            );
+        }
+        let identity = Arc::new(identity);
+        imp.identity.replace(Some(identity.clone()));
+        Ok(identity)
     }
 
     /// A window set up from the launch options and the remembered sign-in.

@@ -19,6 +19,10 @@ struct Args {
     /// Trust only this CA certificate (PEM) instead of the system store and the local dev CA.
     #[arg(long)]
     ca: Option<PathBuf>,
+    /// Your identity: the folder of your key and certificate, made on first use [default:
+    /// ~/.local/share/quic-chat/identity]. The key is who you are: keep the folder private.
+    #[arg(long, value_name = "DIR")]
+    identity: Option<PathBuf>,
 }
 
 fn main() -> gtk::glib::ExitCode {
@@ -34,6 +38,7 @@ fn main() -> gtk::glib::ExitCode {
         server: args.server,
         user: args.user,
         ca: args.ca,
+        identity: args.identity,
     });
     // Our flags are parsed above; GTK gets only the program name so it does not reject them.
     let argv0: Vec<String> = std::env::args().take(1).collect();

@@ -420,6 +420,11 @@ fn keyboard_alone_signs_in_and_sends_and_a_screen_reader_can_name_every_control(
         tree.get("text", "Name").description,
         "The name others will see"
     );
+    assert_eq!(
+        tree.get("text", "Link or Invite Code (optional)")
+            .description,
+        "A link code from another of your devices, or an invite code; used once"
+    );
     tree.get("push button", "Sign In");
     tree.get("push button", "Main Menu");
     // Users and Exit are hidden until signed in: not there for a screen reader or a click either.

@@ -9,9 +9,11 @@ use std::{
     cell::{OnceCell, RefCell},
     net::SocketAddr,
     path::PathBuf,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
+use adw::prelude::*;
 use client::{Event, LeaveReason, Session, SessionConfig, Trust};
 use client_gtk::{
     Application, LaunchOptions,
@@ -19,7 +21,7 @@ use client_gtk::{
     session::SessionState,
     widgets::Window,
 };
-use gtk::{gio, glib, prelude::*};
+use gtk::{gio, glib};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -32,13 +34,23 @@ struct TestServer {
 }
 
 fn start_server() -> TestServer {
+    start_server_with(|_| {})
+}
+
+/// A server with its configuration changed by `configure` (operators, invite-only...).
+fn start_server_with(configure: impl FnOnce(&mut server::Config)) -> TestServer {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("test runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let (addr, ca, shutdown) = bind(&rt, &dir, "127.0.0.1:0".parse().expect("address"));
+    let (addr, ca, shutdown) = bind_with(
+        &rt,
+        &dir,
+        "127.0.0.1:0".parse().expect("address"),
+        configure,
+    );
     TestServer {
         rt,
         addr,
@@ -53,13 +65,23 @@ fn bind(
     dir: &tempfile::TempDir,
     listen: SocketAddr,
 ) -> (SocketAddr, PathBuf, server::ShutdownHandle) {
+    bind_with(rt, dir, listen, |_| {})
+}
+
+fn bind_with(
+    rt: &tokio::runtime::Runtime,
+    dir: &tempfile::TempDir,
+    listen: SocketAddr,
+    configure: impl FnOnce(&mut server::Config),
+) -> (SocketAddr, PathBuf, server::ShutdownHandle) {
     rt.block_on(async {
-        let config = server::Config::new(
+        let mut config = server::Config::new(
             listen,
             server::TlsSource::DevCerts {
                 dir: dir.path().to_path_buf(),
             },
         );
+        configure(&mut config);
         let srv = server::Server::bind(config).expect("server binds");
         let addr = srv.local_addr().expect("local address");
         let ca = srv.dev_ca().expect("dev CA").to_path_buf();
@@ -70,25 +92,64 @@ fn bind(
 }
 
 impl TestServer {
-    /// A second user, straight on the client library.
+    /// A second user, straight on the client library, with the windows' identity (a key may own
+    /// several names).
     fn connect(&self, user: &str) -> (Session, async_channel::Receiver<Event>) {
+        self.connect_as(user, app_identity())
+    }
+
+    /// A second user with an identity of its own.
+    fn connect_as(
+        &self,
+        user: &str,
+        identity: Arc<client::Identity>,
+    ) -> (Session, async_channel::Receiver<Event>) {
+        self.try_connect(user, identity, None)
+            .expect("second client connects")
+    }
+
+    /// A user on the client library, with a link or invite code if given; the refusal if any.
+    fn try_connect(
+        &self,
+        user: &str,
+        identity: Arc<client::Identity>,
+        code: Option<String>,
+    ) -> Result<(Session, async_channel::Receiver<Event>), client::ClientError> {
         let config = SessionConfig {
             server: self.addr.to_string().parse().expect("server address"),
             user: user.into(),
             trust: Trust::CaFile(self.ca.clone()),
-            identity: client::Identity::for_this_process().expect("identity"),
-            code: None,
+            identity,
+            code,
         };
-        let (session, _, events) = self
-            .rt
-            .block_on(Session::connect(config))
-            .expect("second client connects");
-        (session, events)
+        let (session, _, events) = self.rt.block_on(Session::connect(config))?;
+        Ok((session, events))
     }
 }
 
 thread_local! {
     static APP: OnceCell<Application> = const { OnceCell::new() };
+    static IDENTITY_DIR: OnceCell<tempfile::TempDir> = const { OnceCell::new() };
+}
+
+/// The identity folder the application is given (`--identity DIR`): a temporary one, never the
+/// user's own.
+fn identity_dir() -> PathBuf {
+    IDENTITY_DIR.with(|cell| {
+        cell.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+            .path()
+            .join("identity")
+    })
+}
+
+/// The key in [`identity_dir`], as the windows use it.
+fn app_identity() -> Arc<client::Identity> {
+    app().identity().expect("the application's identity")
+}
+
+/// A new key, for a user who is somebody else.
+fn other_identity() -> Arc<client::Identity> {
+    Arc::new(client::Identity::ephemeral().expect("a new identity"))
 }
 
 /// The application, registered once per test thread (windows need a registered application).
@@ -96,7 +157,10 @@ fn app() -> Application {
     APP.with(|cell| {
         cell.get_or_init(|| {
             adw::init().expect("libadwaita initialises");
-            let app = Application::new(LaunchOptions::default());
+            let app = Application::new(LaunchOptions {
+                identity: Some(identity_dir()),
+                ..LaunchOptions::default()
+            });
             // Tests must not talk to (or be) a running chat-gtk.
             app.set_flags(gio::ApplicationFlags::NON_UNIQUE);
             app.register(None::<&gio::Cancellable>)
@@ -626,5 +690,431 @@ fn a_line_too_long_refuses_the_paste_and_keeps_the_text() {
         "{:?}",
         toasts.borrow()
     );
+    exit(&window);
+}
+
+/// Every widget under `root`, depth first.
+fn descendants(root: &impl IsA<gtk::Widget>) -> Vec<gtk::Widget> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone().upcast::<gtk::Widget>()];
+    while let Some(widget) = stack.pop() {
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            child = c.next_sibling();
+            stack.push(c.clone());
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The widget named `name` (`gtk_widget_set_name`) under `root`.
+fn named<T: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>, name: &str) -> T {
+    descendants(root)
+        .into_iter()
+        .find(|w| w.widget_name() == name)
+        .and_then(|w| w.downcast().ok())
+        .unwrap_or_else(|| panic!("no {name} of that type"))
+}
+
+/// The button whose label reads `label` (mnemonic underscores ignored) under `root`.
+fn button_labelled(root: &impl IsA<gtk::Widget>, label: &str) -> gtk::Button {
+    descendants(root)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Button>().ok())
+        .find(|b| b.label().is_some_and(|l| l.replace('_', "") == label))
+        .unwrap_or_else(|| panic!("no button labelled {label}"))
+}
+
+/// The message dialog open over `window`, once it shows.
+fn dialog_over(window: &Window) -> adw::MessageDialog {
+    let parent: &gtk::Window = window.upcast_ref();
+    let mut found = None;
+    assert!(
+        wait_until(|| {
+            found = gtk::Window::list_toplevels()
+                .into_iter()
+                .filter_map(|w| w.downcast::<adw::MessageDialog>().ok())
+                .find(|d| d.is_visible() && d.transient_for().as_ref() == Some(parent));
+            found.is_some()
+        }),
+        "a dialog opens over the window"
+    );
+    found.expect("the dialog")
+}
+
+/// Activates a window action, as its menu item does.
+fn menu(window: &Window, action: &str) {
+    WidgetExt::activate_action(window, action, None).expect("the action exists");
+}
+
+/// What the clipboard holds as text.
+fn clipboard_text(window: &Window) -> String {
+    let clipboard = window.clipboard();
+    glib::MainContext::default()
+        .block_on(glib::future_with_timeout(
+            WAIT,
+            clipboard.read_text_future(),
+        ))
+        .expect("the clipboard answers in time")
+        .expect("the clipboard holds text")
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// The main menu's "Your Identity": the fingerprint of the `--identity` folder, short and full;
+/// Copy puts the full one on the clipboard with a toast; signed in, the names the key owns.
+#[gtk::test]
+fn the_identity_dialog_shows_and_copies_the_fingerprint() {
+    let server = start_server();
+    let window = window_for(&server, "ann");
+    // The key is the one in the folder the application was given, read back from disk.
+    let on_disk = client::Identity::load(&identity_dir()).expect("the identity folder");
+    let fingerprint = on_disk.fingerprint();
+
+    // Before signing in: the fingerprint is local.
+    menu(&window, "win.identity");
+    let dialog = dialog_over(&window);
+    assert_eq!(
+        named::<gtk::Label>(&dialog, "short-fingerprint").label(),
+        fingerprint.short()
+    );
+    assert_eq!(
+        named::<gtk::Label>(&dialog, "fingerprint").label(),
+        fingerprint.to_string()
+    );
+    assert!(
+        named::<gtk::Label>(&dialog, "identity-names")
+            .label()
+            .starts_with("Not signed in"),
+    );
+    window.clipboard().set_text("something else");
+    named::<gtk::Button>(&dialog, "copy-fingerprint").emit_clicked();
+    assert_eq!(clipboard_text(&window), fingerprint.to_string());
+    assert_eq!(window.last_toast(), "Copied");
+    button_labelled(&dialog, "Close").emit_clicked();
+    assert!(wait_until(|| !dialog.is_visible()), "Close closes it");
+
+    // Signed in: the server says which names the key owns.
+    sign_in(&window);
+    menu(&window, "win.identity");
+    let dialog = dialog_over(&window);
+    let names = named::<gtk::Label>(&dialog, "identity-names");
+    assert!(
+        wait_until(|| names.label().contains("this key owns: ann")),
+        "{}",
+        names.label()
+    );
+    assert!(!names.label().contains("operator"), "{}", names.label());
+    dialog.close();
+    exit(&window);
+}
+
+/// Owned names from the window: ann's name refuses another key and says what to do; a link code
+/// from ann's menu, typed into the other window's sign-in page, joins it as ann.
+#[gtk::test]
+fn a_link_code_from_the_menu_signs_in_another_identity_as_the_owner() {
+    let server = start_server();
+    let owner = window_for(&server, "ann");
+    let link = owner
+        .lookup_action("link-device")
+        .and_downcast::<gio::SimpleAction>()
+        .expect("the link action");
+    assert!(!link.is_enabled(), "no linking before signing in");
+    sign_in(&owner);
+    assert!(link.is_enabled(), "linking offered once signed in");
+
+    // Another device (another key) asks for ann: refused, with what to do.
+    let device = window_for(&server, "ann");
+    device.set_identity(Some(other_identity()));
+    let page = device.sign_in_page();
+    page.sign_in_button().emit_clicked();
+    assert!(wait_until(|| page.error().is_some()), "an error is shown");
+    let error = page.error().expect("error text");
+    assert!(
+        error.contains("ann belongs to another identity") && error.contains("Link Another Device"),
+        "{error}"
+    );
+    assert_eq!(device.page().as_deref(), Some("sign-in"));
+
+    // A wrong code says so.
+    page.set_code("not-a-code");
+    page.sign_in_button().emit_clicked();
+    assert!(
+        wait_until(|| page
+            .error()
+            .is_some_and(|e| e.contains("unknown, already used"))),
+        "{:?}",
+        page.error()
+    );
+
+    // ann's menu: Link Another Device… shows a code, Copy puts it on the clipboard.
+    menu(&owner, "win.link-device");
+    let dialog = dialog_over(&owner);
+    let code = named::<gtk::Label>(&dialog, "link-code");
+    assert!(wait_until(|| code.is_visible()), "{:?}", dialog.body());
+    assert!(
+        dialog.body().contains("valid for 10 minutes"),
+        "{}",
+        dialog.body()
+    );
+    assert!(code.label().len() >= 16, "a long code: {}", code.label());
+    named::<gtk::Button>(&dialog, "copy-code").emit_clicked();
+    assert_eq!(clipboard_text(&owner), code.label());
+    assert_eq!(owner.last_toast(), "Copied");
+    dialog.close();
+
+    // Typed into the other device's code field while ann is online: the code links the device,
+    // but one name has one session at a time, and the page says so.
+    page.set_code(&clipboard_text(&owner));
+    page.sign_in_button().emit_clicked();
+    assert!(
+        wait_until(|| page
+            .error()
+            .is_some_and(|e| e.contains("linked to ann now"))),
+        "{:?}",
+        page.error()
+    );
+    // Once ann's first device has left, the second joins as ann with its own key (the code is not
+    // looked at again: the key owns the name now), and the field is cleared.
+    exit(&owner);
+    sign_in(&device);
+    assert_eq!(device.session().you(), "ann");
+    assert_eq!(page.code(), None, "the code is cleared after use");
+    exit(&device);
+}
+
+/// An operator's window offers Kick and Ban on the others' rows; Kick with a reason disconnects
+/// the user (who hears why) and the server's answer shows as a toast; Ban also refuses the user's
+/// key from then on.
+#[gtk::test]
+fn an_operator_kicks_and_bans_from_the_users_list() {
+    let operator_key = app_identity().fingerprint();
+    let server = start_server_with(|config| config.operators = vec![operator_key]);
+    let (bob, bob_events) = server.connect_as("bob", other_identity());
+    let window = window_for(&server, "olga");
+    let session = window.session();
+    sign_in(&window);
+    assert!(wait_until(|| session.operator()), "WhoAmI said operator");
+
+    window.users_button().popup();
+    let popover = window.users_popover();
+    assert!(wait_until(|| popover.shown_names() == ["bob", "olga"]));
+    assert!(
+        popover.moderation_button("olga", false).is_none(),
+        "no Kick on our own row"
+    );
+    assert!(
+        popover.moderation_button("bob", true).is_some(),
+        "Ban for bob"
+    );
+    popover
+        .moderation_button("bob", false)
+        .expect("Kick for bob")
+        .emit_clicked();
+    let dialog = dialog_over(&window);
+    assert_eq!(dialog.heading().as_deref(), Some("Kick bob?"));
+    named::<adw::EntryRow>(&dialog, "reason").set_text("spamming");
+    button_labelled(&dialog, "Kick").emit_clicked();
+
+    let mut removed = None;
+    assert!(
+        wait_until(|| {
+            while let Ok(event) = bob_events.try_recv() {
+                if let Event::Removed { by, reason, banned } = event {
+                    removed = Some((by, reason, banned));
+                }
+            }
+            removed.is_some()
+        }),
+        "bob is told he was removed"
+    );
+    assert_eq!(
+        removed,
+        Some(("olga".to_owned(), "spamming".to_owned(), false))
+    );
+    assert!(
+        wait_until(|| window.last_toast() == "bob was kicked"),
+        "toast: {}",
+        window.last_toast()
+    );
+    assert!(
+        wait_until(|| popover.shown_names() == ["olga"]),
+        "kicked means gone, not back at once: {:?}; {:?}",
+        popover.shown_names(),
+        messages(&window)
+            .iter()
+            .map(Message::text)
+            .collect::<Vec<_>>()
+    );
+    drop(bob);
+
+    // Ban: carl is removed, told so, and refused when he comes back.
+    let carl_key = other_identity();
+    let (_carl, carl_events) = server.connect_as("carl", carl_key.clone());
+    window.users_button().popup();
+    assert!(wait_until(|| popover.shown_names() == ["carl", "olga"]));
+    popover
+        .moderation_button("carl", true)
+        .expect("Ban for carl")
+        .emit_clicked();
+    let dialog = dialog_over(&window);
+    assert_eq!(dialog.heading().as_deref(), Some("Ban carl?"));
+    named::<adw::EntryRow>(&dialog, "reason").set_text("trolling");
+    button_labelled(&dialog, "Ban").emit_clicked();
+    let mut banned = false;
+    assert!(
+        wait_until(|| {
+            while let Ok(event) = carl_events.try_recv() {
+                banned |= matches!(event, Event::Removed { banned: true, ref reason, .. } if reason == "trolling");
+            }
+            banned
+        }),
+        "carl is told he was banned"
+    );
+    assert!(wait_until(|| popover.shown_names() == ["olga"]));
+    let again = server.try_connect("carl", carl_key, None);
+    assert!(
+        matches!(
+            &again,
+            Err(client::ClientError::Refused(client::wire::RefuseReason::Banned { reason })) if reason == "trolling"
+        ),
+        "{:?}",
+        again.map(|_| ())
+    );
+    exit(&window);
+}
+
+/// Without an operator's key the users list has no Kick or Ban.
+#[gtk::test]
+fn a_non_operator_sees_no_kick_or_ban() {
+    let server = start_server();
+    let (bob, _bob_events) = server.connect_as("bob", other_identity());
+    let window = window_for(&server, "ann");
+    sign_in(&window);
+    // The identity dialog's answer comes after the one asked on signing in: both are in.
+    menu(&window, "win.identity");
+    let dialog = dialog_over(&window);
+    let names = named::<gtk::Label>(&dialog, "identity-names");
+    assert!(wait_until(|| names.label().contains("owns")));
+    dialog.close();
+    assert!(!window.session().operator());
+    window.users_button().popup();
+    let popover = window.users_popover();
+    assert!(wait_until(|| popover.shown_names() == ["ann", "bob"]));
+    assert!(popover.moderation_button("bob", false).is_none());
+    assert!(popover.moderation_button("bob", true).is_none());
+    window.users_button().popdown();
+    exit(&window);
+    server.rt.block_on(bob.quit());
+}
+
+/// The rows of the devices dialog, by widget name (`device:SHORT-FINGERPRINT`).
+fn device_rows(dialog: &adw::MessageDialog) -> Vec<String> {
+    let mut rows: Vec<String> = descendants(dialog)
+        .into_iter()
+        .map(|w| w.widget_name().to_string())
+        .filter(|n| n.starts_with("device:"))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// "Devices…": the keys of the name, this one marked and without Revoke; Revoke on another
+/// device refuses it from then on.
+#[gtk::test]
+fn devices_lists_the_keys_and_revokes_another() {
+    use client::{ClientError, wire::RefuseReason};
+
+    let server = start_server();
+    let owner = window_for(&server, "ann");
+    sign_in(&owner);
+    // A phone links itself with a code from ann's menu (ann is online here, so it may not join,
+    // but the link holds).
+    menu(&owner, "win.link-device");
+    let dialog = dialog_over(&owner);
+    let code = named::<gtk::Label>(&dialog, "link-code");
+    assert!(wait_until(|| code.is_visible()), "{}", dialog.body());
+    let code = code.label().to_string();
+    dialog.close();
+    assert!(wait_until(|| !dialog.is_visible()));
+    let phone = other_identity();
+    let linked = server.try_connect("ann", phone.clone(), Some(code));
+    assert!(
+        matches!(linked, Err(ClientError::Refused(RefuseReason::NameTaken))),
+        "{:?}",
+        linked.map(|_| ())
+    );
+
+    menu(&owner, "win.devices");
+    let dialog = dialog_over(&owner);
+    let mine = app_identity().fingerprint().short();
+    let theirs = phone.fingerprint().short();
+    let mut both = vec![format!("device:{mine}"), format!("device:{theirs}")];
+    both.sort();
+    assert!(
+        wait_until(|| device_rows(&dialog) == both),
+        "{:?}",
+        device_rows(&dialog)
+    );
+    let this_row = named::<adw::ActionRow>(&dialog, &format!("device:{mine}"));
+    assert!(
+        this_row.title().ends_with("(this device)"),
+        "{}",
+        this_row.title()
+    );
+    assert!(
+        descendants(&dialog)
+            .iter()
+            .all(|w| w.widget_name() != format!("revoke:{mine}")),
+        "no Revoke for this device"
+    );
+    named::<gtk::Button>(&dialog, &format!("revoke:{theirs}")).emit_clicked();
+    assert!(
+        wait_until(|| owner.last_toast().contains("can no longer sign in as ann")),
+        "toast: {}",
+        owner.last_toast()
+    );
+    assert!(
+        wait_until(|| device_rows(&dialog) == [format!("device:{mine}")]),
+        "{:?}",
+        device_rows(&dialog)
+    );
+    dialog.close();
+    exit(&owner);
+
+    // The phone is refused from now on, even with ann gone.
+    let refused = server.try_connect("ann", phone, None);
+    assert!(
+        matches!(refused, Err(ClientError::Refused(RefuseReason::Revoked))),
+        "{:?}",
+        refused.map(|_| ())
+    );
+}
+
+/// An invite-only server refuses a new name without an invite, and the page says where the
+/// invite goes; a wrong code is told apart.
+#[gtk::test]
+fn an_invite_only_server_asks_for_an_invite_code() {
+    let server = start_server_with(|config| config.invite_only = true);
+    let window = window_for(&server, "newcomer");
+    let page = window.sign_in_page();
+    page.sign_in_button().emit_clicked();
+    assert!(wait_until(|| page.error().is_some()), "an error is shown");
+    let error = page.error().expect("error text");
+    assert!(
+        error.contains("only with an invite") && error.contains("Link or Invite Code"),
+        "{error}"
+    );
+    page.set_code("WRONG-CODE-WRONG-CODE");
+    page.sign_in_button().emit_clicked();
+    assert!(
+        wait_until(|| page
+            .error()
+            .is_some_and(|e| e.contains("unknown, already used"))),
+        "{:?}",
+        page.error()
+    );
+    assert_eq!(window.page().as_deref(), Some("sign-in"));
     exit(&window);
 }

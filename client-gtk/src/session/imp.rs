@@ -13,7 +13,7 @@ use gtk::{
     subclass::prelude::*,
 };
 
-use super::{ChatState, SessionState};
+use super::{ChatState, SessionState, requests::PendingReplies};
 
 #[derive(Debug, Default, glib::Properties)]
 #[properties(wrapper_type = super::ChatSession)]
@@ -35,6 +35,10 @@ pub struct ChatSession {
     /// Exit has started: the goodbye is on its way (see `left`).
     #[property(get)]
     pub(super) leaving: Cell<bool>,
+    /// The server takes our key for an operator's (its answer to `WhoAmI` after signing in):
+    /// the users list then offers Kick and Ban.
+    #[property(get)]
+    pub(super) operator: Cell<bool>,
     /// The conversation: a store of `Message`s, the same one for the session's whole life.
     #[property(get = Self::messages)]
     messages: PhantomData<gio::ListStore>,
@@ -48,6 +52,8 @@ pub struct ChatSession {
     pub(super) config: RefCell<Option<SessionConfig>>,
     /// The one future on the GLib main context that reads the library's events.
     pub(super) event_loop: RefCell<Option<glib::JoinHandle<()>>>,
+    /// Requests sent, waiting for their replies.
+    pub(super) pending: RefCell<PendingReplies>,
     /// The goodbye is done (or there was nobody to say it to).
     pub(super) left: Cell<bool>,
 }

@@ -11,17 +11,23 @@
 //! runtime; the library's events come back on an `async-channel` awaited on the GLib main context.
 
 mod imp;
+mod refusal;
+mod requests;
 mod state;
 
 use std::time::Duration;
 
-use client::{ClientError, Event, Session, SessionConfig, SignedIn};
+use client::{
+    ClientError, Event, Session, SessionConfig, SignedIn,
+    wire::{Reply, Request},
+};
 use gtk::{
     glib::{self, closure_local},
     prelude::*,
     subclass::prelude::*,
 };
 
+pub use refusal::refusal_text;
 pub use state::{ChatState, Effect, Status};
 
 use crate::{
@@ -168,6 +174,37 @@ impl ChatSession {
             // A failure only means the session is ending; the state shows that already.
             let _ = session.list_users();
         }
+    }
+
+    /// Asks the server about names, devices or moderation; `on_reply` gets the answer, or why none
+    /// will come (not signed in, or the session ended first).
+    pub fn request(
+        &self,
+        request: Request,
+        on_reply: impl FnOnce(Result<Reply, String>) + 'static,
+    ) {
+        let sent = match self.imp().client.borrow().as_ref() {
+            Some(session) => session.request(request).map_err(|e| e.to_string()),
+            None => Err(gettext("not signed in")),
+        };
+        match sent {
+            Ok(id) => self.imp().pending.borrow_mut().add(id, Box::new(on_reply)),
+            Err(e) => on_reply(Err(e)),
+        }
+    }
+
+    /// Asks who the server takes us for, and keeps the `operator` property from the answer.
+    fn ask_who_am_i(&self) {
+        let this = self.downgrade();
+        self.request(Request::WhoAmI, move |reply| {
+            let Some(this) = this.upgrade() else {
+                return;
+            };
+            let operator = matches!(reply, Ok(Reply::Identity { operator: true, .. }));
+            if this.imp().operator.replace(operator) != operator {
+                this.notify_operator();
+            }
+        });
     }
 
     /// Exit: waits until every queued line has its receipt (bounded by the library; after a
@@ -323,6 +360,7 @@ impl ChatSession {
         self.notify_server();
         self.notify_you();
         self.set_status(SessionState::Online, "", false);
+        self.ask_who_am_i();
     }
 
     /// Reads the library's events until the session closes, applying each to the models and
@@ -356,6 +394,13 @@ impl ChatSession {
                 self.emit_by_name::<()>("incoming-message", &[&from, &text]);
             }
             Effect::Toast(text) => self.emit_toast(&text),
+            Effect::Reply { id, reply } => {
+                // Taken out first: the answer may well send the next request.
+                let on_reply = self.imp().pending.borrow_mut().take(id);
+                if let Some(on_reply) = on_reply {
+                    on_reply(Ok(reply));
+                }
+            }
             Effect::Status(Status::Online) => self.set_status(SessionState::Online, "", false),
             Effect::Status(Status::Reconnecting(text)) => {
                 self.set_status(SessionState::Reconnecting, &text, false);
@@ -365,6 +410,13 @@ impl ChatSession {
                 can_reconnect,
             }) => {
                 self.imp().client.replace(None);
+                let waiting = self.imp().pending.borrow_mut().take_all();
+                for on_reply in waiting {
+                    on_reply(Err(gettext("the connection ended")));
+                }
+                if self.imp().operator.replace(false) {
+                    self.notify_operator();
+                }
                 self.set_status(SessionState::Closed, &text, can_reconnect);
                 if can_reconnect && !self.leaving() {
                     self.emit_toast(&text);
@@ -394,9 +446,11 @@ impl ChatSession {
 async fn connect(
     config: SessionConfig,
 ) -> Result<(Session, SignedIn, async_channel::Receiver<Event>), String> {
+    let user = config.user.clone();
+    let with_code = config.code.is_some();
     match runtime::spawn_tokio(Session::connect(config)).await {
         Ok(Ok(connected)) => Ok(connected),
-        Ok(Err(e)) => Err(sign_in_error(&e)),
+        Ok(Err(e)) => Err(sign_in_error(&e, &user, with_code)),
         Err(e) => Err(fill(
             &gettext("The network task failed: {error}."),
             &[("error", &e.to_string())],
@@ -404,13 +458,11 @@ async fn connect(
     }
 }
 
-/// What the sign-in page says for a failed connection.
-pub fn sign_in_error(e: &ClientError) -> String {
+/// What the sign-in page says for a failed connection as `user` (`with_code`: a link or invite
+/// code was given).
+pub fn sign_in_error(e: &ClientError, user: &str, with_code: bool) -> String {
     match e {
-        ClientError::Refused(reason) => fill(
-            &gettext("The server refused the name: {reason}."),
-            &[("reason", &reason.to_string())],
-        ),
+        ClientError::Refused(reason) => refusal_text(reason, user, with_code),
         ClientError::Certificate(_) => fill(
             &gettext("Untrusted certificate. {error}."),
             &[("error", &e.to_string())],
@@ -420,6 +472,26 @@ pub fn sign_in_error(e: &ClientError) -> String {
             &[("error", &e.to_string())],
         ),
         other => format!("{}.", capitalise(&other.to_string())),
+    }
+}
+
+/// An answer to a request (or why none came), in a sentence for a toast or a dialog.
+pub fn reply_text(reply: &Result<Reply, String>) -> String {
+    match reply {
+        Ok(Reply::Done { detail }) if detail.is_empty() => gettext("Done"),
+        Ok(Reply::Done { detail }) => detail.clone(),
+        Ok(Reply::Failed { code, detail }) => fill(
+            &gettext("Not done: {reason}"),
+            &[(
+                "reason",
+                &format!("{}: {detail}", client::ProblemCode::from(*code)),
+            )],
+        ),
+        Ok(other) => fill(
+            &gettext("The server answered something else: {answer}"),
+            &[("answer", &format!("{other:?}"))],
+        ),
+        Err(e) => fill(&gettext("No answer: {error}"), &[("error", e)]),
     }
 }
 
@@ -469,9 +541,17 @@ mod tests {
 
     #[test]
     fn sign_in_errors_say_what_happened() {
-        let refused = sign_in_error(&ClientError::Refused(client::wire::RefuseReason::NameTaken));
+        let refused = sign_in_error(
+            &ClientError::Refused(client::wire::RefuseReason::NameTaken),
+            "ann",
+            false,
+        );
         assert!(refused.contains("already taken"), "{refused}");
-        let cert = sign_in_error(&ClientError::Certificate("UnknownIssuer".into()));
+        let cert = sign_in_error(
+            &ClientError::Certificate("UnknownIssuer".into()),
+            "ann",
+            false,
+        );
         assert!(cert.starts_with("Untrusted certificate"), "{cert}");
     }
 }

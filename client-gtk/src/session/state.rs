@@ -18,6 +18,8 @@ pub enum Effect {
     Status(Status),
     /// A short message to show over the chat.
     Toast(String),
+    /// The answer to the request sent with `id`, for whoever asked.
+    Reply { id: u32, reply: client::wire::Reply },
 }
 
 /// The connection as the window shows it.
@@ -111,8 +113,7 @@ impl ChatState {
                     vec![Effect::Toast(why)]
                 }
             }
-            // Requests about names are not made from this window yet (issue 17).
-            Event::Reply { .. } => Vec::new(),
+            Event::Reply { id, reply } => vec![Effect::Reply { id, reply }],
             Event::Removed { by, reason, banned } => {
                 let text = if banned {
                     fill(

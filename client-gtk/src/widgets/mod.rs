@@ -1,6 +1,8 @@
-//! The widgets, one folder each: `mod.rs` (wrapper and API), `imp.rs` (state), and the `.ui` template.
+//! The widgets, one folder each: `mod.rs` (wrapper and API), `imp.rs` (state), and the `.ui` template;
+//! the small message dialogs are built in code (`dialogs/`).
 
 mod chat_view;
+pub mod dialogs;
 mod message_row;
 mod sign_in;
 mod users_popover;

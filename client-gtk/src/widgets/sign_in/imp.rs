@@ -11,6 +11,8 @@ pub struct SignIn {
     #[template_child]
     pub user_row: TemplateChild<adw::EntryRow>,
     #[template_child]
+    pub code_row: TemplateChild<adw::EntryRow>,
+    #[template_child]
     pub error_label: TemplateChild<gtk::Label>,
     #[template_child]
     pub sign_in_button: TemplateChild<gtk::Button>,

@@ -1,4 +1,4 @@
-//! `ChatSignIn`: server address and user name. Emits `sign-in`; the window connects and calls back
+//! `ChatSignIn`: server address, user name, and an optional link or invite code. Emits `sign-in`; the window connects and calls back
 //! with [`SignIn::set_busy`] / [`SignIn::show_error`], so a failure leaves the fields as typed for
 //! another try.
 
@@ -27,6 +27,8 @@ impl SignIn {
         imp.server_row.connect_entry_activated(move |_| on_row());
         let on_row = submit.clone();
         imp.user_row.connect_entry_activated(move |_| on_row());
+        let on_row = submit.clone();
+        imp.code_row.connect_entry_activated(move |_| on_row());
         imp.sign_in_button.connect_clicked(move |_| submit());
     }
 
@@ -52,6 +54,16 @@ impl SignIn {
         self.imp().user_row.text().trim().to_owned()
     }
 
+    /// The link or invite code, if one was typed (spaces around it dropped).
+    pub fn code(&self) -> Option<String> {
+        let code = self.imp().code_row.text().trim().to_owned();
+        (!code.is_empty()).then_some(code)
+    }
+
+    pub fn set_code(&self, code: &str) {
+        self.imp().code_row.set_text(code);
+    }
+
     pub fn set_server(&self, server: &str) {
         self.imp().server_row.set_text(server);
     }
@@ -73,6 +85,7 @@ impl SignIn {
         imp.sign_in_button.set_sensitive(!busy);
         imp.server_row.set_sensitive(!busy);
         imp.user_row.set_sensitive(!busy);
+        imp.code_row.set_sensitive(!busy);
         if busy {
             imp.error_label.set_visible(false);
         }

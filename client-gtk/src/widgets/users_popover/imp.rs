@@ -1,5 +1,10 @@
+use std::{
+    cell::{Cell, RefCell},
+    sync::OnceLock,
+};
+
 use adw::subclass::prelude::*;
-use gtk::{CompositeTemplate, glib};
+use gtk::{CompositeTemplate, gio, glib, glib::subclass::Signal, prelude::*};
 
 #[derive(Debug, Default, CompositeTemplate)]
 #[template(file = "users_popover.ui")]
@@ -8,6 +13,10 @@ pub struct UsersPopover {
     pub count_label: TemplateChild<gtk::Label>,
     #[template_child]
     pub list: TemplateChild<gtk::ListBox>,
+    /// The users shown, to build the rows again when `operator` changes.
+    pub model: RefCell<Option<gio::ListStore>>,
+    /// Offer Kick and Ban on the others' rows.
+    pub operator: Cell<bool>,
 }
 
 #[glib::object_subclass]
@@ -25,6 +34,18 @@ impl ObjectSubclass for UsersPopover {
     }
 }
 
-impl ObjectImpl for UsersPopover {}
+impl ObjectImpl for UsersPopover {
+    fn signals() -> &'static [Signal] {
+        static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+        SIGNALS.get_or_init(|| {
+            // An operator asked to kick (false) or ban (true) the user named.
+            vec![
+                Signal::builder("moderate")
+                    .param_types([String::static_type(), bool::static_type()])
+                    .build(),
+            ]
+        })
+    }
+}
 impl WidgetImpl for UsersPopover {}
 impl PopoverImpl for UsersPopover {}

@@ -1,10 +1,11 @@
 //! `ChatUsersPopover`: the people in the room, live (the list box is bound to the user model, so
-//! joins and leaves show while it is open).
+//! joins and leaves show while it is open). For an operator each other user's row also has Kick
+//! and Ban buttons, which emit `moderate`; the window asks for confirmation and sends the request.
 
 mod imp;
 
 use adw::subclass::prelude::*;
-use gtk::{gio, glib, prelude::*};
+use gtk::{gio, glib, glib::closure_local, prelude::*};
 
 use crate::{
     i18n::{fill, gettext, ngettext},
@@ -25,19 +26,71 @@ impl Default for UsersPopover {
 
 impl UsersPopover {
     pub fn set_model(&self, users: &gio::ListStore) {
-        let imp = self.imp();
-        imp.list.bind_model(Some(users), |item| {
-            let Some(user) = item.downcast_ref::<User>() else {
-                return gtk::Label::new(None).upcast();
-            };
-            user_row(user)
-        });
+        self.imp().model.replace(Some(users.clone()));
+        self.bind_rows();
         self.update_count(users.n_items());
         users.connect_items_changed(glib::clone!(
             #[weak(rename_to = popover)]
             self,
             move |users, _, _, _| popover.update_count(users.n_items())
         ));
+    }
+
+    /// Whether to offer Kick and Ban (the server takes us for an operator).
+    pub fn set_operator(&self, operator: bool) {
+        if self.imp().operator.replace(operator) != operator {
+            self.bind_rows();
+        }
+    }
+
+    /// `f(popover, user, ban)`: an operator chose Kick (`ban` false) or Ban on `user`'s row.
+    pub fn connect_moderate<F: Fn(&Self, String, bool) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "moderate",
+            false,
+            closure_local!(move |popover: &Self, user: String, ban: bool| f(popover, user, ban)),
+        )
+    }
+
+    /// (Re)builds the rows from the model, with or without the operator's buttons.
+    fn bind_rows(&self) {
+        let imp = self.imp();
+        let Some(users) = imp.model.borrow().clone() else {
+            return;
+        };
+        let operator = imp.operator.get();
+        let popover = self.downgrade();
+        imp.list.bind_model(Some(&users), move |item| {
+            let Some(user) = item.downcast_ref::<User>() else {
+                return gtk::Label::new(None).upcast();
+            };
+            let row = user_row(user);
+            if operator
+                && !user.is_you()
+                && let Some(row) = row.downcast_ref::<gtk::Box>()
+            {
+                add_moderation_buttons(row, &user.name(), popover.clone());
+            }
+            row
+        });
+    }
+
+    /// The Kick (`ban` false) or Ban button of `user`'s row, if shown.
+    pub fn moderation_button(&self, user: &str, ban: bool) -> Option<gtk::Button> {
+        let wanted = format!("{}:{user}", if ban { "ban" } else { "kick" });
+        let list = &self.imp().list;
+        (0..)
+            .map_while(|i| list.row_at_index(i))
+            .filter_map(|row| row.child())
+            .flat_map(|child| {
+                std::iter::successors(child.first_child(), gtk::Widget::next_sibling)
+                    .collect::<Vec<_>>()
+            })
+            .find(|w| w.widget_name() == wanted)
+            .and_downcast()
     }
 
     fn update_count(&self, n: u32) {
@@ -70,6 +123,8 @@ fn user_row(user: &User) -> gtk::Widget {
     name.set_xalign(0.0);
     name.set_hexpand(true);
     name.set_ellipsize(gtk::pango::EllipsizeMode::End);
+    // Room for a short name beside an operator's Kick and Ban.
+    name.set_width_chars(8);
     row.append(&name);
     if user.is_you() {
         // Translators: shown beside your own name in the list of users.
@@ -79,4 +134,40 @@ fn user_row(user: &User) -> gtk::Widget {
         row.append(&you);
     }
     row.upcast()
+}
+
+/// An operator's Kick and Ban for `name`, at the end of its row.
+fn add_moderation_buttons(row: &gtk::Box, name: &str, popover: glib::WeakRef<UsersPopover>) {
+    // Text buttons, not icons: GTK 4.8's Rust API cannot name an icon button for a screen reader,
+    // a label names itself. The tooltip says whom.
+    for (ban, label, tooltip) in [
+        (
+            false,
+            gettext("Kick"),
+            fill(&gettext("Disconnect {user}"), &[("user", name)]),
+        ),
+        (
+            true,
+            gettext("Ban"),
+            fill(
+                &gettext("Disconnect {user} and refuse the name's keys"),
+                &[("user", name)],
+            ),
+        ),
+    ] {
+        let button = gtk::Button::with_label(&label);
+        button.set_widget_name(&format!("{}:{name}", if ban { "ban" } else { "kick" }));
+        button.add_css_class("flat");
+        button.set_valign(gtk::Align::Center);
+        button.set_tooltip_text(Some(&tooltip));
+        let popover = popover.clone();
+        let name = name.to_owned();
+        button.connect_clicked(move |_| {
+            if let Some(popover) = popover.upgrade() {
+                popover.popdown();
+                popover.emit_by_name::<()>("moderate", &[&name, &ban]);
+            }
+        });
+        row.append(&button);
+    }
 }

@@ -35,8 +35,12 @@ pub struct Window {
     pub session: ChatSession,
     /// `--ca`: trust only this CA instead of the defaults.
     pub ca: RefCell<Option<PathBuf>>,
+    /// The identity to sign in with, when not the application's.
+    pub identity: RefCell<Option<std::sync::Arc<client::Identity>>>,
     /// Where to remember the sign-in; `None` remembers nothing (tests).
     pub settings: RefCell<Option<gtk::gio::Settings>>,
+    /// The last toast's text.
+    pub last_toast: RefCell<String>,
     /// Lines from others that arrived while the window was not focused.
     pub unread: Cell<u32>,
 }

@@ -3,7 +3,7 @@
 
 mod imp;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use adw::{prelude::*, subclass::prelude::*};
 use client::{ServerAddr, SessionConfig, Trust};
@@ -13,7 +13,10 @@ use crate::{
     i18n::{fill, gettext},
     runtime,
     session::{ChatSession, SessionState},
-    widgets::{ChatView, SignIn, UsersPopover},
+    widgets::{
+        ChatView, SignIn, UsersPopover,
+        dialogs::{self, Moderation},
+    },
 };
 
 /// The notification id: one at a time, replaced by the next message, withdrawn on focus.
@@ -85,6 +88,23 @@ impl Window {
             self,
             move |_, from, text| window.incoming(&from, &text)
         ));
+        session.connect_operator_notify(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |session| window.imp().users_popover.set_operator(session.operator())
+        ));
+        imp.users_popover.connect_moderate(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, user, ban| {
+                let what = if ban {
+                    Moderation::Ban
+                } else {
+                    Moderation::Kick
+                };
+                window.confirm_moderation(&user, what);
+            }
+        ));
         session.connect_left(glib::clone!(
             #[weak(rename_to = window)]
             self,
@@ -120,7 +140,90 @@ impl Window {
                 }
             })
             .build();
-        self.add_action_entries([show_users]);
+        let identity = gio::ActionEntry::builder("identity")
+            .activate(|window: &Self, _, _| {
+                window.show_identity();
+            })
+            .build();
+        let link = gio::ActionEntry::builder("link-device")
+            .activate(|window: &Self, _, _| {
+                window.show_link_device();
+            })
+            .build();
+        let devices = gio::ActionEntry::builder("devices")
+            .activate(|window: &Self, _, _| {
+                window.show_devices();
+            })
+            .build();
+        self.add_action_entries([show_users, identity, link, devices]);
+        self.set_signed_in_actions(false);
+    }
+
+    /// Actions that need a session: only offered while online.
+    fn set_signed_in_actions(&self, online: bool) {
+        for name in ["link-device", "devices"] {
+            if let Some(action) = self.lookup_action(name).and_downcast::<gio::SimpleAction>() {
+                action.set_enabled(online);
+            }
+        }
+    }
+
+    /// "Your Identity": the fingerprint (and, signed in, the names it owns), with Copy.
+    pub fn show_identity(&self) -> Option<adw::MessageDialog> {
+        let identity = match self.identity() {
+            Ok(identity) => identity,
+            Err(e) => {
+                self.toast(&fill(
+                    &gettext("Cannot use your identity: {error}."),
+                    &[("error", &e)],
+                ));
+                return None;
+            }
+        };
+        let window = self.downgrade();
+        let dialog = dialogs::identity_dialog(self, &identity, &self.session(), move || {
+            if let Some(window) = window.upgrade() {
+                window.toast(&gettext("Copied"));
+            }
+        });
+        dialog.present();
+        Some(dialog)
+    }
+
+    /// "Link Another Device…": a single-use code for another device of this name.
+    pub fn show_link_device(&self) -> adw::MessageDialog {
+        let window = self.downgrade();
+        let dialog = dialogs::link_dialog(self, &self.session(), move || {
+            if let Some(window) = window.upgrade() {
+                window.toast(&gettext("Copied"));
+            }
+        });
+        dialog.present();
+        dialog
+    }
+
+    /// "Devices…": the keys of this name, with Revoke.
+    pub fn show_devices(&self) -> adw::MessageDialog {
+        let window = self.downgrade();
+        let dialog = dialogs::devices_dialog(self, &self.session(), move |text| {
+            if let Some(window) = window.upgrade() {
+                window.toast(&text);
+            }
+        });
+        dialog.present();
+        dialog
+    }
+
+    /// An operator chose Kick or Ban in the users list: confirm, then send it.
+    pub fn confirm_moderation(&self, user: &str, what: Moderation) -> adw::MessageDialog {
+        let window = self.downgrade();
+        let dialog = dialogs::moderation_dialog(self, &self.session(), user, what, move |text| {
+            if let Some(window) = window.upgrade() {
+                window.toast(&text);
+            }
+        });
+        dialog.present();
+        dialog
     }
 
     /// Where to remember the sign-in and the window's size; prefills the page and sizes the window
@@ -170,6 +273,24 @@ impl Window {
         }
     }
 
+    /// Signs in with this identity instead of the application's (tests: several users in one
+    /// process).
+    pub fn set_identity(&self, identity: Option<Arc<client::Identity>>) {
+        self.imp().identity.replace(identity);
+    }
+
+    /// The identity this window signs in with: its own if set, else the application's
+    /// (`--identity DIR` or the default folder).
+    pub fn identity(&self) -> Result<Arc<client::Identity>, String> {
+        if let Some(identity) = self.imp().identity.borrow().as_ref() {
+            return Ok(identity.clone());
+        }
+        self.application()
+            .and_downcast::<crate::Application>()
+            .ok_or_else(|| gettext("the window has no application"))?
+            .identity()
+    }
+
     /// `--ca`: trust only this CA file.
     pub fn set_ca(&self, ca: Option<PathBuf>) {
         self.imp().ca.replace(ca);
@@ -208,7 +329,7 @@ impl Window {
             .borrow()
             .clone()
             .map_or(Trust::Default, Trust::CaFile);
-        let identity = match load_identity() {
+        let identity = match self.identity() {
             Ok(identity) => identity,
             Err(e) => {
                 page.show_error(&fill(
@@ -223,7 +344,7 @@ impl Window {
             user,
             trust,
             identity,
-            code: None,
+            code: page.code(),
         };
         page.set_busy(true);
         runtime::spawn_local(glib::clone!(
@@ -235,6 +356,8 @@ impl Window {
                 page.set_busy(false);
                 match result {
                     Ok(()) => {
+                        // A code is good for one sign-in: it was spent.
+                        page.set_code("");
                         window.remember(&config);
                         window.show_chat();
                     }
@@ -281,6 +404,7 @@ impl Window {
         let imp = self.imp();
         let session = &imp.session;
         let view = &imp.chat_view;
+        self.set_signed_in_actions(session.state() == SessionState::Online && !session.leaving());
         if session.leaving() {
             imp.window_title.set_subtitle(&gettext("Leaving…"));
             // How many lines are still on their way, once leaving takes a moment.
@@ -360,6 +484,7 @@ impl Window {
     }
 
     pub fn toast(&self, text: &str) {
+        self.imp().last_toast.replace(text.to_owned());
         let toast = adw::Toast::new(text);
         toast.set_timeout(4);
         self.imp().toast_overlay.add_toast(toast);
@@ -369,6 +494,11 @@ impl Window {
     /// closes on its `left` signal.
     pub fn request_exit(&self) {
         self.imp().session.leave();
+    }
+
+    /// The text of the last toast shown (for tests: a toast has no API to read it back).
+    pub fn last_toast(&self) -> String {
+        self.imp().last_toast.borrow().clone()
     }
 
     /// Unread lines counted while the window was in the background.
@@ -409,13 +539,4 @@ impl Window {
     pub fn subtitle(&self) -> glib::GString {
         self.imp().window_title.subtitle()
     }
-}
-
-/// This user's identity (made on first use) in the default folder. TODO(issue 17): `--identity`,
-/// the fingerprint in the menu, and the link code on the sign-in page.
-fn load_identity() -> Result<std::sync::Arc<client::Identity>, String> {
-    let dir = client::default_identity_dir().ok_or("no home directory for the identity")?;
-    client::Identity::load_or_create(&dir)
-        .map(|(identity, _)| std::sync::Arc::new(identity))
-        .map_err(|e| e.to_string())
 }
