@@ -407,3 +407,19 @@ async fn a_burst_of_joins_and_leaves_reaches_everyone_once() {
         assert_eq!(*known, remaining, "{name} knows who stayed");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_an_invite_only_server_an_operator_registers_without_an_invite_and_others_need_one() {
+    let me = client::Identity::for_this_process().expect("identity");
+    let server = TestServer::start_with(|config| {
+        config.invite_only = true;
+        config.operators = vec![me.fingerprint()];
+    })
+    .await;
+    let (_op, welcome) = server.join("op").await;
+    assert_eq!(welcome.you, "op");
+    match server.try_join_as_stranger("newcomer").await {
+        Err(client::ClientError::Refused(RefuseReason::InviteRequired)) => {}
+        other => panic!("expected InviteRequired, got {other:?}"),
+    }
+}

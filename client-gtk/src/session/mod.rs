@@ -447,10 +447,9 @@ async fn connect(
     config: SessionConfig,
 ) -> Result<(Session, SignedIn, async_channel::Receiver<Event>), String> {
     let user = config.user.clone();
-    let with_code = config.code.is_some();
     match runtime::spawn_tokio(Session::connect(config)).await {
         Ok(Ok(connected)) => Ok(connected),
-        Ok(Err(e)) => Err(sign_in_error(&e, &user, with_code)),
+        Ok(Err(e)) => Err(sign_in_error(&e, &user)),
         Err(e) => Err(fill(
             &gettext("The network task failed: {error}."),
             &[("error", &e.to_string())],
@@ -458,11 +457,10 @@ async fn connect(
     }
 }
 
-/// What the sign-in page says for a failed connection as `user` (`with_code`: a link or invite
-/// code was given).
-pub fn sign_in_error(e: &ClientError, user: &str, with_code: bool) -> String {
+/// What the sign-in page says for a failed connection as `user`.
+pub fn sign_in_error(e: &ClientError, user: &str) -> String {
     match e {
-        ClientError::Refused(reason) => refusal_text(reason, user, with_code),
+        ClientError::Refused(reason) => refusal_text(reason, user),
         ClientError::Certificate(_) => fill(
             &gettext("Untrusted certificate. {error}."),
             &[("error", &e.to_string())],
@@ -544,14 +542,9 @@ mod tests {
         let refused = sign_in_error(
             &ClientError::Refused(client::wire::RefuseReason::NameTaken),
             "ann",
-            false,
         );
         assert!(refused.contains("already taken"), "{refused}");
-        let cert = sign_in_error(
-            &ClientError::Certificate("UnknownIssuer".into()),
-            "ann",
-            false,
-        );
+        let cert = sign_in_error(&ClientError::Certificate("UnknownIssuer".into()), "ann");
         assert!(cert.starts_with("Untrusted certificate"), "{cert}");
     }
 }

@@ -7,8 +7,8 @@ use client::wire::RefuseReason;
 
 use crate::i18n::{fill, gettext};
 
-/// The text for a refusal of `user` at sign-in; `with_code` when a link or invite code was given.
-pub fn refusal_text(reason: &RefuseReason, user: &str, with_code: bool) -> String {
+/// The text for a refusal of `user` at sign-in.
+pub fn refusal_text(reason: &RefuseReason, user: &str) -> String {
     match reason {
         RefuseReason::NameOwned => fill(
             &gettext(
@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn each_owned_name_refusal_says_what_to_do() {
-        let owned = refusal_text(&RefuseReason::NameOwned, "ann", false);
+        let owned = refusal_text(&RefuseReason::NameOwned, "ann");
         assert!(owned.contains("ann belongs to another identity"), "{owned}");
         assert!(owned.contains("Link Another Device"), "{owned}");
         let banned = refusal_text(
@@ -62,15 +62,14 @@ mod tests {
                 reason: "spam".into(),
             },
             "ann",
-            false,
         );
         assert_eq!(banned, "You are banned from this server: spam.");
-        assert!(refusal_text(&RefuseReason::Revoked, "ann", false).contains("removed from ann"));
-        assert!(refusal_text(&RefuseReason::InviteRequired, "ann", false).contains("invite code"));
-        assert!(refusal_text(&RefuseReason::BadCode, "ann", false).contains("expired"));
-        assert!(refusal_text(&RefuseReason::TooManyGuesses, "ann", false).contains("Wait"));
-        assert!(refusal_text(&RefuseReason::Unavailable, "ann", false).contains("Try again"));
-        let taken = refusal_text(&RefuseReason::NameTaken, "ann", false);
+        assert!(refusal_text(&RefuseReason::Revoked, "ann").contains("removed from ann"));
+        assert!(refusal_text(&RefuseReason::InviteRequired, "ann").contains("invite code"));
+        assert!(refusal_text(&RefuseReason::BadCode, "ann").contains("expired"));
+        assert!(refusal_text(&RefuseReason::TooManyGuesses, "ann").contains("Wait"));
+        assert!(refusal_text(&RefuseReason::Unavailable, "ann").contains("Try again"));
+        let taken = refusal_text(&RefuseReason::NameTaken, "ann");
         assert!(taken.contains("already taken"), "{taken}");
     }
 }
