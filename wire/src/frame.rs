@@ -7,20 +7,86 @@ use crate::{Reply, Request};
 /// A user name as the server announced it (already validated and unique in the room).
 pub type UserName = String;
 
+/// A room's name as the server announced it: `#` and then a name with the rules of a user name
+/// (protocol 5). Two room names that look alike are one room.
+pub type RoomName = String;
+
+/// Where a line, a receipt, a presence change or a user list belongs (protocol 5): a room, or the
+/// direct conversation with another user, named by the other end as the receiving end sees it (so
+/// alice's and bob's direct conversation is `Direct("bob")` to alice and `Direct("alice")` to bob).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Conversation {
+    Room(RoomName),
+    Direct(UserName),
+}
+
+impl std::fmt::Display for Conversation {
+    /// `#general` for a room, the other end's name for a direct conversation.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Room(room) | Self::Direct(room) => f.write_str(room),
+        }
+    }
+}
+
+/// The last message id a client saw in one conversation, for `Hello` (protocol 5): ids increase by
+/// one per conversation, so the server replays exactly what came after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumePoint {
+    pub conversation: Conversation,
+    pub last_id: u64,
+}
+
+/// A room as a member sees it when it enters (in `Welcome`, and `RoomJoined`) (protocol 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomState {
+    pub room: RoomName,
+    /// Empty when nobody set one.
+    pub topic: String,
+    /// Who is in the room now, including you, in name order.
+    pub users: Vec<UserName>,
+    /// The room's recent lines (or what came after the client's resume point), oldest first.
+    pub history: Vec<ChatMessage>,
+}
+
+/// A direct conversation's lines that a client has not seen (protocol 5): everything after its resume
+/// point, or, without one, the recent lines (among them those sent while it was offline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectState {
+    /// The other end.
+    pub with: UserName,
+    pub history: Vec<ChatMessage>,
+}
+
+/// One entry of `Rooms` (protocol 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub room: RoomName,
+    pub topic: String,
+    /// Names that belong to the room (online or not).
+    pub members: u32,
+}
+
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientFrame {
-    /// First frame on the stream. `resume_after` is the id of the last `Chat` the client saw, if it has
-    /// been connected before: the server replays what came after it.
+    /// First frame on the stream. `resume` holds, per conversation, the id of the last `Chat` the
+    /// client saw, if it has been connected before: the server replays what came after each, and the
+    /// recent lines of conversations not named (protocol 5; before, one `resume_after: Option<u64>`).
     Hello {
         version: u16,
         user: String,
-        resume_after: Option<u64>,
+        resume: Vec<ResumePoint>,
     },
-    /// A line for the room. `nonce` is unique per user and echoed in the resulting `Chat` (the receipt).
-    Say { nonce: u64, text: String },
-    /// Ask for `Users`.
-    ListUsers,
+    /// A line for a room the client is in, or for another user. `nonce` is unique per user and
+    /// echoed in the resulting `Chat` (the receipt).
+    Say {
+        nonce: u64,
+        to: Conversation,
+        text: String,
+    },
+    /// Ask for `Users` of a room the client is in.
+    ListUsers { room: RoomName },
     /// Leaving: the server tells the others and closes the stream.
     Bye,
     /// Only before `Hello` (version 4): a link code, which adds this connection's key to the name in
@@ -29,31 +95,45 @@ pub enum ClientFrame {
     Redeem { code: String },
     /// About names, devices or moderation (version 4); answered by `Reply` with the same `id`.
     Request { id: u32, request: Request },
+    /// Enter a room, creating it if nobody has (protocol 5); answered by `RoomJoined`, which the
+    /// name's other connections get too. Joining a room you are in answers `RoomJoined` again.
+    JoinRoom { room: RoomName },
+    /// Leave a room (protocol 5); answered by `RoomLeft`, also on the name's other connections.
+    PartRoom { room: RoomName },
+    /// Ask for `Rooms` (protocol 5).
+    ListRooms,
+    /// Set the topic of a room you are in (protocol 5); every member gets `Topic`.
+    SetTopic { room: RoomName, topic: String },
 }
 
 /// What a server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerFrame {
-    /// `Hello` accepted: the name the server registered, who is here (including `you`), the recent
-    /// history (or what came after `resume_after`), oldest first, and (since version 3) the limits
-    /// this client must keep to.
+    /// `Hello` accepted: the name the server registered, the rooms the name is in (each with who is
+    /// there and its recent history or what came after the resume point), the direct conversations
+    /// with lines the client has not seen, and (since version 3) the limits this client must keep to.
     Welcome {
         you: UserName,
-        users: Vec<UserName>,
-        history: Vec<ChatMessage>,
+        rooms: Vec<RoomState>,
+        direct: Vec<DirectState>,
         limits: Limits,
     },
     /// `Hello` refused; the server closes the connection after this frame.
     Refused { reason: RefuseReason },
-    /// A line said in the room, stamped by the server. The sender gets it too: that is its receipt.
-    Chat(ChatMessage),
+    /// A line said in a conversation, stamped by the server. The sender gets it too: that is its
+    /// receipt. In a direct conversation, the sender's copy names the receiver and the receiver's
+    /// the sender.
+    Chat {
+        conversation: Conversation,
+        message: ChatMessage,
+    },
     /// Somebody entered the room. Since version 2 the server sends joins inside `Presence`; the
     /// client library hands each one out as this frame.
     Joined { user: UserName },
     /// Somebody left the room. Sent inside `Presence` since version 2, like `Joined`.
     Left { user: UserName, why: LeaveReason },
-    /// The answer to `ListUsers`, sorted.
-    Users { list: Vec<UserName> },
+    /// The answer to `ListUsers`: who is in the room now, sorted.
+    Users { room: RoomName, list: Vec<UserName> },
     /// A request was not carried out; the connection stays usable. `nonce` names the `Say` it is about.
     Problem {
         code: ProblemCode,
@@ -65,7 +145,10 @@ pub enum ServerFrame {
     /// Joins and leaves, in the order they happened (version 2). The server gathers the changes of
     /// a short moment into one frame: in a room filling up, each member then gets one frame per
     /// burst of newcomers instead of one per newcomer.
-    Presence { changes: Vec<PresenceChange> },
+    Presence {
+        room: RoomName,
+        changes: Vec<PresenceChange>,
+    },
     /// The answer to the `Request` with this `id` (version 4).
     Reply { id: u32, reply: Reply },
     /// An operator disconnected you (version 4): kicked, or banned when `banned`. The connection
@@ -79,6 +162,20 @@ pub enum ServerFrame {
     /// devices, or this one reconnecting) (version 4): this connection closes after this frame
     /// (`close_code::REPLACED`) and should not come back by itself, or the two would take turns.
     Replaced { fingerprint: [u8; 32] },
+    /// You are in this room now (protocol 5): the answer to `JoinRoom`, also sent to the name's other
+    /// connections, so that every device is in the same rooms.
+    RoomJoined(RoomState),
+    /// You are no longer in this room (protocol 5): the answer to `PartRoom`, also sent to the
+    /// name's other connections.
+    RoomLeft { room: RoomName },
+    /// The answer to `ListRooms`: every room of the server, in name order.
+    Rooms { list: Vec<RoomInfo> },
+    /// A room's topic changed (protocol 5), set by `by`; every member gets it.
+    Topic {
+        room: RoomName,
+        topic: String,
+        by: UserName,
+    },
 }
 
 /// What the server allows one client, told in `Welcome` (version 3) so that a client paces itself
@@ -99,20 +196,26 @@ pub struct Limits {
     pub max_frame_bytes: u32,
     /// `TooFast` answers in a row after which the connection is closed.
     pub strikes_allowed: u32,
+    /// Rooms one name may be in at once (protocol 5); one more is `Problem(TooManyRooms)`.
+    pub max_rooms_per_user: u32,
+    /// Longest topic, in bytes of UTF-8 (protocol 5); longer is `Problem(TopicTooLong)`.
+    pub max_topic_bytes: u32,
 }
 
 impl Limits {
     /// The longest `Say` text that fits both limits: the line limit and the frame limit less the
     /// frame's own overhead (variant index, nonce and length varints).
     pub fn longest_line(&self) -> usize {
-        /// One byte of variant index, up to ten of nonce, up to five of text length.
-        const SAY_OVERHEAD: u32 = 16;
+        /// One byte of variant index, up to ten of nonce, up to five of text length, and the
+        /// conversation: one byte of variant, one of length and a name of at most
+        /// `MAX_NAME_BYTES + 1` (the `#`).
+        const SAY_OVERHEAD: u32 = 16 + 2 + crate::MAX_NAME_BYTES as u32 + 1;
         self.max_line_bytes
             .min(self.max_frame_bytes.saturating_sub(SAY_OVERHEAD)) as usize
     }
 }
 
-/// One entry of `Presence`.
+/// One entry of `Presence` (the room is the frame's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PresenceChange {
     Joined { user: UserName },
@@ -129,10 +232,11 @@ impl From<PresenceChange> for ServerFrame {
     }
 }
 
-/// One line of the room's history.
+/// One line of a conversation's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
-    /// Increases by one per message in the room: a client that sees a gap knows it missed something.
+    /// Increases by one per message in the conversation (protocol 5; before, in the one room): a
+    /// client that sees a gap knows it missed something.
     pub id: u64,
     pub from: UserName,
     /// The sender's nonce from `Say`.
@@ -216,6 +320,22 @@ pub enum ProblemCode {
     AmbiguousDevice,
     /// That is the name's only key: `Release` gives a name up (version 4).
     LastDevice,
+    /// Nobody has made that room (protocol 5).
+    NoSuchRoom,
+    /// That needs you to be in the room, and you are not (protocol 5).
+    NotInRoom,
+    /// A room name breaks a rule: `#` and then a valid name (protocol 5); the detail says which.
+    InvalidRoomName,
+    /// You are in as many rooms as one name may be (protocol 5).
+    TooManyRooms,
+    /// The server holds as many rooms as it may (protocol 5).
+    ServerRoomsFull,
+    /// The room has as many members as it may (protocol 5).
+    RoomFull,
+    /// The topic is longer than the server's limit (protocol 5).
+    TopicTooLong,
+    /// The server does not do that in its set-up (protocol 5: clusters have only the default room).
+    Unsupported,
 }
 
 impl std::fmt::Display for RefuseReason {
@@ -272,6 +392,14 @@ impl std::fmt::Display for ProblemCode {
             Self::NoSuchDevice => "no such device",
             Self::AmbiguousDevice => "several devices match; type more of the fingerprint",
             Self::LastDevice => "that is the only device of the name",
+            Self::NoSuchRoom => "no such room",
+            Self::NotInRoom => "you are not in that room",
+            Self::InvalidRoomName => "invalid room name",
+            Self::TooManyRooms => "you are in too many rooms; leave one first",
+            Self::ServerRoomsFull => "the server has as many rooms as it may",
+            Self::RoomFull => "the room is full",
+            Self::TopicTooLong => "topic too long",
+            Self::Unsupported => "this server does not do that",
         })
     }
 }

@@ -16,20 +16,20 @@ mod frame;
 mod peek;
 
 pub use account::{Device, Reply, Request};
-pub use borrowed::ServerFrameRef;
+pub use borrowed::{RoomStateRef, ServerFrameRef};
 pub use codec::{FrameDecoder, LENGTH_PREFIX, encode, encode_into};
 pub use error::{DecodeError, EncodeError};
 pub use frame::{
-    ChatMessage, ClientFrame, LeaveReason, Limits, PresenceChange, ProblemCode, RefuseReason,
-    ServerFrame, UserName,
+    ChatMessage, ClientFrame, Conversation, DirectState, LeaveReason, Limits, PresenceChange,
+    ProblemCode, RefuseReason, ResumePoint, RoomInfo, RoomName, RoomState, ServerFrame, UserName,
 };
-pub use peek::{ServerFrameKind, WelcomeRef, decode_body};
+pub use peek::{RoomStateFields, ServerFrameKind, WelcomeRef, decode_body};
 
 /// The QUIC application protocol negotiated in the TLS handshake.
 pub const ALPN: &[u8] = b"chat/1";
 
 /// Bumped whenever the golden vectors change.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// The largest frame body a server accepts from a client. Client frames are small (a line of text), so a
 /// tight bound keeps what one connection can make the server buffer small.
@@ -41,6 +41,9 @@ pub const MAX_SERVER_FRAME: usize = 1024 * 1024;
 
 /// Longest user name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 32;
+
+/// What starts a room's name (protocol 5): `#general`. The rest follows the rules of a user name.
+pub const ROOM_PREFIX: char = '#';
 
 /// Application error codes used when a peer closes the connection.
 pub mod close_code {

@@ -9,7 +9,7 @@
 
 use serde::Deserialize;
 
-use crate::{ChatMessage, DecodeError, Limits, ServerFrame};
+use crate::{ChatMessage, DecodeError, DirectState, Limits, ServerFrame};
 
 /// Which variant of [`ServerFrame`] a frame body holds. The discriminant is postcard's variant index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,11 +27,15 @@ pub enum ServerFrameKind {
     Reply = 9,
     Removed = 10,
     Replaced = 11,
+    RoomJoined = 12,
+    RoomLeft = 13,
+    Rooms = 14,
+    Topic = 15,
 }
 
 impl ServerFrameKind {
     /// Every kind, in variant order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 16] = [
         Self::Welcome,
         Self::Refused,
         Self::Chat,
@@ -44,6 +48,10 @@ impl ServerFrameKind {
         Self::Reply,
         Self::Removed,
         Self::Replaced,
+        Self::RoomJoined,
+        Self::RoomLeft,
+        Self::Rooms,
+        Self::Topic,
     ];
 
     /// The kind of a frame body (without its length prefix), read from its first byte; `None` for an
@@ -65,7 +73,7 @@ impl ServerFrame {
         match self {
             Self::Welcome { .. } => ServerFrameKind::Welcome,
             Self::Refused { .. } => ServerFrameKind::Refused,
-            Self::Chat(_) => ServerFrameKind::Chat,
+            Self::Chat { .. } => ServerFrameKind::Chat,
             Self::Joined { .. } => ServerFrameKind::Joined,
             Self::Left { .. } => ServerFrameKind::Left,
             Self::Users { .. } => ServerFrameKind::Users,
@@ -75,6 +83,10 @@ impl ServerFrame {
             Self::Reply { .. } => ServerFrameKind::Reply,
             Self::Removed { .. } => ServerFrameKind::Removed,
             Self::Replaced { .. } => ServerFrameKind::Replaced,
+            Self::RoomJoined(_) => ServerFrameKind::RoomJoined,
+            Self::RoomLeft { .. } => ServerFrameKind::RoomLeft,
+            Self::Rooms { .. } => ServerFrameKind::Rooms,
+            Self::Topic { .. } => ServerFrameKind::Topic,
         }
     }
 }
@@ -97,9 +109,21 @@ pub fn decode_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeEr
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WelcomeRef<'a> {
     pub you: &'a str,
+    pub rooms: Vec<RoomStateFields<'a>>,
+    pub direct: Vec<DirectState>,
+    pub limits: Limits,
+}
+
+/// A `RoomState` with its names borrowed from the frame body.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RoomStateFields<'a> {
+    #[serde(borrow)]
+    pub room: &'a str,
+    #[serde(borrow)]
+    pub topic: &'a str,
+    #[serde(borrow)]
     pub users: Vec<&'a str>,
     pub history: Vec<ChatMessage>,
-    pub limits: Limits,
 }
 
 /// The fields of `ServerFrame::Welcome`, in order, after the variant index.
@@ -108,8 +132,8 @@ struct WelcomeFields<'a> {
     #[serde(borrow)]
     you: &'a str,
     #[serde(borrow)]
-    users: Vec<&'a str>,
-    history: Vec<ChatMessage>,
+    rooms: Vec<RoomStateFields<'a>>,
+    direct: Vec<DirectState>,
     limits: Limits,
 }
 
@@ -129,8 +153,8 @@ impl<'a> WelcomeRef<'a> {
         })?;
         Ok(Self {
             you: fields.you,
-            users: fields.users,
-            history: fields.history,
+            rooms: fields.rooms,
+            direct: fields.direct,
             limits: fields.limits,
         })
     }

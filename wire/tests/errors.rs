@@ -85,27 +85,27 @@ fn unknown_variant_is_rejected() {
 
 #[test]
 fn invalid_utf8_is_rejected() {
-    // Say { nonce: 1, text: [0xff, 0xfe] }
+    // Say { nonce: 1, to: Room("#g"), text: [0xff, 0xfe] }
     assert_eq!(
-        decode_one(&framed(&[1, 1, 2, 0xff, 0xfe])),
+        decode_one(&framed(&[1, 1, 0, 2, b'#', b'g', 2, 0xff, 0xfe])),
         Err(DecodeError::InvalidUtf8)
     );
 }
 
 #[test]
 fn truncated_body_is_rejected() {
-    // Say { nonce: 1, text: <10 bytes announced, 1 present> }
+    // Say { nonce: 1, to: Room("#g"), text: <10 bytes announced, 1 present> }
     assert_eq!(
-        decode_one(&framed(&[1, 1, 10, b'a'])),
+        decode_one(&framed(&[1, 1, 0, 2, b'#', b'g', 10, b'a'])),
         Err(DecodeError::Truncated)
     );
 }
 
 #[test]
 fn trailing_bytes_are_rejected() {
-    // ListUsers followed by two stray bytes inside the same frame.
+    // Bye followed by two stray bytes inside the same frame.
     assert_eq!(
-        decode_one(&framed(&[2, 0, 0])),
+        decode_one(&framed(&[3, 0, 0])),
         Err(DecodeError::TrailingBytes(2))
     );
 }
@@ -122,6 +122,7 @@ fn stream_ending_inside_a_frame_is_reported() {
 fn encoder_refuses_frames_over_the_limit() {
     let frame = ClientFrame::Say {
         nonce: 1,
+        to: wire::Conversation::Room("#general".into()),
         text: "x".repeat(100),
     };
     assert!(matches!(
@@ -161,7 +162,7 @@ proptest! {
 
     #[test]
     fn say_round_trips_for_any_text(nonce in any::<u64>(), text in ".{0,200}") {
-        let frame = ClientFrame::Say { nonce, text };
+        let frame = ClientFrame::Say { nonce, to: wire::Conversation::Direct("bob".into()), text };
         let bytes = encode(&frame, 64 * 1024).expect("encodes");
         prop_assert_eq!(decode_one(&bytes), Ok(Some(frame)));
     }

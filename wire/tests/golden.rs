@@ -2,8 +2,9 @@
 //! can no longer talk to new ones: bump `PROTOCOL_VERSION` and update the vectors deliberately.
 
 use wire::{
-    ChatMessage, ClientFrame, Device, LeaveReason, Limits, MAX_SERVER_FRAME, PresenceChange,
-    ProblemCode, RefuseReason, Reply, Request, ServerFrame, encode,
+    ChatMessage, ClientFrame, Conversation, Device, DirectState, LeaveReason, Limits,
+    MAX_SERVER_FRAME, PresenceChange, ProblemCode, RefuseReason, Reply, Request, ResumePoint,
+    RoomInfo, RoomState, ServerFrame, encode,
 };
 
 fn hex(frame: &impl serde::Serialize) -> String {
@@ -18,38 +19,52 @@ fn hex(frame: &impl serde::Serialize) -> String {
 #[test]
 fn client_frames_are_pinned() {
     let cases: &[(ClientFrame, &str)] = &[
-        (
-            ClientFrame::Hello {
-                version: 1,
-                user: "al".into(),
-                resume_after: None,
-            },
-            "00 00 00 06 00 01 02 61 6c 00",
-        ),
-        (
-            ClientFrame::Hello {
-                version: 1,
-                user: "al".into(),
-                resume_after: Some(300),
-            },
-            "00 00 00 08 00 01 02 61 6c 01 ac 02",
-        ),
-        (
-            ClientFrame::Say {
-                nonce: 5,
-                text: "hi".into(),
-            },
-            "00 00 00 05 01 05 02 68 69",
-        ),
+        // Version 5: conversations.
         (
             ClientFrame::Hello {
                 version: wire::PROTOCOL_VERSION,
                 user: "al".into(),
-                resume_after: None,
+                resume: Vec::new(),
             },
-            "00 00 00 06 00 04 02 61 6c 00",
+            "00 00 00 06 00 05 02 61 6c 00",
         ),
-        (ClientFrame::ListUsers, "00 00 00 01 02"),
+        (
+            ClientFrame::Hello {
+                version: 5,
+                user: "al".into(),
+                resume: vec![
+                    ResumePoint {
+                        conversation: Conversation::Room("#g".into()),
+                        last_id: 300,
+                    },
+                    ResumePoint {
+                        conversation: Conversation::Direct("bo".into()),
+                        last_id: 1,
+                    },
+                ],
+            },
+            "00 00 00 11 00 05 02 61 6c 02 00 02 23 67 ac 02 01 02 62 6f 01",
+        ),
+        (
+            ClientFrame::Say {
+                nonce: 5,
+                to: Conversation::Room("#g".into()),
+                text: "hi".into(),
+            },
+            "00 00 00 09 01 05 00 02 23 67 02 68 69",
+        ),
+        (
+            ClientFrame::Say {
+                nonce: 5,
+                to: Conversation::Direct("bo".into()),
+                text: "hi".into(),
+            },
+            "00 00 00 09 01 05 01 02 62 6f 02 68 69",
+        ),
+        (
+            ClientFrame::ListUsers { room: "#g".into() },
+            "00 00 00 04 02 02 23 67",
+        ),
         (ClientFrame::Bye, "00 00 00 01 03"),
         // Version 4: codes and requests.
         (
@@ -89,10 +104,31 @@ fn client_frames_are_pinned() {
             },
             "00 00 00 04 05 ac 02 08",
         ),
+        // Version 5: rooms.
+        (
+            ClientFrame::JoinRoom { room: "#g".into() },
+            "00 00 00 04 06 02 23 67",
+        ),
+        (
+            ClientFrame::PartRoom { room: "#g".into() },
+            "00 00 00 04 07 02 23 67",
+        ),
+        (ClientFrame::ListRooms, "00 00 00 01 08"),
+        (
+            ClientFrame::SetTopic {
+                room: "#g".into(),
+                topic: "t".into(),
+            },
+            "00 00 00 06 09 02 23 67 01 74",
+        ),
     ];
+    let mut wrong = Vec::new();
     for (frame, bytes) in cases {
-        assert_eq!(hex(frame), *bytes, "{frame:?}");
+        if hex(frame) != *bytes {
+            wrong.push(format!("{frame:?}\n  is   {}\n  want {bytes}", hex(frame)));
+        }
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]
@@ -108,18 +144,27 @@ fn server_frames_are_pinned() {
         (
             ServerFrame::Welcome {
                 you: "al".into(),
-                users: vec!["al".into()],
-                history: vec![msg.clone()],
+                rooms: vec![RoomState {
+                    room: "#g".into(),
+                    topic: "t".into(),
+                    users: vec!["al".into()],
+                    history: vec![msg.clone()],
+                }],
+                direct: vec![DirectState {
+                    with: "bo".into(),
+                    history: vec![msg.clone()],
+                }],
                 limits: Limits {
                     lines_per_sec: 20,
                     burst: 40,
                     max_line_bytes: 4096,
                     max_frame_bytes: 65536,
                     strikes_allowed: 20,
+                    max_rooms_per_user: 50,
+                    max_topic_bytes: 300,
                 },
             },
-            "00 00 00 1b 00 02 61 6c 01 02 61 6c 01 01 02 61 6c 05 02 68 69 e8 07 \
-             14 28 80 20 80 80 04 14",
+            "00 00 00 33 00 02 61 6c 01 02 23 67 01 74 01 02 61 6c 01 01 02 61 6c 05 02 68 69 e8 07 01 02 62 6f 01 01 02 61 6c 05 02 68 69 e8 07 14 28 80 20 80 80 04 14 32 ac 02",
         ),
         (
             ServerFrame::Refused {
@@ -134,8 +179,18 @@ fn server_frames_are_pinned() {
             "00 00 00 03 01 03 01",
         ),
         (
-            ServerFrame::Chat(msg),
-            "00 00 00 0b 02 01 02 61 6c 05 02 68 69 e8 07",
+            ServerFrame::Chat {
+                conversation: Conversation::Room("#g".into()),
+                message: msg.clone(),
+            },
+            "00 00 00 0f 02 00 02 23 67 01 02 61 6c 05 02 68 69 e8 07",
+        ),
+        (
+            ServerFrame::Chat {
+                conversation: Conversation::Direct("bo".into()),
+                message: msg.clone(),
+            },
+            "00 00 00 0f 02 01 02 62 6f 01 02 61 6c 05 02 68 69 e8 07",
         ),
         (
             ServerFrame::Joined { user: "al".into() },
@@ -150,9 +205,10 @@ fn server_frames_are_pinned() {
         ),
         (
             ServerFrame::Users {
+                room: "#g".into(),
                 list: vec!["a".into(), "b".into()],
             },
-            "00 00 00 06 05 02 01 61 01 62",
+            "00 00 00 09 05 02 23 67 02 01 61 01 62",
         ),
         (
             ServerFrame::Problem {
@@ -170,6 +226,7 @@ fn server_frames_are_pinned() {
         ),
         (
             ServerFrame::Presence {
+                room: "#g".into(),
                 changes: vec![
                     PresenceChange::Joined { user: "al".into() },
                     PresenceChange::Left {
@@ -178,7 +235,7 @@ fn server_frames_are_pinned() {
                     },
                 ],
             },
-            "00 00 00 0b 08 02 00 02 61 6c 01 02 61 6c 00",
+            "00 00 00 0e 08 02 23 67 02 00 02 61 6c 01 02 61 6c 00",
         ),
         // Version 4: owned names.
         (
@@ -289,8 +346,60 @@ fn server_frames_are_pinned() {
             },
             "00 00 00 05 04 02 61 6c 07",
         ),
+        // Version 5: rooms and direct conversations.
+        (
+            ServerFrame::RoomJoined(RoomState {
+                room: "#g".into(),
+                topic: String::new(),
+                users: vec!["al".into()],
+                history: vec![msg],
+            }),
+            "00 00 00 14 0c 02 23 67 00 01 02 61 6c 01 01 02 61 6c 05 02 68 69 e8 07",
+        ),
+        (
+            ServerFrame::RoomLeft { room: "#g".into() },
+            "00 00 00 04 0d 02 23 67",
+        ),
+        (
+            ServerFrame::Rooms {
+                list: vec![RoomInfo {
+                    room: "#g".into(),
+                    topic: "t".into(),
+                    members: 3,
+                }],
+            },
+            "00 00 00 08 0e 01 02 23 67 01 74 03",
+        ),
+        (
+            ServerFrame::Topic {
+                room: "#g".into(),
+                topic: "t".into(),
+                by: "al".into(),
+            },
+            "00 00 00 09 0f 02 23 67 01 74 02 61 6c",
+        ),
+        (
+            ServerFrame::Problem {
+                code: ProblemCode::NoSuchRoom,
+                nonce: None,
+                detail: String::new(),
+            },
+            "00 00 00 04 06 0a 00 00",
+        ),
+        (
+            ServerFrame::Problem {
+                code: ProblemCode::Unsupported,
+                nonce: Some(1),
+                detail: String::new(),
+            },
+            "00 00 00 05 06 11 01 01 00",
+        ),
     ];
+    let mut wrong = Vec::new();
     for (frame, bytes) in cases {
-        assert_eq!(hex(frame), *bytes, "{frame:?}");
+        if hex(frame) != *bytes {
+            wrong.push(format!("{frame:?}\n  is   {}\n  want {bytes}", hex(frame)));
+        }
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -3,8 +3,9 @@
 //! fails here.
 
 use wire::{
-    ChatMessage, DecodeError, LeaveReason, Limits, PresenceChange, ProblemCode, RefuseReason,
-    ServerFrame, ServerFrameKind, WelcomeRef, decode_body,
+    ChatMessage, Conversation, DecodeError, DirectState, LeaveReason, Limits, PresenceChange,
+    ProblemCode, RefuseReason, RoomInfo, RoomState, ServerFrame, ServerFrameKind, WelcomeRef,
+    decode_body,
 };
 
 const LIMITS: Limits = Limits {
@@ -13,6 +14,8 @@ const LIMITS: Limits = Limits {
     max_line_bytes: 4096,
     max_frame_bytes: 65536,
     strikes_allowed: 20,
+    max_rooms_per_user: 50,
+    max_topic_bytes: 300,
 };
 
 fn msg() -> ChatMessage {
@@ -30,20 +33,27 @@ fn one_of_each() -> Vec<ServerFrame> {
     vec![
         ServerFrame::Welcome {
             you: "al".into(),
-            users: vec!["al".into(), "bo".into()],
-            history: vec![msg()],
+            rooms: vec![general(vec!["al".into(), "bo".into()])],
+            direct: vec![DirectState {
+                with: "bo".into(),
+                history: vec![msg()],
+            }],
             limits: LIMITS,
         },
         ServerFrame::Refused {
             reason: RefuseReason::UnsupportedVersion { supported: 2 },
         },
-        ServerFrame::Chat(msg()),
+        ServerFrame::Chat {
+            conversation: Conversation::Room("#general".into()),
+            message: msg(),
+        },
         ServerFrame::Joined { user: "al".into() },
         ServerFrame::Left {
             user: "al".into(),
             why: LeaveReason::Dropped,
         },
         ServerFrame::Users {
+            room: "#general".into(),
             list: vec!["al".into()],
         },
         ServerFrame::Problem {
@@ -55,6 +65,7 @@ fn one_of_each() -> Vec<ServerFrame> {
             reason: "bye".into(),
         },
         ServerFrame::Presence {
+            room: "#general".into(),
             changes: vec![PresenceChange::Joined { user: "al".into() }],
         },
         ServerFrame::Reply {
@@ -71,7 +82,32 @@ fn one_of_each() -> Vec<ServerFrame> {
         ServerFrame::Replaced {
             fingerprint: [7; 32],
         },
+        ServerFrame::RoomJoined(general(vec!["al".into()])),
+        ServerFrame::RoomLeft {
+            room: "#general".into(),
+        },
+        ServerFrame::Rooms {
+            list: vec![RoomInfo {
+                room: "#general".into(),
+                topic: "t".into(),
+                members: 2,
+            }],
+        },
+        ServerFrame::Topic {
+            room: "#general".into(),
+            topic: "t".into(),
+            by: "al".into(),
+        },
     ]
+}
+
+fn general(users: Vec<String>) -> RoomState {
+    RoomState {
+        room: "#general".into(),
+        topic: "t".into(),
+        users,
+        history: vec![msg()],
+    }
 }
 
 fn body(frame: &ServerFrame) -> Vec<u8> {
@@ -109,6 +145,10 @@ fn the_variant_indices_are_pinned() {
         (K::Reply, 9),
         (K::Removed, 10),
         (K::Replaced, 11),
+        (K::RoomJoined, 12),
+        (K::RoomLeft, 13),
+        (K::Rooms, 14),
+        (K::Topic, 15),
     ];
     assert_eq!(pinned.len(), K::ALL.len());
     for ((kind, index), listed) in pinned.into_iter().zip(K::ALL) {
@@ -121,7 +161,7 @@ fn the_variant_indices_are_pinned() {
 #[test]
 fn no_kind_for_empty_or_unknown_bodies() {
     assert_eq!(ServerFrameKind::of(&[]), None);
-    assert_eq!(ServerFrameKind::of(&[12]), None);
+    assert_eq!(ServerFrameKind::of(&[16]), None);
     assert_eq!(ServerFrameKind::of(&[0x80, 0x01]), None, "a two-byte index");
     assert_eq!(ServerFrameKind::of(&[0xff]), None);
 }
@@ -154,17 +194,22 @@ fn a_borrowed_welcome_reads_what_the_owned_one_encodes() {
     let welcome = body(&one_of_each()[0]);
     let read = WelcomeRef::decode(&welcome).expect("decodes");
     assert_eq!(read.you, "al");
-    assert_eq!(read.users, ["al", "bo"]);
-    assert_eq!(read.history, [msg()]);
+    assert_eq!(read.rooms.len(), 1);
+    assert_eq!(read.rooms[0].room, "#general");
+    assert_eq!(read.rooms[0].topic, "t");
+    assert_eq!(read.rooms[0].users, ["al", "bo"]);
+    assert_eq!(read.rooms[0].history, [msg()]);
+    assert_eq!(read.direct[0].with, "bo");
     assert_eq!(read.limits.max_line_bytes, 4096);
+    assert_eq!(read.limits.max_topic_bytes, 300);
 
     let empty = body(&ServerFrame::Welcome {
         you: "x".into(),
-        users: Vec::new(),
-        history: Vec::new(),
+        rooms: Vec::new(),
+        direct: Vec::new(),
         limits: LIMITS,
     });
-    assert_eq!(WelcomeRef::decode(&empty).expect("decodes").users.len(), 0);
+    assert_eq!(WelcomeRef::decode(&empty).expect("decodes").rooms.len(), 0);
 }
 
 #[test]

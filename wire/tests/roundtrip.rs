@@ -1,8 +1,9 @@
 //! Every frame survives encode → decode, however the bytes are split on the way.
 
 use wire::{
-    ChatMessage, ClientFrame, FrameDecoder, LeaveReason, Limits, MAX_CLIENT_FRAME,
-    MAX_SERVER_FRAME, PresenceChange, ProblemCode, RefuseReason, ServerFrame, encode,
+    ChatMessage, ClientFrame, Conversation, DirectState, FrameDecoder, LeaveReason, Limits,
+    MAX_CLIENT_FRAME, MAX_SERVER_FRAME, PresenceChange, ProblemCode, RefuseReason, ResumePoint,
+    RoomInfo, RoomState, ServerFrame, encode,
 };
 
 fn client_frames() -> Vec<ClientFrame> {
@@ -10,23 +11,47 @@ fn client_frames() -> Vec<ClientFrame> {
         ClientFrame::Hello {
             version: 1,
             user: "alice".into(),
-            resume_after: None,
+            resume: Vec::new(),
         },
         ClientFrame::Hello {
             version: 7,
             user: "Zoë 🦀".into(),
-            resume_after: Some(u64::MAX),
+            resume: vec![
+                ResumePoint {
+                    conversation: Conversation::Room("#general".into()),
+                    last_id: u64::MAX,
+                },
+                ResumePoint {
+                    conversation: Conversation::Direct("bob".into()),
+                    last_id: 0,
+                },
+            ],
         },
         ClientFrame::Say {
             nonce: 42,
+            to: Conversation::Room("#general".into()),
             text: "hello, world".into(),
         },
         ClientFrame::Say {
             nonce: 0,
+            to: Conversation::Direct("bob".into()),
             text: String::new(),
         },
-        ClientFrame::ListUsers,
+        ClientFrame::ListUsers {
+            room: "#general".into(),
+        },
         ClientFrame::Bye,
+        ClientFrame::JoinRoom {
+            room: "#rust".into(),
+        },
+        ClientFrame::PartRoom {
+            room: "#rust".into(),
+        },
+        ClientFrame::ListRooms,
+        ClientFrame::SetTopic {
+            room: "#rust".into(),
+            topic: "crabs ✓".into(),
+        },
     ]
 }
 
@@ -41,21 +66,60 @@ fn server_frames() -> Vec<ServerFrame> {
     let mut frames = vec![
         ServerFrame::Welcome {
             you: "alice".into(),
-            users: vec!["alice".into(), "bob".into()],
-            history: vec![msg.clone()],
+            rooms: vec![RoomState {
+                room: "#general".into(),
+                topic: "hello".into(),
+                users: vec!["alice".into(), "bob".into()],
+                history: vec![msg.clone()],
+            }],
+            direct: vec![DirectState {
+                with: "bob".into(),
+                history: vec![msg.clone()],
+            }],
             limits: Limits {
                 lines_per_sec: 20,
                 burst: 40,
                 max_line_bytes: 4096,
                 max_frame_bytes: 65536,
                 strikes_allowed: 20,
+                max_rooms_per_user: 50,
+                max_topic_bytes: 300,
             },
         },
-        ServerFrame::Chat(msg),
+        ServerFrame::Chat {
+            conversation: Conversation::Room("#general".into()),
+            message: msg.clone(),
+        },
+        ServerFrame::Chat {
+            conversation: Conversation::Direct("bob".into()),
+            message: msg.clone(),
+        },
+        ServerFrame::RoomJoined(RoomState {
+            room: "#rust".into(),
+            topic: String::new(),
+            users: vec!["alice".into()],
+            history: vec![msg],
+        }),
+        ServerFrame::RoomLeft {
+            room: "#rust".into(),
+        },
+        ServerFrame::Rooms {
+            list: vec![RoomInfo {
+                room: "#rust".into(),
+                topic: "crabs".into(),
+                members: 3,
+            }],
+        },
+        ServerFrame::Topic {
+            room: "#rust".into(),
+            topic: "crabs".into(),
+            by: "alice".into(),
+        },
         ServerFrame::Joined {
             user: "carol".into(),
         },
         ServerFrame::Users {
+            room: "#general".into(),
             list: vec!["a".into(), "b".into()],
         },
         ServerFrame::Problem {
@@ -71,8 +135,12 @@ fn server_frames() -> Vec<ServerFrame> {
         ServerFrame::ShuttingDown {
             reason: "maintenance".into(),
         },
-        ServerFrame::Presence { changes: vec![] },
         ServerFrame::Presence {
+            room: "#general".into(),
+            changes: vec![],
+        },
+        ServerFrame::Presence {
+            room: "#general".into(),
             changes: vec![
                 PresenceChange::Joined {
                     user: "erin".into(),
