@@ -4,7 +4,9 @@ use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use quinn::{Endpoint, EndpointConfig, RecvStream, SendStream, TokioRuntime};
-use wire::{ChatMessage, ClientFrame, FrameDecoder, ServerFrame};
+use wire::{
+    ChatMessage, ClientFrame, DirectState, FrameDecoder, ResumePoint, RoomState, ServerFrame,
+};
 
 use crate::{ClientError, ServerAddr, Trust};
 
@@ -16,18 +18,37 @@ const READ_CHUNK: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Welcome {
     pub you: String,
-    pub users: Vec<String>,
-    pub history: Vec<ChatMessage>,
+    /// The default room first (a protocol 5 server sends it alone; the other rooms follow as
+    /// `RoomJoined` frames).
+    pub rooms: Vec<RoomState>,
+    pub direct: Vec<DirectState>,
     /// What the server allows us: the session paces itself by these.
     pub limits: wire::Limits,
+}
+
+impl Welcome {
+    /// The default room's name (empty from a server that sent no room).
+    pub fn room(&self) -> &str {
+        self.rooms.first().map_or("", |r| r.room.as_str())
+    }
+
+    /// Who is in the default room.
+    pub fn users(&self) -> &[String] {
+        self.rooms.first().map_or(&[], |r| r.users.as_slice())
+    }
+
+    /// The default room's recent lines (or what we missed there), oldest first.
+    pub fn history(&self) -> &[ChatMessage] {
+        self.rooms.first().map_or(&[], |r| r.history.as_slice())
+    }
 }
 
 impl From<Welcome> for ServerFrame {
     fn from(w: Welcome) -> Self {
         ServerFrame::Welcome {
             you: w.you,
-            users: w.users,
-            history: w.history,
+            rooms: w.rooms,
+            direct: w.direct,
             limits: w.limits,
         }
     }
@@ -89,9 +110,9 @@ impl Connector {
         server: &ServerAddr,
         addr: SocketAddr,
         user: &str,
-        resume_after: Option<u64>,
+        resume: &[ResumePoint],
     ) -> Result<(Connection, Welcome), ClientError> {
-        self.connect_redeeming(server, addr, user, resume_after, None)
+        self.connect_redeeming(server, addr, user, resume, None)
             .await
     }
 
@@ -102,12 +123,12 @@ impl Connector {
         server: &ServerAddr,
         addr: SocketAddr,
         user: &str,
-        resume_after: Option<u64>,
+        resume: &[ResumePoint],
         code: Option<&str>,
     ) -> Result<(Connection, Welcome), ClientError> {
         tokio::time::timeout(
             CONNECT_TIMEOUT,
-            self.connect_inner(server, addr, user, resume_after, code),
+            self.connect_inner(server, addr, user, resume, code),
         )
         .await
         .map_err(|_| ClientError::Timeout)?
@@ -118,7 +139,7 @@ impl Connector {
         server: &ServerAddr,
         addr: SocketAddr,
         user: &str,
-        resume_after: Option<u64>,
+        resume: &[ResumePoint],
         code: Option<&str>,
     ) -> Result<(Connection, Welcome), ClientError> {
         let shown = server.to_string();
@@ -154,21 +175,21 @@ impl Connector {
             .send(&ClientFrame::Hello {
                 version: wire::PROTOCOL_VERSION,
                 user: user.to_owned(),
-                resume_after,
+                resume: resume.to_vec(),
             })
             .await?;
         match connection.reader.next().await? {
             Some(ServerFrame::Welcome {
                 you,
-                users,
-                history,
+                rooms,
+                direct,
                 limits,
             }) => Ok((
                 connection,
                 Welcome {
                     you,
-                    users,
-                    history,
+                    rooms,
+                    direct,
                     limits,
                 },
             )),
@@ -266,9 +287,18 @@ impl FrameReader {
     }
 
     /// The next frame; `Ok(None)` when the server finished the stream cleanly. A `Presence` frame
-    /// comes out as one `Joined` or `Left` per change, in its order: batching is the server's
-    /// business, and every consumer deals in single changes.
+    /// comes out as one `Joined` or `Left` per change, in its order, without its room: for raw
+    /// readers that deal in single changes of the default room (tests, the load tool).
     pub async fn next(&mut self) -> Result<Option<ServerFrame>, ClientError> {
+        self.read(true).await
+    }
+
+    /// The next frame as the server sent it (a `Presence` whole, with its room).
+    pub async fn next_whole(&mut self) -> Result<Option<ServerFrame>, ClientError> {
+        self.read(false).await
+    }
+
+    async fn read(&mut self, unpack: bool) -> Result<Option<ServerFrame>, ClientError> {
         loop {
             if let Some(frame) = self.unpacked.pop_front() {
                 return Ok(Some(frame));
@@ -278,7 +308,7 @@ impl FrameReader {
                 .next_frame()
                 .map_err(|e| ClientError::Protocol(e.to_string()))?
             {
-                Some(ServerFrame::Presence { changes }) => {
+                Some(ServerFrame::Presence { changes, .. }) if unpack => {
                     self.unpacked
                         .extend(changes.into_iter().map(ServerFrame::from));
                     continue;

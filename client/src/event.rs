@@ -9,14 +9,16 @@
 use std::time::Duration;
 
 use certs::Fingerprint;
-use wire::{ChatMessage, ServerFrame};
+use wire::{ChatMessage, Conversation, ServerFrame};
 
 use crate::ClientError;
 
-/// One line said in the room, stamped by the server.
+/// One line said in a conversation, stamped by the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
-    /// Increases by one per line in the room.
+    /// Where it was said: a room (`#general`) or a direct conversation (named by the other end).
+    pub conversation: Conversation,
+    /// Increases by one per line in the conversation.
     pub id: u64,
     /// Who said it (the server stamps it: nobody speaks under another name).
     pub from: String,
@@ -30,8 +32,9 @@ pub struct Line {
 }
 
 impl Line {
-    pub(crate) fn from_wire(m: ChatMessage, you: &str) -> Self {
+    pub(crate) fn from_wire(conversation: Conversation, m: ChatMessage, you: &str) -> Self {
         Self {
+            conversation,
             mine: m.from == you,
             id: m.id,
             from: m.from,
@@ -42,14 +45,31 @@ impl Line {
     }
 }
 
-/// What the server said when it let us in the first time.
+/// What the server said when it let us in the first time: the default room, which everybody is
+/// in. The other rooms we are in follow as [`Event::RoomJoined`], direct messages we have not seen
+/// as [`Event::Line`]s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
     /// The name the server registered for us.
     pub you: String,
+    /// The default room's name (`#general`).
+    pub room: String,
+    /// Its topic (empty when none was set).
+    pub topic: String,
     /// Who is here, including us.
     pub users: Vec<String>,
     /// The recent lines, oldest first.
+    pub history: Vec<Line>,
+}
+
+/// A room as we enter it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomView {
+    pub room: String,
+    pub topic: String,
+    /// Who is in it now, including us.
+    pub users: Vec<String>,
+    /// Its recent lines, or what we missed in it, oldest first.
     pub history: Vec<Line>,
 }
 
@@ -145,6 +165,22 @@ pub enum ProblemCode {
     AmbiguousDevice,
     /// The name's only device cannot be revoked.
     LastDevice,
+    /// Nobody made that room.
+    NoSuchRoom,
+    /// We are not in that room.
+    NotInRoom,
+    /// Not a room's name (`#` and a name).
+    InvalidRoomName,
+    /// We are in as many rooms as one name may be.
+    TooManyRooms,
+    /// The server has as many rooms as it may.
+    ServerRoomsFull,
+    /// The room has as many members as it may.
+    RoomFull,
+    /// The topic is longer than the server allows.
+    TopicTooLong,
+    /// The server does not do that (a cluster node, for anything but the default room).
+    Unsupported,
 }
 
 impl From<wire::ProblemCode> for ProblemCode {
@@ -160,6 +196,14 @@ impl From<wire::ProblemCode> for ProblemCode {
             wire::ProblemCode::NoSuchDevice => Self::NoSuchDevice,
             wire::ProblemCode::AmbiguousDevice => Self::AmbiguousDevice,
             wire::ProblemCode::LastDevice => Self::LastDevice,
+            wire::ProblemCode::NoSuchRoom => Self::NoSuchRoom,
+            wire::ProblemCode::NotInRoom => Self::NotInRoom,
+            wire::ProblemCode::InvalidRoomName => Self::InvalidRoomName,
+            wire::ProblemCode::TooManyRooms => Self::TooManyRooms,
+            wire::ProblemCode::ServerRoomsFull => Self::ServerRoomsFull,
+            wire::ProblemCode::RoomFull => Self::RoomFull,
+            wire::ProblemCode::TopicTooLong => Self::TopicTooLong,
+            wire::ProblemCode::Unsupported => Self::Unsupported,
         }
     }
 }
@@ -178,6 +222,14 @@ impl ProblemCode {
             Self::NoSuchDevice => "NoSuchDevice",
             Self::AmbiguousDevice => "AmbiguousDevice",
             Self::LastDevice => "LastDevice",
+            Self::NoSuchRoom => "NoSuchRoom",
+            Self::NotInRoom => "NotInRoom",
+            Self::InvalidRoomName => "InvalidRoomName",
+            Self::TooManyRooms => "TooManyRooms",
+            Self::ServerRoomsFull => "ServerRoomsFull",
+            Self::RoomFull => "RoomFull",
+            Self::TopicTooLong => "TopicTooLong",
+            Self::Unsupported => "Unsupported",
         }
     }
 }
@@ -195,6 +247,14 @@ impl std::fmt::Display for ProblemCode {
             Self::NoSuchDevice => "no such device",
             Self::AmbiguousDevice => "several devices match; type more of the fingerprint",
             Self::LastDevice => "that is your only device; /release gives the name up",
+            Self::NoSuchRoom => "no such room",
+            Self::NotInRoom => "you are not in that room",
+            Self::InvalidRoomName => "not a room's name",
+            Self::TooManyRooms => "you are in too many rooms; leave one first",
+            Self::ServerRoomsFull => "the server has as many rooms as it may",
+            Self::RoomFull => "the room is full",
+            Self::TopicTooLong => "topic too long",
+            Self::Unsupported => "this server does not do that",
         })
     }
 }
@@ -202,19 +262,37 @@ impl std::fmt::Display for ProblemCode {
 /// Something that happened in the session, in the order it happened.
 #[derive(Debug)]
 pub enum Event {
-    /// A line said in the room by anyone, including lines replayed after [`Event::Reconnected`]
-    /// and our own lines that this session did not send (said by an earlier session of ours).
+    /// A line said in one of our conversations by anyone, including lines replayed after
+    /// [`Event::Reconnected`] and our own lines that this session did not send (said by an
+    /// earlier session of ours).
     Line(Line),
     /// A line this session sent was accepted: the server stamped it with its id and time. `line.nonce`
     /// is what [`Session::say`](crate::Session::say) returned, so a UI turns exactly that pending
     /// row into a sent one. Comes once per line, also when the line was re-sent after a reconnect.
     Receipt(Line),
-    /// Somebody entered the room.
-    UserJoined { user: String },
-    /// Somebody left the room.
-    UserLeft { user: String, why: LeaveReason },
-    /// Who is here (sorted), the answer to [`Session::list_users`](crate::Session::list_users).
-    Users(Vec<String>),
+    /// Somebody entered a room we are in (or came online in it).
+    UserJoined { room: String, user: String },
+    /// Somebody left a room we are in (or went offline).
+    UserLeft {
+        room: String,
+        user: String,
+        why: LeaveReason,
+    },
+    /// Who is in a room (sorted), the answer to [`Session::list_users`](crate::Session::list_users).
+    Users { room: String, list: Vec<String> },
+    /// We are in this room: we joined it (here or on another device), or, right after signing in
+    /// or reconnecting, one we were in already.
+    RoomJoined(RoomView),
+    /// We are no longer in this room.
+    RoomLeft { room: String },
+    /// Every room of the server, the answer to [`Session::list_rooms`](crate::Session::list_rooms).
+    Rooms(Vec<wire::RoomInfo>),
+    /// A room's topic changed.
+    Topic {
+        room: String,
+        topic: String,
+        by: String,
+    },
     /// A request was not carried out; the session goes on. With a `nonce`, it is about that line of
     /// ours, which will not be sent again.
     Problem {
@@ -232,8 +310,10 @@ pub enum Event {
         attempt: u32,
         retry_in: Duration,
     },
-    /// Connected again: `users` is who is here now. The `missed` lines said while we were away
-    /// follow as [`Event::Line`]s (and receipts of ours as [`Event::Receipt`]s).
+    /// Connected again: `users` is who is in the default room now. The `missed` lines said there
+    /// while we were away follow as [`Event::Line`]s (and receipts of ours as
+    /// [`Event::Receipt`]s); then our other rooms as [`Event::RoomJoined`] with what we missed in
+    /// each, and the direct messages we missed.
     Reconnected { users: Vec<String>, missed: usize },
     /// The answer to a request about names, devices or moderation, with the id it was sent with.
     Reply { id: u32, reply: wire::Reply },
@@ -276,19 +356,41 @@ impl std::fmt::Display for CloseReason {
 /// `session.rs`, which calls this for everything else). `Presence` comes out as one event per
 /// change, in its order; protocol 1's single `Joined` / `Left` frames (and `FrameReader`, which
 /// unpacks `Presence` into them for the raw API) give the same events.
-pub(crate) fn frame_events(frame: ServerFrame, you: &str) -> Vec<Event> {
+pub(crate) fn frame_events(frame: ServerFrame, you: &str, default_room: &str) -> Vec<Event> {
     match frame {
-        ServerFrame::Chat(m) => vec![Event::Line(Line::from_wire(m, you))],
-        ServerFrame::Joined { user } => vec![Event::UserJoined { user }],
+        ServerFrame::Chat {
+            conversation,
+            message,
+        } => vec![Event::Line(Line::from_wire(conversation, message, you))],
+        // Protocol 1's frames, which `FrameReader` also makes of a `Presence` (it drops the room).
+        ServerFrame::Joined { user } => vec![Event::UserJoined {
+            room: default_room.to_owned(),
+            user,
+        }],
         ServerFrame::Left { user, why } => vec![Event::UserLeft {
+            room: default_room.to_owned(),
             user,
             why: why.into(),
         }],
-        ServerFrame::Presence { changes } => changes
+        ServerFrame::Presence { room, changes } => changes
             .into_iter()
-            .flat_map(|change| frame_events(change.into(), you))
+            .map(|change| match change {
+                wire::PresenceChange::Joined { user } => Event::UserJoined {
+                    room: room.clone(),
+                    user,
+                },
+                wire::PresenceChange::Left { user, why } => Event::UserLeft {
+                    room: room.clone(),
+                    user,
+                    why: why.into(),
+                },
+            })
             .collect(),
-        ServerFrame::Users { list } => vec![Event::Users(list)],
+        ServerFrame::Users { room, list } => vec![Event::Users { room, list }],
+        ServerFrame::RoomJoined(state) => vec![Event::RoomJoined(room_view(state, you))],
+        ServerFrame::RoomLeft { room } => vec![Event::RoomLeft { room }],
+        ServerFrame::Rooms { list } => vec![Event::Rooms(list)],
+        ServerFrame::Topic { room, topic, by } => vec![Event::Topic { room, topic, by }],
         ServerFrame::Problem {
             code,
             nonce,
@@ -314,6 +416,21 @@ pub(crate) fn frame_events(frame: ServerFrame, you: &str) -> Vec<Event> {
     }
 }
 
+/// A room as the library hands it out.
+pub(crate) fn room_view(state: wire::RoomState, you: &str) -> RoomView {
+    let conversation = Conversation::Room(state.room.clone());
+    RoomView {
+        history: state
+            .history
+            .into_iter()
+            .map(|m| Line::from_wire(conversation.clone(), m, you))
+            .collect(),
+        room: state.room,
+        topic: state.topic,
+        users: state.users,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use wire::PresenceChange;
@@ -324,6 +441,7 @@ mod tests {
     fn presence_is_one_event_per_change_in_order() {
         let events = frame_events(
             ServerFrame::Presence {
+                room: "#r".into(),
                 changes: vec![
                     PresenceChange::Joined { user: "bob".into() },
                     PresenceChange::Left {
@@ -333,26 +451,30 @@ mod tests {
                 ],
             },
             "ann",
+            "#general",
         );
         assert!(
-            matches!(&events[..], [Event::UserJoined { user }, Event::UserLeft { user: left, why: LeaveReason::TimedOut }] if user == "bob" && left == "cy"),
+            matches!(&events[..], [Event::UserJoined { room, user }, Event::UserLeft { user: left, why: LeaveReason::TimedOut, .. }] if user == "bob" && left == "cy" && room == "#r"),
             "{events:?}"
         );
     }
 
     #[test]
     fn protocol_1_joins_and_leaves_give_the_same_events() {
-        let joined = frame_events(ServerFrame::Joined { user: "bob".into() }, "ann");
-        assert!(matches!(&joined[..], [Event::UserJoined { user }] if user == "bob"));
+        let joined = frame_events(ServerFrame::Joined { user: "bob".into() }, "ann", "#g");
+        assert!(
+            matches!(&joined[..], [Event::UserJoined { room, user }] if user == "bob" && room == "#g")
+        );
         let left = frame_events(
             ServerFrame::Left {
                 user: "bob".into(),
                 why: wire::LeaveReason::Quit,
             },
             "ann",
+            "#g",
         );
         assert!(
-            matches!(&left[..], [Event::UserLeft { user, why: LeaveReason::Quit }] if user == "bob")
+            matches!(&left[..], [Event::UserLeft { user, why: LeaveReason::Quit, .. }] if user == "bob")
         );
     }
 
@@ -361,11 +483,12 @@ mod tests {
         let events = frame_events(
             ServerFrame::Welcome {
                 you: "ann".into(),
-                users: Vec::new(),
-                history: Vec::new(),
+                rooms: Vec::new(),
+                direct: Vec::new(),
                 limits: crate::pacing::tests::limits(20, 40),
             },
             "ann",
+            "#g",
         );
         assert!(events.is_empty());
     }
@@ -379,7 +502,8 @@ mod tests {
             text: "hi".into(),
             at_ms: 5,
         };
-        assert!(Line::from_wire(line("ann"), "ann").mine);
-        assert!(!Line::from_wire(line("bob"), "ann").mine);
+        let room = || Conversation::Room("#g".into());
+        assert!(Line::from_wire(room(), line("ann"), "ann").mine);
+        assert!(!Line::from_wire(room(), line("bob"), "ann").mine);
     }
 }

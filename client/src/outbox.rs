@@ -17,9 +17,13 @@ use std::{
 /// A frame that spends from the server's rate bucket, waiting for its turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outgoing {
+    /// A line; where it goes is the session's business (see `session::State::targets`).
     Say(u64, String),
+    /// The default room's users.
     ListUsers,
     Request(u32, wire::Request),
+    /// Anything else that spends from the bucket: about rooms (protocol 5).
+    Frame(wire::ClientFrame),
 }
 
 /// How many of our lines are on their way, as [`Session::queue`](crate::Session::queue) reports.
@@ -216,7 +220,7 @@ impl Outbox {
             .drain(..)
             .filter_map(|f| match f {
                 Outgoing::Say(nonce, text) => Some((nonce, text)),
-                Outgoing::ListUsers | Outgoing::Request(..) => None,
+                Outgoing::ListUsers | Outgoing::Request(..) | Outgoing::Frame(_) => None,
             })
             .collect();
         let farewell = Farewell {

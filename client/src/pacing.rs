@@ -83,6 +83,8 @@ pub(crate) mod tests {
             max_line_bytes: 4096,
             max_frame_bytes: 65536,
             strikes_allowed: 20,
+            max_rooms_per_user: 50,
+            max_topic_bytes: 300,
         }
     }
 

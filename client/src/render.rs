@@ -3,19 +3,26 @@
 //! The JSON keeps the shape the terminal client printed when it passed protocol frames through
 //! (`{"Chat":{"id":1,...}}`, `{"Joined":{"user":...}}`...), so scripts written against it keep
 //! working; only what has no frame (`Disconnected`, `Reconnected`, `Closed`) has its own name.
+//! Since protocol 5 every event about a conversation says which: `"conversation"` (a line:
+//! `{"Room":"#general"}` or `{"Direct":"bob"}`) or `"room"`. Text lines start with the
+//! conversation in brackets: `[#general]`, `[bob]`.
 
 use serde_json::{Value, json};
 
-use crate::{CloseReason, Event, Line, SignedIn};
+use crate::{CloseReason, Event, Line, RoomView, SignedIn};
 
 /// The first lines of a session: who we are, who is here, and the recent history.
 pub fn signed_in_text(signed_in: &SignedIn) -> String {
     let mut out = format!(
-        "* welcome, {}; {} here: {}",
+        "[{}] * welcome, {}; {} here: {}",
+        signed_in.room,
         signed_in.you,
         signed_in.users.len(),
         signed_in.users.join(", ")
     );
+    if !signed_in.topic.is_empty() {
+        out.push_str(&format!("\n[{}] * topic: {}", signed_in.room, signed_in.topic));
+    }
     for line in &signed_in.history {
         out.push('\n');
         out.push_str(&line_text(line));
@@ -26,6 +33,8 @@ pub fn signed_in_text(signed_in: &SignedIn) -> String {
 pub fn signed_in_json(signed_in: &SignedIn) -> String {
     json!({ "Welcome": {
         "you": signed_in.you,
+        "room": signed_in.room,
+        "topic": signed_in.topic,
         "users": signed_in.users,
         "history": signed_in.history.iter().map(line_json).collect::<Vec<_>>(),
     }})
@@ -36,9 +45,35 @@ pub fn signed_in_json(signed_in: &SignedIn) -> String {
 pub fn text(event: &Event) -> String {
     match event {
         Event::Line(line) | Event::Receipt(line) => line_text(line),
-        Event::UserJoined { user } => format!("* {user} joined"),
-        Event::UserLeft { user, why } => format!("* {user} left ({why})"),
-        Event::Users(list) => format!("* {} here: {}", list.len(), list.join(", ")),
+        Event::UserJoined { room, user } => format!("[{room}] * {user} joined"),
+        Event::UserLeft { room, user, why } => format!("[{room}] * {user} left ({why})"),
+        Event::Users { room, list } => {
+            format!("[{room}] * {} here: {}", list.len(), list.join(", "))
+        }
+        Event::RoomJoined(view) => room_text(view),
+        Event::RoomLeft { room } => format!("[{room}] * you left {room}"),
+        Event::Rooms(list) => {
+            let mut out = format!(
+                "* {} room{}:",
+                list.len(),
+                if list.len() == 1 { "" } else { "s" }
+            );
+            for room in list {
+                out.push_str(&format!(
+                    "\n*   {} ({} member{}){}{}",
+                    room.room,
+                    room.members,
+                    if room.members == 1 { "" } else { "s" },
+                    if room.topic.is_empty() { "" } else { ": " },
+                    room.topic
+                ));
+            }
+            out
+        }
+        Event::Topic { room, topic, by } if topic.is_empty() => {
+            format!("[{room}] * {by} cleared the topic")
+        }
+        Event::Topic { room, topic, by } => format!("[{room}] * {by} set the topic: {topic}"),
         Event::Problem { code, detail, .. } => format!("! {code}: {detail}"),
         Event::ServerShuttingDown { reason } => format!("! server shutting down: {reason}"),
         Event::Disconnected {
@@ -78,10 +113,29 @@ fn lasting(secs: u32) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
+/// Entering a room: who is there, its topic, its recent lines.
+fn room_text(view: &RoomView) -> String {
+    let room = &view.room;
+    let mut out = format!(
+        "[{room}] * you are in {room}; {} here: {}",
+        view.users.len(),
+        view.users.join(", ")
+    );
+    if !view.topic.is_empty() {
+        out.push_str(&format!("\n[{room}] * topic: {}", view.topic));
+    }
+    for line in &view.history {
+        out.push('\n');
+        out.push_str(&line_text(line));
+    }
+    out
+}
+
 fn line_text(line: &Line) -> String {
     let secs = line.at_ms / 1000 % 86_400;
     format!(
-        "[{:02}:{:02}:{:02}] {}: {}",
+        "[{}] [{:02}:{:02}:{:02}] {}: {}",
+        line.conversation,
         secs / 3600,
         secs / 60 % 60,
         secs % 60,
@@ -95,9 +149,26 @@ pub fn json(event: &Event) -> String {
     let value = match event {
         // Our own lines and receipts alike: the receipt is our line coming back.
         Event::Line(line) | Event::Receipt(line) => json!({ "Chat": line_json(line) }),
-        Event::UserJoined { user } => json!({ "Joined": { "user": user } }),
-        Event::UserLeft { user, why } => json!({ "Left": { "user": user, "why": why.name() } }),
-        Event::Users(list) => json!({ "Users": { "list": list } }),
+        Event::UserJoined { room, user } => json!({ "Joined": { "room": room, "user": user } }),
+        Event::UserLeft { room, user, why } => {
+            json!({ "Left": { "room": room, "user": user, "why": why.name() } })
+        }
+        Event::Users { room, list } => json!({ "Users": { "room": room, "list": list } }),
+        Event::RoomJoined(view) => json!({ "RoomJoined": {
+            "room": view.room,
+            "topic": view.topic,
+            "users": view.users,
+            "history": view.history.iter().map(line_json).collect::<Vec<_>>(),
+        }}),
+        Event::RoomLeft { room } => json!({ "RoomLeft": { "room": room } }),
+        Event::Rooms(list) => json!({ "Rooms": { "list": list.iter().map(|r| json!({
+            "room": r.room,
+            "topic": r.topic,
+            "members": r.members,
+        })).collect::<Vec<_>>() }}),
+        Event::Topic { room, topic, by } => {
+            json!({ "Topic": { "room": room, "topic": topic, "by": by } })
+        }
         Event::Problem {
             code,
             nonce,
@@ -130,6 +201,7 @@ pub fn json(event: &Event) -> String {
 
 fn line_json(line: &Line) -> Value {
     json!({
+        "conversation": line.conversation,
         "id": line.id,
         "from": line.from,
         "nonce": line.nonce,
@@ -247,6 +319,7 @@ mod tests {
 
     fn line() -> Line {
         Line {
+            conversation: wire::Conversation::Room("#general".into()),
             id: 4,
             from: "ann".into(),
             text: "hi".into(),
@@ -267,24 +340,25 @@ mod tests {
             text: "hi".into(),
             at_ms: 3_723_000,
         };
-        let frame_json = |f: &wire::ServerFrame| {
-            serde_json::from_str::<Value>(&serde_json::to_string(f).expect("frame to json"))
-                .expect("json")
-        };
+        let frame_json = |f: &wire::ServerFrame| serde_json::to_value(f).expect("frame to json");
         let ours = |e: &Event| serde_json::from_str::<Value>(&json(e)).expect("json");
-        assert_eq!(
-            ours(&Event::Receipt(line())),
-            frame_json(&wire::ServerFrame::Chat(m.clone()))
-        );
+        // A line: the message's fields, and its conversation as the frame has it.
+        let mut chat = serde_json::to_value(&m).expect("json");
+        chat["conversation"] =
+            serde_json::to_value(wire::Conversation::Room("#general".into())).expect("json");
+        assert_eq!(ours(&Event::Receipt(line())), json!({ "Chat": chat }));
+        let mut left = frame_json(&wire::ServerFrame::Left {
+            user: "bob".into(),
+            why: wire::LeaveReason::TimedOut,
+        });
+        left["Left"]["room"] = json!("#general");
         assert_eq!(
             ours(&Event::UserLeft {
+                room: "#general".into(),
                 user: "bob".into(),
                 why: LeaveReason::TimedOut
             }),
-            frame_json(&wire::ServerFrame::Left {
-                user: "bob".into(),
-                why: wire::LeaveReason::TimedOut
-            })
+            left
         );
         assert_eq!(
             ours(&Event::Problem {
@@ -300,23 +374,20 @@ mod tests {
         );
         let signed_in = SignedIn {
             you: "ann".into(),
+            room: "#general".into(),
+            topic: "t".into(),
             users: vec!["ann".into()],
             history: vec![line()],
         };
-        // The limits are the session's business (it paces itself by them): not printed.
-        let mut welcome = frame_json(&wire::ServerFrame::Welcome {
-            you: "ann".into(),
-            users: vec!["ann".into()],
-            history: vec![m],
-            limits: crate::pacing::tests::limits(20, 40),
-        });
-        welcome["Welcome"]
-            .as_object_mut()
-            .expect("an object")
-            .remove("limits");
         assert_eq!(
             serde_json::from_str::<Value>(&signed_in_json(&signed_in)).expect("json"),
-            welcome
+            json!({ "Welcome": {
+                "you": "ann",
+                "room": "#general",
+                "topic": "t",
+                "users": ["ann"],
+                "history": [chat],
+            }})
         );
         assert_eq!(
             ours(&Event::Disconnected {
@@ -330,13 +401,19 @@ mod tests {
 
     #[test]
     fn text_reads_like_a_chat() {
-        assert_eq!(text(&Event::Line(line())), "[01:02:03] ann: hi");
+        assert_eq!(text(&Event::Line(line())), "[#general] [01:02:03] ann: hi");
+        let direct = Line {
+            conversation: wire::Conversation::Direct("bob".into()),
+            ..line()
+        };
+        assert_eq!(text(&Event::Line(direct)), "[bob] [01:02:03] ann: hi");
         assert_eq!(
             text(&Event::UserLeft {
+                room: "#rust".into(),
                 user: "bob".into(),
                 why: LeaveReason::TimedOut
             }),
-            "* bob left (timed out)"
+            "[#rust] * bob left (timed out)"
         );
     }
 }

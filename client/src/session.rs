@@ -17,6 +17,7 @@
 //! behind and disconnects us, rather than memory growing without bound.
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -25,7 +26,9 @@ use std::{
 };
 
 use tokio::sync::{mpsc, oneshot};
-use wire::{ChatMessage, ClientFrame, ProblemCode, RefuseReason, ServerFrame};
+use wire::{
+    ChatMessage, ClientFrame, Conversation, ProblemCode, RefuseReason, ResumePoint, ServerFrame,
+};
 
 use crate::{
     Backoff, ClientError, CloseReason, Connection, Connector, Event, FrameReader, FrameWriter,
@@ -70,6 +73,7 @@ pub struct Session {
     next_nonce: Arc<AtomicU64>,
     next_request: Arc<std::sync::atomic::AtomicU32>,
     you: Arc<str>,
+    default_room: Arc<str>,
     shared: Arc<Shared>,
 }
 
@@ -109,7 +113,7 @@ impl Session {
                 let addr = server.resolve().await?;
                 let connector = Connector::new(&config.trust, &config.identity, addr)?;
                 let (connection, welcome) = connector
-                    .connect_redeeming(server, addr, &config.user, None, config.code.as_deref())
+                    .connect_redeeming(server, addr, &config.user, &[], config.code.as_deref())
                     .await?;
                 Ok::<_, ClientError>((connector, connection, welcome))
             };
@@ -140,7 +144,9 @@ impl Session {
             connector,
             backoff,
             you: welcome.you.clone(),
-            last_seen: None,
+            default_room: welcome.room().to_owned(),
+            last_seen: HashMap::new(),
+            targets: HashMap::new(),
             outbox: Outbox::new(shared.clone()),
             pacer: Pacer::new(&welcome.limits, Instant::now()),
             leaving: None,
@@ -149,7 +155,28 @@ impl Session {
             events: event_tx,
         };
         state.take_limits(&welcome.limits);
-        let history = state.absorb_history(welcome.history);
+        let default_room = state.default_room.clone();
+        let mut rooms = welcome.rooms.into_iter();
+        let (topic, users, history) = match rooms.next() {
+            Some(room) => (room.topic, room.users, room.history),
+            None => Default::default(),
+        };
+        let history = state.absorb_history(&Conversation::Room(default_room.clone()), history);
+        // A server that puts more in `Welcome` than the default room: told like later ones.
+        for frame in rooms
+            .map(ServerFrame::RoomJoined)
+            .chain(welcome.direct.into_iter().flat_map(|d| {
+                let with = d.with;
+                d.history.into_iter().map(move |message| ServerFrame::Chat {
+                    conversation: Conversation::Direct(with.clone()),
+                    message,
+                })
+            }))
+        {
+            for event in state.translate(frame) {
+                let _ = state.events.try_send(event);
+            }
+        }
         tokio::spawn(run(state, connection));
         let session = Self {
             commands,
@@ -157,11 +184,14 @@ impl Session {
             next_nonce: Arc::new(AtomicU64::new(rand::random::<u64>() >> 1)),
             next_request: Arc::default(),
             you: Arc::from(welcome.you.as_str()),
+            default_room: Arc::from(default_room.as_str()),
             shared,
         };
         let signed_in = SignedIn {
             you: welcome.you,
-            users: welcome.users,
+            room: default_room,
+            topic,
+            users,
             history: history.into_iter().map(|(line, _)| line).collect(),
         };
         Ok((session, signed_in, events))
@@ -170,6 +200,11 @@ impl Session {
     /// The name the server registered for us.
     pub fn you(&self) -> &str {
         &self.you
+    }
+
+    /// The room everybody is in (`#general`), where [`Session::say`] speaks.
+    pub fn default_room(&self) -> &str {
+        &self.default_room
     }
 
     /// The longest line the server takes, in bytes of UTF-8 (from its `Welcome`, renewed on every
@@ -188,7 +223,57 @@ impl Session {
     /// wait and are sent after the resume: each is said exactly once. A line longer than
     /// [`Session::longest_line`] is refused here ([`ClientError::LineTooLong`]) and not sent.
     pub fn say(&self, text: impl Into<String>) -> Result<u64, ClientError> {
-        let text = text.into();
+        self.send_line(None, text.into())
+    }
+
+    /// Like [`Session::say`], in a room we are in or to another user (a direct message).
+    pub fn say_to(
+        &self,
+        conversation: Conversation,
+        text: impl Into<String>,
+    ) -> Result<u64, ClientError> {
+        self.send_line(Some(conversation), text.into())
+    }
+
+    /// Enters a room, making it if nobody has; [`Event::RoomJoined`] answers.
+    pub fn join_room(&self, room: impl Into<String>) -> Result<(), ClientError> {
+        self.frame(ClientFrame::JoinRoom { room: room.into() })
+    }
+
+    /// Leaves a room; [`Event::RoomLeft`] answers.
+    pub fn part_room(&self, room: impl Into<String>) -> Result<(), ClientError> {
+        self.frame(ClientFrame::PartRoom { room: room.into() })
+    }
+
+    /// Asks for the server's rooms; [`Event::Rooms`] answers.
+    pub fn list_rooms(&self) -> Result<(), ClientError> {
+        self.frame(ClientFrame::ListRooms)
+    }
+
+    /// Sets a room's topic; every member gets [`Event::Topic`].
+    pub fn set_topic(
+        &self,
+        room: impl Into<String>,
+        topic: impl Into<String>,
+    ) -> Result<(), ClientError> {
+        self.frame(ClientFrame::SetTopic {
+            room: room.into(),
+            topic: topic.into(),
+        })
+    }
+
+    /// Asks who is in a room; [`Event::Users`] answers.
+    pub fn list_users_in(&self, room: impl Into<String>) -> Result<(), ClientError> {
+        self.frame(ClientFrame::ListUsers { room: room.into() })
+    }
+
+    fn frame(&self, frame: ClientFrame) -> Result<(), ClientError> {
+        self.commands
+            .send(Command::Frame(frame))
+            .map_err(|_| ClientError::SessionEnded)
+    }
+
+    fn send_line(&self, to: Option<Conversation>, text: String) -> Result<u64, ClientError> {
         let longest = self.longest_line();
         if text.len() > longest {
             return Err(ClientError::LineTooLong {
@@ -198,12 +283,12 @@ impl Session {
         }
         let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
         self.commands
-            .send(Command::Say(nonce, text))
+            .send(Command::Say(nonce, to, text))
             .map_err(|_| ClientError::SessionEnded)?;
         Ok(nonce)
     }
 
-    /// Asks for the user list; the answer arrives as [`Event::Users`]. Paced like a line (the
+    /// Asks for the default room's user list; the answer arrives as [`Event::Users`]. Paced like a line (the
     /// server counts both), but it does not wait behind the lines it follows for their receipts.
     pub fn list_users(&self) -> Result<(), ClientError> {
         self.commands
@@ -256,7 +341,9 @@ fn ended_already() -> Farewell {
 }
 
 enum Command {
-    Say(u64, String),
+    /// A line, to the default room when no conversation is named.
+    Say(u64, Option<Conversation>, String),
+    Frame(ClientFrame),
     ListUsers,
     Request(u32, wire::Request),
     Quit(oneshot::Sender<Farewell>, Option<Duration>),
@@ -287,8 +374,11 @@ struct State {
     connector: Connector,
     backoff: Backoff,
     you: String,
-    /// The id of the newest `Chat` seen: what a resume asks to continue after.
-    last_seen: Option<u64>,
+    default_room: String,
+    /// The id of the newest `Chat` seen per conversation: what a resume asks to continue after.
+    last_seen: HashMap<Conversation, u64>,
+    /// Where our lines not for the default room go, by nonce, until their receipt or refusal.
+    targets: HashMap<u64, Conversation>,
     outbox: Outbox,
     pacer: Pacer,
     leaving: Option<Leaving>,
@@ -316,25 +406,44 @@ impl State {
             .store(limits.longest_line(), Ordering::Relaxed);
     }
 
-    /// Notes the lines of a `Welcome`; each comes back with whether it is a receipt.
-    fn absorb_history(&mut self, history: Vec<ChatMessage>) -> Vec<(Line, bool)> {
+    /// Notes the lines of a room entered; each comes back with whether it is a receipt.
+    fn absorb_history(
+        &mut self,
+        conversation: &Conversation,
+        history: Vec<ChatMessage>,
+    ) -> Vec<(Line, bool)> {
         history
             .into_iter()
             .map(|m| {
-                let receipt = self.absorb(&m);
-                (Line::from_wire(m, &self.you), receipt)
+                let receipt = self.absorb(conversation, &m);
+                (Line::from_wire(conversation.clone(), m, &self.you), receipt)
+            })
+            .collect()
+    }
+
+    /// Where we are in each conversation, for `Hello`.
+    fn resume_points(&self) -> Vec<ResumePoint> {
+        self.last_seen
+            .iter()
+            .map(|(conversation, last_id)| ResumePoint {
+                conversation: conversation.clone(),
+                last_id: *last_id,
             })
             .collect()
     }
 
     /// Notes a message: advances `last_seen` and settles our own line's receipt. True when it is
     /// the receipt of a line this session sent.
-    fn absorb(&mut self, m: &ChatMessage) -> bool {
-        self.last_seen = Some(self.last_seen.map_or(m.id, |seen| seen.max(m.id)));
+    fn absorb(&mut self, conversation: &Conversation, m: &ChatMessage) -> bool {
+        let seen = self.last_seen.entry(conversation.clone()).or_insert(m.id);
+        *seen = (*seen).max(m.id);
         if m.from != self.you {
             return false;
         }
         let receipt = self.outbox.receipt(m.nonce);
+        if receipt {
+            self.targets.remove(&m.nonce);
+        }
         if receipt && let Some(leaving) = &mut self.leaving {
             leaving.last_progress = tokio::time::Instant::now();
         }
@@ -345,13 +454,35 @@ impl State {
     /// line we still hold is not told: the line goes back to the queue and the pace starts over.
     fn translate(&mut self, frame: ServerFrame) -> Vec<Event> {
         match frame {
-            ServerFrame::Chat(m) => {
-                let event = if self.absorb(&m) {
-                    Event::Receipt(Line::from_wire(m, &self.you))
+            ServerFrame::Chat {
+                conversation,
+                message,
+            } => {
+                let receipt = self.absorb(&conversation, &message);
+                let line = Line::from_wire(conversation, message, &self.you);
+                vec![if receipt {
+                    Event::Receipt(line)
                 } else {
-                    Event::Line(Line::from_wire(m, &self.you))
-                };
-                vec![event]
+                    Event::Line(line)
+                }]
+            }
+            ServerFrame::RoomJoined(room) => {
+                let conversation = Conversation::Room(room.room.clone());
+                let mut receipts = Vec::new();
+                for m in &room.history {
+                    if self.absorb(&conversation, m) {
+                        let line = Line::from_wire(conversation.clone(), m.clone(), &self.you);
+                        receipts.push(Event::Receipt(line));
+                    }
+                }
+                let mut events = vec![Event::RoomJoined(event::room_view(room, &self.you))];
+                events.extend(receipts);
+                events
+            }
+            ServerFrame::RoomLeft { room } => {
+                // Entering it again starts from its recent lines, not from where we left.
+                self.last_seen.remove(&Conversation::Room(room.clone()));
+                vec![Event::RoomLeft { room }]
             }
             ServerFrame::Problem {
                 code: ProblemCode::TooFast,
@@ -373,21 +504,22 @@ impl State {
                             nonce,
                             detail,
                         };
-                        event::frame_events(frame, &self.you)
+                        event::frame_events(frame, &self.you, &self.default_room)
                     }
                 }
             }
             // Any other problem with a line is final: it will not be sent again.
             ServerFrame::Problem { nonce: Some(n), .. } => {
+                self.targets.remove(&n);
                 if self.outbox.refused(n)
                     && let Some(leaving) = &mut self.leaving
                 {
                     leaving.last_progress = tokio::time::Instant::now();
                 }
-                event::frame_events(frame, &self.you)
+                event::frame_events(frame, &self.you, &self.default_room)
             }
             other => {
-                let events = event::frame_events(other, &self.you);
+                let events = event::frame_events(other, &self.you, &self.default_room);
                 self.removed |= events
                     .iter()
                     .any(|e| matches!(e, Event::Removed { .. } | Event::Replaced { .. }));
@@ -399,7 +531,13 @@ impl State {
     /// Queues what a command asks for; `false` when every handle is gone.
     fn command(&mut self, command: Option<Command>) -> bool {
         match command {
-            Some(Command::Say(nonce, text)) => self.outbox.push(Outgoing::Say(nonce, text)),
+            Some(Command::Say(nonce, to, text)) => {
+                if let Some(to) = to {
+                    self.targets.insert(nonce, to);
+                }
+                self.outbox.push(Outgoing::Say(nonce, text));
+            }
+            Some(Command::Frame(frame)) => self.outbox.push(Outgoing::Frame(frame)),
             Some(Command::ListUsers) => self.outbox.push(Outgoing::ListUsers),
             Some(Command::Request(id, request)) => {
                 self.outbox.push(Outgoing::Request(id, request));
@@ -500,11 +638,12 @@ async fn reconnect(state: &mut State, mut error: String) -> Option<Connection> {
         }
         let attempt_result = async {
             let addr = state.config.server.resolve().await?;
+            let resume = state.resume_points();
             tokio::time::timeout(
                 RECONNECT_TIMEOUT,
                 state
                     .connector
-                    .connect(&state.config.server, addr, &state.you, state.last_seen),
+                    .connect(&state.config.server, addr, &state.you, &resume),
             )
             .await
             .map_err(|_| ClientError::Timeout)?
@@ -513,11 +652,14 @@ async fn reconnect(state: &mut State, mut error: String) -> Option<Connection> {
         match attempt_result {
             Ok((connection, welcome)) => {
                 state.take_limits(&welcome.limits);
-                let missed = state.absorb_history(welcome.history);
+                let default_room = Conversation::Room(state.default_room.clone());
+                let users = welcome.users().to_vec();
+                let history = welcome.history().to_vec();
+                let missed = state.absorb_history(&default_room, history);
                 // What is still unconfirmed goes again, first, at the new connection's pace.
                 state.outbox.resend_all();
                 let reconnected = Event::Reconnected {
-                    users: welcome.users,
+                    users,
                     missed: missed.len(),
                 };
                 if !state.emit(reconnected).await {
@@ -566,9 +708,20 @@ async fn send_due(
             leaving.last_progress = tokio::time::Instant::now();
         }
         let frame = match frame {
-            Outgoing::Say(nonce, text) => ClientFrame::Say { nonce, text },
-            Outgoing::ListUsers => ClientFrame::ListUsers,
+            Outgoing::Say(nonce, text) => ClientFrame::Say {
+                nonce,
+                to: state
+                    .targets
+                    .get(&nonce)
+                    .cloned()
+                    .unwrap_or_else(|| Conversation::Room(state.default_room.clone())),
+                text,
+            },
+            Outgoing::ListUsers => ClientFrame::ListUsers {
+                room: state.default_room.clone(),
+            },
             Outgoing::Request(id, request) => ClientFrame::Request { id, request },
+            Outgoing::Frame(frame) => frame,
         };
         tokio::time::timeout(SEND_TIMEOUT, writer.send(&frame))
             .await
@@ -619,7 +772,7 @@ async fn drive(state: &mut State, connection: Connection) -> (Ended, Option<Stri
                 say_bye(&mut writer, &mut reader, state).await;
                 break Ended::Quit;
             }
-            frame = reader.next() => match frame {
+            frame = reader.next_whole() => match frame {
                 Ok(Some(frame)) => {
                     let mut listened = true;
                     for event in state.translate(frame) {
@@ -655,7 +808,7 @@ async fn say_bye(writer: &mut FrameWriter, reader: &mut FrameReader, state: &mut
     }
     writer.finish();
     let drain = async {
-        while let Ok(Some(frame)) = reader.next().await {
+        while let Ok(Some(frame)) = reader.next_whole().await {
             for event in state.translate(frame) {
                 let _ = state.events.try_send(event);
             }

@@ -53,6 +53,17 @@ pub struct Limits {
     pub message_burst: u32,
     /// `TooFast` answers in a row after which the client is disconnected.
     pub too_fast_strikes: u32,
+    /// Rooms one name may be in at once (the default room counts); one more gets
+    /// `Problem(TooManyRooms)`.
+    pub max_rooms_per_user: usize,
+    /// Rooms the server holds (the default room counts); a new one beyond gets
+    /// `Problem(ServerRoomsFull)`.
+    pub max_rooms: usize,
+    /// Names in one room (other than the default room, which holds every connection); 0 means
+    /// `max_connections`. One more gets `Problem(RoomFull)`.
+    pub max_room_members: usize,
+    /// Longest room topic, in bytes; longer gets `Problem(TopicTooLong)`.
+    pub max_topic_bytes: usize,
     /// Connections from one IP address at once; 0 turns the limit off. Loopback is exempt: local
     /// clients are the operator's own (and the load tool's).
     pub max_connections_per_ip: usize,
@@ -77,6 +88,10 @@ impl Default for Limits {
             messages_per_sec: 20,
             message_burst: 40,
             too_fast_strikes: 20,
+            max_rooms_per_user: 50,
+            max_rooms: 1000,
+            max_room_members: 0,
+            max_topic_bytes: 300,
             max_connections_per_ip: 64,
             retry_above_handshakes: 256,
         }
@@ -94,6 +109,17 @@ impl Limits {
             max_line_bytes: clamp(self.max_message_bytes),
             max_frame_bytes: clamp(self.max_frame_bytes),
             strikes_allowed: self.too_fast_strikes,
+            max_rooms_per_user: clamp(self.max_rooms_per_user),
+            max_topic_bytes: clamp(self.max_topic_bytes),
+        }
+    }
+
+    /// Names one room other than the default may hold.
+    pub fn room_members(&self) -> usize {
+        if self.max_room_members == 0 {
+            self.max_connections
+        } else {
+            self.max_room_members
         }
     }
 
@@ -156,6 +182,9 @@ impl LiveLimits {
     }
 }
 
+/// The room everybody is in, unless `--default-room` names another.
+pub const DEFAULT_ROOM: &str = "#general";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -170,6 +199,8 @@ pub struct Config {
     /// The history database; `None` keeps history in memory only.
     pub history_db: Option<PathBuf>,
     pub retention: Retention,
+    /// The room everybody is in after signing in (`#general`); it cannot be left.
+    pub default_room: String,
     /// Keys (by fingerprint) whose holders may kick, ban, unban, release and invite.
     pub operators: Vec<certs::Fingerprint>,
     /// New names are registered only with an operator's invite code.
@@ -191,6 +222,7 @@ impl Config {
                 max_messages: 100_000,
                 max_age_ms: 30 * 24 * 3600 * 1000,
             },
+            default_room: DEFAULT_ROOM.to_owned(),
             operators: Vec::new(),
             invite_only: false,
         }

@@ -8,8 +8,10 @@
 //! cluster implements), `queue` (a member's frames waiting to be written), `names` (what a valid user
 //! name is, what makes two names the same), `store` (history on disk) and `checkpoint` (its log
 //! copied into the file, off the runtime thread), `limits` (per-client rate and per-address counts),
-//! `shutdown` (the signal), `metrics` (what it counts, and the scrape endpoint), and `cluster` (several nodes sharing the room through NATS, opt-in).
-//! Imports run one way: `listener` → `session` → `room` ← `cluster`.
+//! `shutdown` (the signal), `metrics` (what it counts, and the scrape endpoint), `rooms` (the
+//! registry of the other rooms, memberships and direct messages, next to the default room; protocol
+//! 5), and `cluster` (several nodes sharing the room through NATS, opt-in).
+//! Imports run one way: `listener` → `session` → `rooms` → `room` ← `cluster`.
 //!
 //! Where each rule of the protocol lives:
 //!
@@ -24,6 +26,10 @@
 //! | a re-sent line (same sender and nonce) is said once; what a resume replays | `room/history.rs` |
 //! | joins and leaves gathered into `Presence`, in one order with the lines | `room/presence.rs` |
 //! | every member gets every frame in one order; a member that falls behind is dropped | `room/fanout.rs` |
+//! | a room's name (`#` and a name); rooms per name, rooms per server, members per room, topic length; joining, leaving, listing, topics | `names.rs`, `rooms/mod.rs` |
+//! | a room's lines: ids one by one per room, stored before anyone sees them, only its members get them | `rooms/mod.rs`, `rooms/room.rs` |
+//! | direct messages: ids per pair, only the two ends, kept for an offline receiver and handed over at its sign-in once | `rooms/direct.rs` |
+//! | what rooms, memberships, topics and direct messages look like on disk | `rooms/store.rs` |
 //! | frame sizes, encodings, close code numbers | the `wire` crate |
 //! | which limits a reload (`SIGHUP`) changes, and when each is read | `config.rs` (`LiveLimits`) |
 //! | what is counted for `/metrics`, and the scrape endpoint | `metrics/` |
@@ -39,6 +45,7 @@ mod names;
 mod owners;
 mod queue;
 mod room;
+mod rooms;
 mod session;
 mod shutdown;
 mod store;
@@ -52,7 +59,7 @@ pub use cluster::{ClusterConfig, ClusterError};
 pub use config::{Config, Limits, LiveLimits, Retention, TlsSource};
 pub use listener::{Server, ServerError};
 pub use metrics::{Metrics, serve as serve_metrics};
-pub use names::{NameError, validate_name};
+pub use names::{NameError, validate_name, validate_room_name};
 pub use owners::OwnersError;
 pub use shutdown::ShutdownHandle;
 pub use store::StoreError;

@@ -25,6 +25,7 @@ use crate::{
     limits::PerAddress,
     owners::{NatsOwners, Owners, OwnersError, Policy, SqliteOwners},
     room::Room,
+    rooms::{Registry, RoomStore},
     session::{self, Admission, Shared},
     shutdown,
     store::{Store, StoreError},
@@ -89,6 +90,11 @@ impl Server {
             None => Store::in_memory(config.retention)?,
         };
         let room = Arc::new(Room::new(&config, store)?);
+        let rooms = match &config.history_db {
+            Some(path) => RoomStore::open(path)?,
+            None => RoomStore::in_memory()?,
+        };
+        let rooms = Registry::new(&config, room.clone(), rooms)?;
         // The owners' tables live in the history's file: one file to back up.
         let owners = match &config.history_db {
             Some(path) => SqliteOwners::open(path)?,
@@ -97,7 +103,7 @@ impl Server {
         Ok(Self::with_room(
             endpoint,
             dev_ca,
-            room,
+            (room, rooms),
             (&config, Owners::Local(owners)),
             None,
         ))
@@ -128,10 +134,11 @@ impl Server {
             );
         }
         let owners = Owners::Cluster(Box::new(NatsOwners::new(cluster.owners_bucket())));
+        let rooms = Registry::clustered(&config, room.clone());
         Ok(Self::with_room(
             endpoint,
             dev_ca,
-            room,
+            (room, rooms),
             (&config, owners),
             Some(cluster),
         ))
@@ -140,7 +147,7 @@ impl Server {
     fn with_room(
         endpoint: Endpoint,
         dev_ca: Option<PathBuf>,
-        room: Arc<Room>,
+        (room, rooms): (Arc<Room>, Registry),
         (config, owners): (&Config, Owners),
         cluster: Option<Arc<Cluster>>,
     ) -> Self {
@@ -149,6 +156,7 @@ impl Server {
             shared: Arc::new(Shared {
                 limits: room.limits.clone(),
                 room,
+                rooms,
                 handshaking: Default::default(),
                 owners,
                 guesses: Default::default(),

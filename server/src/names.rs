@@ -75,6 +75,28 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Checks a room's name: `#`, then a valid name without white space (so that `/join #room` and a
+/// line that mentions a room need no quoting).
+pub fn validate_room_name(room: &str) -> Result<(), String> {
+    let Some(rest) = room.strip_prefix(wire::ROOM_PREFIX) else {
+        return Err(format!("a room's name starts with {}", wire::ROOM_PREFIX));
+    };
+    validate_name(rest).map_err(|e| e.to_string().replacen("the name", "the room's name", 1))?;
+    if rest.chars().any(char::is_whitespace) {
+        return Err("the room's name contains white space".into());
+    }
+    if rest.starts_with(wire::ROOM_PREFIX) {
+        return Err(format!("the room's name starts with {} once", wire::ROOM_PREFIX));
+    }
+    Ok(())
+}
+
+/// Two rooms with the same key are one room: `#` and the name's key.
+pub(crate) fn room_key(room: &str) -> String {
+    let rest = room.strip_prefix(wire::ROOM_PREFIX).unwrap_or(room);
+    format!("{}{}", wire::ROOM_PREFIX, name_key(rest))
+}
+
 /// Two names with the same key cannot be in the room at once.
 pub(crate) fn name_key(name: &str) -> String {
     let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
@@ -88,6 +110,19 @@ pub(crate) fn name_key(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn room_names_are_hash_and_a_name_compared_by_looks() {
+        for room in ["#general", "#rust-lang", "#Zoë"] {
+            assert_eq!(validate_room_name(room), Ok(()), "{room}");
+        }
+        for room in ["general", "#", "# x", "#a b", "##a", "#a\u{200b}b", "#"] {
+            assert!(validate_room_name(room).is_err(), "{room}");
+        }
+        assert_eq!(room_key("#General"), room_key("#general"));
+        assert_eq!(room_key("#\u{430}lice"), room_key("#alice"));
+        assert_ne!(room_key("#alice"), name_key("alice"));
+    }
 
     #[test]
     fn accepts_ordinary_names() {

@@ -152,6 +152,8 @@ impl Drop for Sender {
 }
 
 /// Pushes like [`Sender`], but fails with [`PushError::Closed`] once the room's sender is gone.
+/// Cloned into every room the member is in: one queue per member, whatever its rooms.
+#[derive(Clone)]
 pub(crate) struct WeakSender {
     shared: Arc<Shared>,
 }

@@ -241,7 +241,15 @@ impl Metrics {
             | ProblemCode::NoSuchUser
             | ProblemCode::NoSuchDevice
             | ProblemCode::AmbiguousDevice
-            | ProblemCode::LastDevice => return,
+            | ProblemCode::LastDevice
+            | ProblemCode::NoSuchRoom
+            | ProblemCode::NotInRoom
+            | ProblemCode::InvalidRoomName
+            | ProblemCode::TooManyRooms
+            | ProblemCode::ServerRoomsFull
+            | ProblemCode::RoomFull
+            | ProblemCode::TopicTooLong
+            | ProblemCode::Unsupported => return,
         };
         self.lines_refused[index].inc();
     }

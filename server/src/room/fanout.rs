@@ -48,7 +48,7 @@ impl Room {
             let (partial, rest) = if knows == 0 || changes.is_empty() {
                 (None, frames)
             } else {
-                unknown_changes(frames, changes, knows)
+                unknown_changes(&self.name, frames, changes, knows)
             };
             let mut full = false;
             for bytes in partial.iter().chain(rest) {

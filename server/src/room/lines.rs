@@ -101,9 +101,12 @@ impl Room {
     /// Sends a line to everyone and keeps it in the history (the caller holds the lock).
     fn record(&self, state: &mut State, key: String, message: ChatMessage) {
         state.history.next_id = message.id + 1;
-        let frame = ServerFrame::Chat(message);
+        let frame = ServerFrame::Chat {
+            conversation: self.conversation(),
+            message,
+        };
         self.broadcast(state, &frame);
-        if let ServerFrame::Chat(message) = frame {
+        if let ServerFrame::Chat { message, .. } = frame {
             state.history.keep(key, message);
         }
     }

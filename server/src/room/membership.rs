@@ -7,7 +7,10 @@ use bytes::Bytes;
 use certs::Fingerprint;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
-use wire::{ChatMessage, LeaveReason, PresenceChange, RefuseReason, ServerFrame, ServerFrameRef};
+use wire::{
+    ChatMessage, DirectState, LeaveReason, PresenceChange, RefuseReason, RoomStateRef,
+    ServerFrame, ServerFrameRef,
+};
 
 use super::{ConnId, Room, State, lock};
 use crate::{names::name_key, queue};
@@ -110,7 +113,7 @@ impl Room {
         advertised: wire::Limits,
     ) -> Result<super::Membership, RefuseReason> {
         let Some(peers) = &self.peers else {
-            return self.join((conn, device), name, resume_after, advertised);
+            return self.join((conn, device), name, resume_after, advertised, Vec::new());
         };
         let key = name_key(name);
         let older_than_cache = {
@@ -158,7 +161,7 @@ impl Room {
                     &mut state,
                     (conn, device),
                     (name, key.clone()),
-                    replay,
+                    (replay, Vec::new()),
                     revision,
                     advertised,
                 ))
@@ -175,7 +178,8 @@ impl Room {
         }
     }
 
-    /// Joins `name` (already validated) on a single node.
+    /// Joins `name` (already validated) on a single node. `direct` goes into the `Welcome` as it
+    /// is (the direct conversations' lines the client has not seen; see `rooms::direct`).
     ///
     /// A resume older than the cache is read from the store under the sequencer, before the room's
     /// lock is taken and while no line can get an id, then continued from the cache: the replay
@@ -186,6 +190,7 @@ impl Room {
         name: &str,
         resume_after: Option<u64>,
         advertised: wire::Limits,
+        direct: Vec<DirectState>,
     ) -> Result<Membership, RefuseReason> {
         let key = name_key(name);
         let older_than_cache = {
@@ -218,7 +223,7 @@ impl Room {
             &mut state,
             (conn, device),
             (name, key),
-            replay,
+            (replay, direct),
             0,
             advertised,
         );
@@ -249,11 +254,17 @@ impl Room {
         state: &mut State,
         (conn, device): (ConnId, Fingerprint),
         (name, key): (&str, String),
-        replay: Vec<ChatMessage>,
+        (replay, direct): (Vec<ChatMessage>, Vec<DirectState>),
         revision: u64,
         advertised: wire::Limits,
     ) -> Membership {
-        let frames = welcome_frames(name, &state.names(Some((&key, name))), replay, advertised);
+        let topic = lock(&self.topic).clone();
+        let frames = welcome_frames(
+            (name, &self.name, &topic),
+            &state.names(Some((&key, name))),
+            (replay, &direct),
+            advertised,
+        );
 
         // Room for the welcome and the replay on top of the normal queue, so that a long replay
         // does not count as falling behind.
@@ -378,7 +389,10 @@ impl Room {
         self.flush_presence(&mut state);
         let names = state.names(None);
         wire::encode(
-            &ServerFrameRef::Users { list: &names },
+            &ServerFrameRef::Users {
+                room: &self.name,
+                list: &names,
+            },
             wire::MAX_SERVER_FRAME,
         )
     }
@@ -404,14 +418,19 @@ impl Room {
 
 /// `Welcome` with as much of the replay as fits in one frame, then the rest as `Chat` frames.
 fn welcome_frames(
-    you: &str,
+    (you, room, topic): (&str, &str, &str),
     users: &[&str],
-    replay: Vec<ChatMessage>,
+    (replay, direct): (Vec<ChatMessage>, &[DirectState]),
     limits: wire::Limits,
 ) -> Vec<Bytes> {
     // Generous per-message overhead: varints for id, nonce, time and three lengths.
     const PER_MESSAGE: usize = 40;
-    let users_size: usize = users.iter().map(|u| u.len() + 5).sum();
+    let direct_size: usize = direct
+        .iter()
+        .flat_map(|d| &d.history)
+        .map(|m| m.text.len() + m.from.len() + PER_MESSAGE)
+        .sum();
+    let users_size: usize = users.iter().map(|u| u.len() + 5).sum::<usize>() + direct_size;
     let budget = wire::MAX_SERVER_FRAME.saturating_sub(users_size + 1024);
     let mut used = 0;
     let in_welcome = replay
@@ -424,19 +443,29 @@ fn welcome_frames(
     let mut replay = replay;
     let rest = replay.split_off(in_welcome);
     let mut frames = Vec::with_capacity(1 + rest.len());
-    let welcome = ServerFrameRef::Welcome {
-        you,
+    let rooms = [RoomStateRef {
+        room,
+        topic,
         users,
         history: &replay,
+    }];
+    let welcome = ServerFrameRef::Welcome {
+        you,
+        rooms: &rooms,
+        direct,
         limits,
     };
     match wire::encode(&welcome, wire::MAX_SERVER_FRAME) {
         Ok(bytes) => frames.push(bytes),
         Err(e) => tracing::error!(error = %e, "cannot encode Welcome"),
     }
-    frames.extend(
-        rest.into_iter()
-            .filter_map(|m| wire::encode(&ServerFrame::Chat(m), wire::MAX_SERVER_FRAME).ok()),
-    );
+    let conversation = wire::Conversation::Room(room.to_owned());
+    frames.extend(rest.into_iter().filter_map(|message| {
+        let frame = ServerFrame::Chat {
+            conversation: conversation.clone(),
+            message,
+        };
+        wire::encode(&frame, wire::MAX_SERVER_FRAME).ok()
+    }));
     frames
 }

@@ -106,6 +106,10 @@ struct Sizes {
 }
 
 pub(crate) struct Room {
+    /// The room's name (`--default-room`), as every frame about it says it.
+    pub(crate) name: String,
+    /// The room's topic (kept and changed by the registry of rooms, told in `Welcome`).
+    pub(crate) topic: Mutex<String>,
     state: Mutex<State>,
     /// The history database and the sequencer lock (single node only; in a cluster the stream is
     /// the history and orders the lines). Taken before `state`, never after.
@@ -150,6 +154,8 @@ impl Room {
         peers: Option<Arc<dyn Peers>>,
     ) -> Self {
         Self {
+            name: config.default_room.clone(),
+            topic: Mutex::new(String::new()),
             state: Mutex::new(state),
             store: store.map(Mutex::new),
             presence_due: Notify::new(),
@@ -164,6 +170,11 @@ impl Room {
             limits: Arc::new(LiveLimits::new(config.limits.clone())),
             metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// This room as a conversation, for the frames that name it.
+    pub(crate) fn conversation(&self) -> wire::Conversation {
+        wire::Conversation::Room(self.name.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -41,7 +41,7 @@ impl Room {
         let changes = std::mem::take(&mut state.pending);
         let frames: Vec<Bytes> = changes
             .chunks(PRESENCE_FRAME_CHANGES)
-            .filter_map(encode_presence)
+            .filter_map(|chunk| encode_presence(&self.name, chunk))
             .collect();
         self.fan_out(state, &frames, &changes);
     }
@@ -61,6 +61,7 @@ impl Room {
 /// them [`PRESENCE_FRAME_CHANGES`] per frame): the rest of the frame it is in the middle of, newly
 /// encoded, then the shared frames after it.
 pub(super) fn unknown_changes<'a>(
+    room: &str,
     frames: &'a [Bytes],
     changes: &[PresenceChange],
     knows: usize,
@@ -72,14 +73,15 @@ pub(super) fn unknown_changes<'a>(
     let mut partial = None;
     if !knows.is_multiple_of(PRESENCE_FRAME_CHANGES) {
         let end = ((first + 1) * PRESENCE_FRAME_CHANGES).min(changes.len());
-        partial = encode_presence(&changes[knows..end]);
+        partial = encode_presence(room, &changes[knows..end]);
         first += 1;
     }
     (partial, &frames[first.min(frames.len())..])
 }
 
-fn encode_presence(changes: &[PresenceChange]) -> Option<Bytes> {
+fn encode_presence(room: &str, changes: &[PresenceChange]) -> Option<Bytes> {
     let frame = ServerFrame::Presence {
+        room: room.to_owned(),
         changes: changes.to_vec(),
     };
     wire::encode(&frame, wire::MAX_SERVER_FRAME)
@@ -122,7 +124,7 @@ mod tests {
         let mut decoder = wire::FrameDecoder::new(wire::MAX_SERVER_FRAME);
         decoder.push(bytes);
         match decoder.next_frame::<ServerFrame>() {
-            Ok(Some(ServerFrame::Presence { changes })) => changes,
+            Ok(Some(ServerFrame::Presence { changes, .. })) => changes,
             other => panic!("not a presence frame: {other:?}"),
         }
     }
@@ -137,21 +139,21 @@ mod tests {
             .collect();
         let frames: Vec<Bytes> = changes
             .chunks(PRESENCE_FRAME_CHANGES)
-            .filter_map(encode_presence)
+            .filter_map(|chunk| encode_presence("#r", chunk))
             .collect();
         assert_eq!(frames.len(), 2);
         // Knows the first 3: the rest of frame one, newly encoded, then frame two as shared.
-        let (partial, rest) = unknown_changes(&frames, &changes, 3);
+        let (partial, rest) = unknown_changes("#r", &frames, &changes, 3);
         let partial = partial.expect("a partial frame");
         assert_eq!(decode(&partial), changes[3..PRESENCE_FRAME_CHANGES]);
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].as_ptr(), frames[1].as_ptr());
         // Knows exactly frame one: frame two only, shared.
-        let (partial, rest) = unknown_changes(&frames, &changes, PRESENCE_FRAME_CHANGES);
+        let (partial, rest) = unknown_changes("#r", &frames, &changes, PRESENCE_FRAME_CHANGES);
         assert!(partial.is_none());
         assert_eq!(rest.len(), 1);
         // Knows everything: nothing.
-        let (partial, rest) = unknown_changes(&frames, &changes, changes.len());
+        let (partial, rest) = unknown_changes("#r", &frames, &changes, changes.len());
         assert!(partial.is_none() && rest.is_empty());
     }
 }

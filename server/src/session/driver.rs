@@ -17,13 +17,16 @@ use std::{
 use bytes::Bytes;
 use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
 use tokio::time::{timeout, timeout_at};
-use wire::{ClientFrame, FrameDecoder, LeaveReason, RefuseReason, ServerFrame};
+use wire::{
+    ClientFrame, Conversation, FrameDecoder, LeaveReason, ProblemCode, RefuseReason, ResumePoint,
+    ServerFrame,
+};
 
 use super::{
     Admission, Shared,
     branch::Branch,
     requests::{self, Asker},
-    rules::{Action, Close, Input, MemberSession},
+    rules::{Action, Close, Input, MemberSession, RoomRequest},
     writer::write_loop,
 };
 use crate::{
@@ -32,6 +35,7 @@ use crate::{
     owners::{self, Visitor},
     queue::{self, PushError},
     room::{ConnId, Eviction, Membership, Removal, Room},
+    rooms::{Refusal, Who},
 };
 
 /// How long we wait for a peer to acknowledge our last bytes before closing.
@@ -69,8 +73,21 @@ struct Session {
 /// Who is speaking on this connection: its place in the room.
 struct Speaker<'a> {
     key: &'a str,
+    name: &'a str,
     tx: &'a queue::WeakSender,
     conn: ConnId,
+}
+
+impl Speaker<'_> {
+    /// This member as the registry of rooms knows it.
+    fn who(&self) -> Who<'_> {
+        Who {
+            key: self.key,
+            name: self.name,
+            conn: self.conn,
+            tx: self.tx,
+        }
+    }
 }
 
 /// Serves one incoming connection to the end.
@@ -156,16 +173,28 @@ pub(crate) async fn serve(
         shared,
         conn,
     };
-    let Some(membership) = Box::pin(session.hello(deadline)).await else {
+    let Some((membership, resume)) = Box::pin(session.hello(deadline)).await else {
         return;
     };
+    // Back in its other rooms and handed its direct messages, right behind its `Welcome`.
+    let who = Who {
+        key: &membership.key,
+        name: &membership.name,
+        conn: session.conn,
+        tx: &membership.tx,
+    };
+    session.shared.rooms.sign_in(&who, &resume);
+    drop(resume);
     session.run_member(membership).await;
 }
 
 impl Session {
     /// Reads the first frames (a `Redeem`, then `Hello`) until `deadline` and carries them out:
     /// asks the book of owners, joins the room, or refuses, or closes.
-    async fn hello(&mut self, deadline: tokio::time::Instant) -> Option<Membership> {
+    async fn hello(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> Option<(Membership, Vec<ResumePoint>)> {
         let mut input = Input::HelloTimeout;
         let mut action = Action::Nothing;
         loop {
@@ -212,8 +241,14 @@ impl Session {
         }
         let _ = input;
         match action {
-            Action::Join { user, resume_after } => {
+            Action::Join { user, resume } => {
                 let room = &self.shared.room;
+                let resume_after = resume.iter().find_map(|point| match &point.conversation {
+                    Conversation::Room(name) if self.shared.rooms.is_default(name) => {
+                        Some(point.last_id)
+                    }
+                    _ => None,
+                });
                 let me = (self.conn, self.key);
                 let mut joined = room.enter(me, &user, resume_after, self.advertised).await;
                 if joined
@@ -233,7 +268,7 @@ impl Session {
                         }
                     }
                 }
-                joined.ok()
+                joined.ok().map(|membership| (membership, resume))
             }
             Action::Refuse(reason) => {
                 self.refuse(reason).await;
@@ -342,6 +377,7 @@ impl Session {
         let event = {
             let me = Speaker {
                 key: &key,
+                name: &name,
                 tx: &tx,
                 conn,
             };
@@ -396,6 +432,7 @@ impl Session {
                     // before the close that explains them.
                     Event::Read(Action::Leave(why)) => {
                         room.leave(conn, &key, why);
+                        shared.rooms.sign_out(&key, conn, why);
                     }
                     other => break (other, removed),
                 }
@@ -422,10 +459,12 @@ impl Session {
             Event::Written(Err(e)) => rules.handle(Input::Lost(lost_on_write(&e)), Instant::now()),
         };
         debug_assert!(rules.is_ended(), "the session goes on after {end:?}");
+        let why = removed_or_dropped(&end);
         match end {
             Action::End { leave, close: how } => {
                 if let Some(why) = leave {
                     room.leave(conn, &key, why);
+                    shared.rooms.sign_out(&key, conn, why);
                     if how.is_none() {
                         tracing::info!(user = %name, %why, "connection ended");
                     }
@@ -444,6 +483,19 @@ impl Session {
             }
             _ => {}
         }
+        // Whatever ended it (a kick, a replacement, shutdown): out of its other rooms. Does
+        // nothing when done above, or when a newer connection of the name holds its places.
+        shared.rooms.sign_out(&key, conn, why);
+    }
+}
+
+/// How the others in a member's rooms are told it went, when nothing said so before.
+fn removed_or_dropped(end: &Action) -> LeaveReason {
+    match end {
+        Action::End {
+            leave: Some(why), ..
+        } => *why,
+        _ => LeaveReason::Dropped,
     }
 }
 
@@ -476,18 +528,52 @@ async fn read_loop(
                 let reply = requests::answer(shared, asker, request).await;
                 reply_to_self(room, me, &ServerFrame::Reply { id, reply });
             }
-            Action::ListUsers => match room.users_frame() {
+            Action::ListUsers { room: name } if shared.rooms.is_default(&name) => {
+                match room.users_frame() {
+                    Ok(bytes) => queue_to_self(room, me, bytes),
+                    Err(e) => tracing::error!(error = %e, "cannot encode Users"),
+                }
+            }
+            Action::ListUsers { room: name } => match shared.rooms.users(&me.who(), &name) {
                 Ok(bytes) => queue_to_self(room, me, bytes),
-                Err(e) => tracing::error!(error = %e, "cannot encode Users"),
+                Err(refused) => problem(room, me, refused),
             },
-            Action::Say { nonce, text } => {
+            Action::Rooms(request) => {
+                let rooms = &shared.rooms;
+                let who = me.who();
+                let done = match request {
+                    RoomRequest::Join { room } => rooms.join(&who, &room),
+                    RoomRequest::Part { room } => rooms.part(&who, &room),
+                    RoomRequest::List => {
+                        reply_to_self(room, me, &rooms.list());
+                        Ok(())
+                    }
+                    RoomRequest::SetTopic { room, topic } => rooms.set_topic(&who, &room, &topic),
+                };
+                if let Err(refused) = done {
+                    problem(room, me, refused);
+                }
+            }
+            Action::Say { nonce, to, text } => {
                 // No more than the fullest queue still takes, as if each line had waited for
                 // congestion on its own.
                 let most = room.headroom().clamp(1, SAYS_PER_TURN);
-                let (lines, broken) =
-                    rules.gather_lines(decoder, (nonce, text), most, Instant::now(), &mut ahead);
+                let (lines, broken) = rules.gather_lines(
+                    decoder,
+                    (&to, (nonce, text)),
+                    most,
+                    Instant::now(),
+                    &mut ahead,
+                );
                 said_this_turn += lines.len().saturating_sub(1);
-                for (nonce, outcome) in room.speak_all(me.key, lines).await {
+                let outcomes = match &to {
+                    Conversation::Room(name) if shared.rooms.is_default(name) => {
+                        room.speak_all(me.key, lines).await
+                    }
+                    Conversation::Room(name) => shared.rooms.say(&me.who(), name, lines),
+                    Conversation::Direct(name) => say_direct(shared, me, name, lines).await,
+                };
+                for (nonce, outcome) in outcomes {
                     room.metrics.said(&outcome);
                     if let Some(reply) = rules.said(nonce, outcome) {
                         reply_to_self(room, me, &reply);
@@ -518,6 +604,55 @@ async fn wait_while_congested(room: &Room, said_this_turn: &mut usize) {
         tokio::task::yield_now().await;
     }
     room.wait_uncongested().await;
+}
+
+/// Direct messages to `to`, if somebody owns that name.
+async fn say_direct(
+    shared: &Shared,
+    me: &Speaker<'_>,
+    to: &str,
+    lines: Vec<(u64, String)>,
+) -> Vec<crate::room::Said> {
+    let owned = match shared.owners.devices(&name_key(to)).await {
+        Ok(devices) => Ok(!devices.is_empty()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look up a name for a direct message");
+            Err(())
+        }
+    };
+    let refused = match owned {
+        Ok(true) => return shared.rooms.say_direct(&me.who(), to, lines),
+        Ok(false) => (ProblemCode::NoSuchUser, format!("nobody owns the name {to}")),
+        Err(()) => (
+            ProblemCode::ServerError,
+            "the server cannot look that name up right now; try again later".to_owned(),
+        ),
+    };
+    lines
+        .into_iter()
+        .map(|(nonce, _)| {
+            (
+                nonce,
+                Err(crate::room::Rejection::Problem {
+                    code: refused.0,
+                    detail: refused.1.clone(),
+                }),
+            )
+        })
+        .collect()
+}
+
+/// Tells this client a request about rooms was not carried out.
+fn problem(room: &Room, me: &Speaker<'_>, refused: Refusal) {
+    reply_to_self(
+        room,
+        me,
+        &ServerFrame::Problem {
+            code: refused.code,
+            nonce: None,
+            detail: refused.detail,
+        },
+    );
 }
 
 /// Queues a frame for this client only.

@@ -22,6 +22,7 @@ use crate::{
     limits::AddressSlot,
     owners::{Guesses, Owners, Policy},
     room::Room,
+    rooms::Registry,
 };
 
 pub(crate) use driver::serve;
@@ -29,6 +30,8 @@ pub(crate) use driver::serve;
 /// What every session shares.
 pub(crate) struct Shared {
     pub(crate) room: Arc<Room>,
+    /// The other rooms, memberships and direct messages.
+    pub(crate) rooms: Registry,
     /// The limits in force (the room's, which a reload replaces); a session reads them once.
     pub(crate) limits: Arc<LiveLimits>,
     /// Handshakes started and not yet finished, for the Retry decision.

@@ -12,8 +12,8 @@
 use std::{borrow::Cow, time::Instant};
 
 use wire::{
-    ClientFrame, DecodeError, FrameDecoder, LeaveReason, ProblemCode, RefuseReason, ServerFrame,
-    close_code,
+    ClientFrame, Conversation, DecodeError, FrameDecoder, LeaveReason, ProblemCode, RefuseReason,
+    ResumePoint, RoomName, ServerFrame, close_code,
 };
 
 use crate::{config::Limits, limits::RateLimit, names::validate_name, room::Rejection};
@@ -79,10 +79,11 @@ pub enum Action {
     /// Ask the book of owners whether this connection's key may use `user` (a valid name), with the
     /// code given in `Redeem`, if any; report with [`Input::Claimed`].
     Claim { user: String, code: Option<String> },
-    /// Ask the room to admit `user` (a valid name), then report with [`Input::Joined`].
+    /// Ask the room to admit `user` (a valid name), then report with [`Input::Joined`]. `resume`
+    /// is the client's last id seen per conversation.
     Join {
         user: String,
-        resume_after: Option<u64>,
+        resume: Vec<ResumePoint>,
     },
     /// Send `Refused`, flush, close with `REFUSED`; the session ends.
     Refuse(RefuseReason),
@@ -90,9 +91,15 @@ pub enum Action {
     Reply(ServerFrame),
     /// Say this line (with those that arrived together with it: [`MemberSession::gather_lines`]),
     /// then report each outcome to [`MemberSession::said`].
-    Say { nonce: u64, text: String },
-    /// Queue the room's user list for this client.
-    ListUsers,
+    Say {
+        nonce: u64,
+        to: Conversation,
+        text: String,
+    },
+    /// Queue a room's user list for this client.
+    ListUsers { room: RoomName },
+    /// Join, leave or list rooms, or set a topic (protocol 5).
+    Rooms(RoomRequest),
     /// Carry out a request about names, devices or moderation and queue its `Reply` with `id`.
     Request { id: u32, request: wire::Request },
     /// Leave the room and stop reading; write what is queued until [`Input::Flushed`].
@@ -105,6 +112,15 @@ pub enum Action {
     },
     /// Finish the stream, give the peer a moment to acknowledge it, then close; the session ends.
     FinishAndClose(Close),
+}
+
+/// What a member asks about rooms (protocol 5); the registry of rooms carries it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomRequest {
+    Join { room: RoomName },
+    Part { room: RoomName },
+    List,
+    SetTopic { room: RoomName, topic: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +154,7 @@ pub struct MemberSession {
     /// The code of a `Redeem` before `Hello`.
     code: Option<String>,
     /// The `Hello` being claimed: its name and resume point, for the `Join` that follows.
-    claiming: Option<(String, Option<u64>)>,
+    claiming: Option<(String, Vec<ResumePoint>)>,
 }
 
 impl MemberSession {
@@ -177,9 +193,9 @@ impl MemberSession {
             (Phase::Ended, _) => Action::Nothing,
             (Phase::Hello, input) => self.before_joining(input),
             (Phase::Claiming, Input::Claimed(Ok(()))) => match self.claiming.take() {
-                Some((user, resume_after)) => {
+                Some((user, resume)) => {
                     self.phase = Phase::Joining;
-                    Action::Join { user, resume_after }
+                    Action::Join { user, resume }
                 }
                 None => self.end(None, None),
             },
@@ -238,11 +254,11 @@ impl MemberSession {
 
     /// The first frame, or how the connection ended before one.
     fn before_joining(&mut self, input: Input) -> Action {
-        let (user, resume_after) = match input {
+        let (user, resume) = match input {
             Input::Frame(ClientFrame::Hello {
                 version,
                 user,
-                resume_after,
+                resume,
             }) => {
                 if version != wire::PROTOCOL_VERSION {
                     let reason = RefuseReason::UnsupportedVersion {
@@ -250,7 +266,7 @@ impl MemberSession {
                     };
                     return self.refuse(reason);
                 }
-                (user, resume_after)
+                (user, resume)
             }
             // A code may come first, once.
             Input::Frame(ClientFrame::Redeem { code }) if self.code.is_none() => {
@@ -281,7 +297,7 @@ impl MemberSession {
             return self.refuse(RefuseReason::InvalidName(e.to_string()));
         }
         self.phase = Phase::Claiming;
-        self.claiming = Some((user.clone(), resume_after));
+        self.claiming = Some((user.clone(), resume));
         Action::Claim {
             user,
             code: self.code.take(),
@@ -298,11 +314,11 @@ impl MemberSession {
 
     /// A frame from a member.
     fn frame(&mut self, frame: ClientFrame, now: Instant) -> Action {
-        // Saying something and asking for the user list (which can be large and is built for
-        // this client alone) spend from the same bucket.
-        if matches!(
+        // Saying something, asking for a list (which can be large and is built for this client
+        // alone) and everything about rooms spend from the same bucket.
+        if !matches!(
             frame,
-            ClientFrame::Say { .. } | ClientFrame::ListUsers | ClientFrame::Request { .. }
+            ClientFrame::Hello { .. } | ClientFrame::Bye | ClientFrame::Redeem { .. }
         ) {
             if self.rate.allow(now) {
                 self.strikes = 0;
@@ -331,8 +347,14 @@ impl MemberSession {
             }
         }
         match frame {
-            ClientFrame::Say { nonce, text } => Action::Say { nonce, text },
-            ClientFrame::ListUsers => Action::ListUsers,
+            ClientFrame::Say { nonce, to, text } => Action::Say { nonce, to, text },
+            ClientFrame::ListUsers { room } => Action::ListUsers { room },
+            ClientFrame::JoinRoom { room } => Action::Rooms(RoomRequest::Join { room }),
+            ClientFrame::PartRoom { room } => Action::Rooms(RoomRequest::Part { room }),
+            ClientFrame::ListRooms => Action::Rooms(RoomRequest::List),
+            ClientFrame::SetTopic { room, topic } => {
+                Action::Rooms(RoomRequest::SetTopic { room, topic })
+            }
             ClientFrame::Hello { .. } => Action::Reply(ServerFrame::Problem {
                 code: ProblemCode::AlreadyJoined,
                 nonce: None,
@@ -350,16 +372,16 @@ impl MemberSession {
         }
     }
 
-    /// `first` (from [`Action::Say`]) and the lines already decoded behind it, `most` in all, so
-    /// that lines that arrived together are said together (one history transaction, one turn of
-    /// the room lock). Gathering stops at anything else, which is left in `ahead` to be handled
-    /// next: a frame other than `Say`, or a `Say` over the rate limit, which is then refused as
-    /// usual. A malformed frame behind the lines is returned so that the lines before it are still
+    /// `first` (from [`Action::Say`]) and the lines to the same conversation already decoded
+    /// behind it, `most` in all, so that lines that arrived together are said together (one
+    /// history transaction, one turn of the room lock). Gathering stops at anything else, which is
+    /// left in `ahead` to be handled next: a frame other than `Say`, a `Say` to another
+    /// conversation, or a `Say` over the rate limit, which is then refused as usual. A malformed frame behind the lines is returned so that the lines before it are still
     /// said; hand it to [`MemberSession::handle`] afterwards.
     pub fn gather_lines(
         &mut self,
         decoder: &mut FrameDecoder,
-        first: (u64, String),
+        (to, first): (&Conversation, (u64, String)),
         most: usize,
         now: Instant,
         ahead: &mut Option<ClientFrame>,
@@ -367,7 +389,11 @@ impl MemberSession {
         let mut lines = vec![first];
         while lines.len() < most {
             match decoder.next_frame() {
-                Ok(Some(ClientFrame::Say { nonce, text })) if self.rate.allow(now) => {
+                Ok(Some(ClientFrame::Say {
+                    nonce,
+                    to: next,
+                    text,
+                })) if next == *to && self.rate.allow(now) => {
                     lines.push((nonce, text));
                 }
                 Ok(Some(other)) => {
@@ -431,15 +457,27 @@ mod tests {
         Input::Frame(ClientFrame::Hello {
             version,
             user: user.into(),
-            resume_after: Some(7),
+            resume: resume(),
         })
     }
 
     fn say(nonce: u64) -> Input {
         Input::Frame(ClientFrame::Say {
             nonce,
+            to: general(),
             text: format!("line {nonce}"),
         })
+    }
+
+    fn general() -> Conversation {
+        Conversation::Room("#general".into())
+    }
+
+    fn resume() -> Vec<ResumePoint> {
+        vec![ResumePoint {
+            conversation: general(),
+            last_id: 7,
+        }]
     }
 
     fn close(code: u32, reason: &'static str) -> Close {
@@ -462,7 +500,7 @@ mod tests {
             s.handle(Input::Claimed(Ok(())), now),
             Action::Join {
                 user: "al".into(),
-                resume_after: Some(7)
+                resume: resume()
             }
         );
         assert!(!s.is_member());
@@ -482,7 +520,7 @@ mod tests {
     #[test]
     fn the_first_frame_must_be_hello() {
         let now = Instant::now();
-        for frame in [ClientFrame::Bye, ClientFrame::ListUsers] {
+        for frame in [ClientFrame::Bye, ClientFrame::ListRooms] {
             let mut s = MemberSession::new(&limits(), None, now);
             assert_eq!(
                 s.handle(Input::Frame(frame), now),
@@ -518,11 +556,11 @@ mod tests {
     #[test]
     fn an_older_client_is_refused_with_the_version_spoken() {
         let now = Instant::now();
-        for old in [2, 3] {
+        for old in [2, 3, 4] {
             let mut s = MemberSession::new(&limits(), None, now);
             assert_eq!(
                 s.handle(hello(old, "al"), now),
-                Action::Refuse(RefuseReason::UnsupportedVersion { supported: 4 })
+                Action::Refuse(RefuseReason::UnsupportedVersion { supported: 5 })
             );
         }
     }

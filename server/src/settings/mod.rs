@@ -100,6 +100,21 @@ pub struct Settings {
     /// Handshakes in progress above which new clients must validate their address (QUIC Retry).
     #[arg(long, default_value_t = DEFAULTS.retry_above_handshakes)]
     pub retry_above_handshakes: usize,
+    /// The room everybody is in after signing in (a `#` and a name).
+    #[arg(long, default_value_t = DEFAULTS.default_room.clone())]
+    pub default_room: String,
+    /// Rooms one name may be in at once, the default room included.
+    #[arg(long, default_value_t = DEFAULTS.max_rooms_per_user)]
+    pub max_rooms_per_user: usize,
+    /// Rooms the server holds, the default room included.
+    #[arg(long, default_value_t = DEFAULTS.max_rooms)]
+    pub max_rooms: usize,
+    /// Names in one room other than the default (0: as many as --max-connections).
+    #[arg(long, default_value_t = DEFAULTS.max_room_members)]
+    pub max_room_members: usize,
+    /// Longest room topic, in bytes.
+    #[arg(long, default_value_t = DEFAULTS.max_topic_bytes)]
+    pub max_topic_bytes: usize,
     /// History database file [default: history.sqlite3 in the user's data directory].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -188,6 +203,11 @@ impl Default for Settings {
             too_fast_strikes: limits.too_fast_strikes,
             max_connections_per_ip: limits.max_connections_per_ip,
             retry_above_handshakes: limits.retry_above_handshakes,
+            default_room: config.default_room.clone(),
+            max_rooms_per_user: limits.max_rooms_per_user,
+            max_rooms: limits.max_rooms,
+            max_room_members: limits.max_room_members,
+            max_topic_bytes: limits.max_topic_bytes,
             history_db: None,
             no_persist: false,
             retain_messages: config.retention.max_messages,
@@ -282,6 +302,10 @@ impl Settings {
             too_fast_strikes: self.too_fast_strikes,
             max_connections_per_ip: self.max_connections_per_ip,
             retry_above_handshakes: self.retry_above_handshakes,
+            max_rooms_per_user: self.max_rooms_per_user,
+            max_rooms: self.max_rooms,
+            max_room_members: self.max_room_members,
+            max_topic_bytes: self.max_topic_bytes,
         }
     }
 
@@ -315,6 +339,9 @@ impl Settings {
             })
             .collect::<Result<_>>()?;
         config.invite_only = self.invite_only;
+        server::validate_room_name(&self.default_room)
+            .map_err(|why| anyhow::anyhow!("--default-room {:?}: {why}", self.default_room))?;
+        config.default_room = self.default_room.clone();
         Ok(config)
     }
 }

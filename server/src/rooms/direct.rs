@@ -1,0 +1,199 @@
+//! Direct messages: a conversation between two names, stored with its own ids (one sequence per
+//! pair), visible to its two ends only.
+//!
+//! A line goes to the receiver's connection if it has one and always back to the sender (its
+//! receipt); `direct_delivered` records, per name and pair, the last id handed to one of that
+//! name's connections. At sign-in the registry hands over what the client missed in each of its
+//! direct conversations, right behind `Welcome`, as `Chat` frames: after its resume point there if
+//! it gave one, else after what was last handed to the name (the lines sent while it was offline),
+//! so a line sent to somebody offline arrives at their next sign-in, on whichever device, once.
+//! Both happen under the sequencer, so a line said during a sign-in is either in its replay or
+//! delivered live after it, never both.
+
+use wire::{ChatMessage, Conversation, ProblemCode, ResumePoint, ServerFrame};
+
+use super::{Online, Refusal, Registry, RoomStore, Slow, Who, lock, push_own, refusal};
+use crate::{
+    names::{name_key, validate_name},
+    queue::PushError,
+    room::{Rejection, Said},
+    store::now_ms,
+};
+
+/// The key of a pair of names: both name keys, in order, so that either end finds it.
+pub(super) fn pair_key(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("{a}\n{b}")
+    } else {
+        format!("{b}\n{a}")
+    }
+}
+
+impl Registry {
+    /// Says lines to `to` (a name somebody owns: the caller checked). Ids go up by one per pair.
+    pub(crate) fn say_direct(&self, who: &Who<'_>, to: &str, lines: Vec<(u64, String)>) -> Vec<Said> {
+        let fail = |lines: Vec<(u64, String)>, r: Refusal| -> Vec<Said> {
+            lines
+                .into_iter()
+                .map(|(nonce, _)| {
+                    (
+                        nonce,
+                        Err(Rejection::Problem {
+                            code: r.code,
+                            detail: r.detail.clone(),
+                        }),
+                    )
+                })
+                .collect()
+        };
+        if validate_name(to).is_err() {
+            return fail(
+                lines,
+                refusal(ProblemCode::NoSuchUser, format!("nobody is called {to}")),
+            );
+        }
+        let mut store = match self.sequencer() {
+            Ok(store) => store,
+            Err(r) => return fail(lines, r),
+        };
+        let to_key = name_key(to);
+        let pair = pair_key(who.key, &to_key);
+        let (last_id, stored_name) = match store.pair(&pair, &to_key) {
+            Ok(found) => found,
+            Err(e) => return fail(lines, super::server_error(e)),
+        };
+        let receiver: Option<Online> = lock(&self.online).get(&to_key).cloned();
+        // The name as its owner last used it: online, or when the two last wrote.
+        let to_name = receiver
+            .as_ref()
+            .map(|o| o.name.clone())
+            .or(stored_name)
+            .unwrap_or_else(|| to.to_owned());
+        let mut outcomes = Vec::with_capacity(lines.len());
+        let mut messages: Vec<ChatMessage> = Vec::with_capacity(lines.len());
+        let at_ms = now_ms();
+        for (nonce, text) in lines {
+            let outcome = if let Err(rejection) = self.check_text(&text) {
+                Err(rejection)
+            } else if messages.iter().any(|m| m.nonce == nonce)
+                || store.direct_said(&pair, who.key, nonce).unwrap_or(false)
+            {
+                Err(Rejection::Duplicate)
+            } else {
+                let id = last_id + 1 + messages.len() as u64;
+                messages.push(ChatMessage {
+                    id,
+                    from: who.name.to_owned(),
+                    nonce,
+                    text,
+                    at_ms,
+                });
+                Ok(id)
+            };
+            outcomes.push((nonce, outcome));
+        }
+        if messages.is_empty() {
+            return outcomes;
+        }
+        let mut delivered_to = vec![who.key];
+        if receiver.is_some() {
+            delivered_to.push(&to_key);
+        }
+        if let Err(e) = store.append_direct(
+            &pair,
+            ((who.key, who.name), (&to_key, &to_name)),
+            &messages,
+            &delivered_to,
+        ) {
+            tracing::error!(error = %e, "cannot store direct messages");
+            for (_, outcome) in &mut outcomes {
+                if outcome.is_ok() {
+                    *outcome = Err(Rejection::Problem {
+                        code: ProblemCode::ServerError,
+                        detail: "the server cannot store messages right now; try again later"
+                            .into(),
+                    });
+                }
+            }
+            return outcomes;
+        }
+        let mut slow = Vec::new();
+        for message in messages {
+            if let Some(receiver) = receiver.as_ref().filter(|_| to_key != who.key) {
+                let frame = ServerFrame::Chat {
+                    conversation: Conversation::Direct(who.name.to_owned()),
+                    message: message.clone(),
+                };
+                if let Ok(bytes) = wire::encode(&frame, wire::MAX_SERVER_FRAME)
+                    && let Err(PushError::Full) = receiver.tx.push(bytes)
+                {
+                    slow.push((receiver.conn, to_key.clone()));
+                }
+            }
+            let receipt = ServerFrame::Chat {
+                conversation: Conversation::Direct(to_name.clone()),
+                message,
+            };
+            if let Ok(bytes) = wire::encode(&receipt, wire::MAX_SERVER_FRAME) {
+                push_own(who, bytes, &mut slow);
+            }
+        }
+        drop(store);
+        self.drop_slow(slow);
+        outcomes
+    }
+
+    /// At sign-in (under the sequencer): what the member missed in each direct conversation.
+    pub(super) fn replay_direct(
+        &self,
+        store: &RoomStore,
+        who: &Who<'_>,
+        resume: &[ResumePoint],
+        slow: &mut Slow,
+    ) {
+        let pairs = match store.pairs_of(who.key) {
+            Ok(pairs) => pairs,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read direct conversations");
+                return;
+            }
+        };
+        for pair in pairs {
+            let other_key = name_key(&pair.other);
+            let after = resume
+                .iter()
+                .find_map(|point| match &point.conversation {
+                    Conversation::Direct(name) if name_key(name) == other_key => {
+                        Some(point.last_id)
+                    }
+                    _ => None,
+                })
+                .unwrap_or(pair.delivered);
+            if pair.last_id <= after {
+                continue;
+            }
+            let lines = match store.direct_lines(&pair.pair, after, self.sizes.max_replay) {
+                Ok(lines) => lines,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read direct messages");
+                    continue;
+                }
+            };
+            let Some(last) = lines.last().map(|m| m.id) else {
+                continue;
+            };
+            for message in lines {
+                let frame = ServerFrame::Chat {
+                    conversation: Conversation::Direct(pair.other.clone()),
+                    message,
+                };
+                if let Ok(bytes) = wire::encode(&frame, wire::MAX_SERVER_FRAME) {
+                    push_own(who, bytes, slow);
+                }
+            }
+            if let Err(e) = store.mark_delivered(who.key, &pair.pair, last) {
+                tracing::error!(error = %e, "cannot record delivered direct messages");
+            }
+        }
+    }
+}
