@@ -1,32 +1,35 @@
 //! A member's session without sockets, for the fuzz target and for tests: bytes go through a
 //! [`FrameDecoder`] into the session's rules ([`MemberSession`]), and what the rules decide is
-//! carried out against a real [`Room`] whose history store lives in memory, the way the quinn
+//! carried out against a real [`Room`] and registry of rooms whose stores live in memory, the way the quinn
 //! driver carries it out (the single-node room never waits, so its futures finish at once). No
 //! runtime, no clock reads: thousands of inputs a second instead of the ten a live QUIC connection
 //! allowed.
 //!
 //! [`SessionHarness::run`] panics when an invariant breaks: the rules act on a member's frames only
 //! after the room admitted it; names the room admits are valid; every frame the member is sent
-//! decodes, `Welcome` comes first, message ids only go up, and every line the room accepted comes
+//! decodes, `Welcome` comes first, message ids only go up in each conversation, and every line the room accepted comes
 //! back to its sender exactly once; closes use the protocol's close codes; and whatever the input,
 //! the session ends with the member out of the room.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use wire::{ClientFrame, FrameDecoder, LeaveReason, RefuseReason, ServerFrame, close_code};
+use wire::{
+    ClientFrame, Conversation, FrameDecoder, LeaveReason, RefuseReason, ServerFrame, close_code,
+};
 
 use crate::{
     config::{Config, TlsSource},
     names::validate_name,
     queue::PushError,
     room::{ConnId, Membership, Room},
-    session::rules::{Action, Close, Input, MemberSession},
+    rooms::{Registry, RoomStore, Who},
+    session::rules::{Action, Close, Input, MemberSession, RoomRequest},
     store::{Retention, Store},
 };
 
@@ -34,6 +37,19 @@ use crate::{
 const TICK: Duration = Duration::from_millis(1);
 /// Lines said together at most (the driver's `SAYS_PER_TURN`).
 const SAYS_PER_TURN: usize = 32;
+
+/// A conversation as the server tells them apart (names compared by how they look).
+fn conversation_key(conversation: &Conversation) -> String {
+    match conversation {
+        Conversation::Room(room) => crate::names::room_key(room),
+        Conversation::Direct(name) => crate::names::name_key(name),
+    }
+}
+
+/// The default room, where a client says its lines.
+fn general() -> Conversation {
+    Conversation::Room(crate::config::DEFAULT_ROOM.into())
+}
 
 /// What one input came to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -51,6 +67,7 @@ pub struct Report {
 /// One room shared by every input, and a clock that only moves forward.
 pub struct SessionHarness {
     room: Arc<Room>,
+    rooms: Registry,
     config: Config,
     next_conn: ConnId,
     now: Instant,
@@ -94,8 +111,12 @@ impl SessionHarness {
             Ok(room) => Arc::new(room),
             Err(e) => panic!("cannot make a room: {e}"),
         };
+        let rooms = RoomStore::in_memory()
+            .and_then(|store| Registry::new(&config, room.clone(), store))
+            .unwrap_or_else(|e| panic!("cannot make the registry of rooms: {e}"));
         Self {
             room,
+            rooms,
             config,
             next_conn: 0,
             now: Instant::now(),
@@ -114,11 +135,13 @@ impl SessionHarness {
             decoder: FrameDecoder::new(self.config.limits.max_frame_bytes),
             conn: self.next_conn,
             room: &self.room,
+            rooms: &self.rooms,
             now: self.now,
             member: None,
             ahead: None,
             accepted: HashSet::new(),
-            last_id: 0,
+            said_to: HashMap::new(),
+            last_id: HashMap::new(),
             report: Report::default(),
         };
         for chunk in chunks {
@@ -160,10 +183,11 @@ impl SessionHarness {
             ClientFrame::Hello {
                 version: wire::PROTOCOL_VERSION,
                 user: name,
-                resume_after: None,
+                resume: Vec::new(),
             },
             ClientFrame::Say {
                 nonce: n,
+                to: general(),
                 text: "still there?".into(),
             },
             ClientFrame::Bye,
@@ -194,13 +218,17 @@ struct Run<'a> {
     decoder: FrameDecoder,
     conn: ConnId,
     room: &'a Room,
+    rooms: &'a Registry,
     now: Instant,
     member: Option<Membership>,
     ahead: Option<ClientFrame>,
-    /// Nonces of lines the room accepted and that have not come back yet.
-    accepted: HashSet<u64>,
-    /// The newest message id the member was sent.
-    last_id: u64,
+    /// Lines the room accepted and that have not come back yet: (conversation's key, nonce).
+    accepted: HashSet<(String, u64)>,
+    /// The conversation each accepted nonce went to, by nonce and id (a nonce is unique per
+    /// user only by the client's good will: the server tells lines apart per conversation).
+    said_to: HashMap<(u64, u64), String>,
+    /// The newest message id the member was sent, per conversation.
+    last_id: HashMap<Conversation, u64>,
     report: Report,
 }
 
@@ -249,8 +277,12 @@ impl Run<'_> {
             Action::Request { .. } => {
                 assert!(was_member, "a request from a client not in the room");
             }
-            Action::Join { user, resume_after } => {
+            Action::Join { user, resume } => {
                 assert!(self.member.is_none(), "Join twice");
+                let resume_after = resume.iter().find_map(|p| match &p.conversation {
+                    Conversation::Room(r) if self.rooms.is_default(r) => Some(p.last_id),
+                    _ => None,
+                });
                 assert!(validate_name(&user).is_ok(), "the rules let {user:?} join");
                 let joined = self
                     .room
@@ -275,6 +307,16 @@ impl Run<'_> {
                         assert!(self.member.is_some() && self.rules.is_member());
                         self.report.joined = true;
                         self.expect_welcome();
+                        if let Some(member) = &self.member {
+                            let who = Who {
+                                key: &member.key,
+                                name: &member.name,
+                                conn: self.conn,
+                                tx: &member.tx,
+                            };
+                            self.rooms.sign_in(&who, &resume);
+                        }
+                        self.drain();
                     }
                     Action::Refuse(reason) => self.refused(&reason),
                     other => panic!("after joining the rules said {other:?}"),
@@ -292,25 +334,43 @@ impl Run<'_> {
                 );
                 self.reply(&frame);
             }
-            Action::Say { nonce, text } => {
+            Action::Say { nonce, to, text } => {
                 assert!(was_member, "a line said by a client not in the room");
                 let most = self.room.headroom().clamp(1, SAYS_PER_TURN);
                 let (lines, broken) = self.rules.gather_lines(
                     &mut self.decoder,
-                    (nonce, text),
+                    (&to, (nonce, text)),
                     most,
                     self.now,
                     &mut self.ahead,
                 );
                 let key = self.member_key();
-                let outcomes = self
-                    .room
-                    .speak_all(&key, lines)
-                    .now_or_never()
-                    .expect("a single-node room says without waiting");
+                let outcomes = match &to {
+                    Conversation::Room(r) if self.rooms.is_default(r) => self
+                        .room
+                        .speak_all(&key, lines)
+                        .now_or_never()
+                        .expect("a single-node room says without waiting"),
+                    // Direct messages without the book of owners: anybody may be written to.
+                    Conversation::Direct(other) => {
+                        let member = self.member.as_ref().expect("a member");
+                        let who = self.who(member);
+                        self.rooms.say_direct(&who, other, lines)
+                    }
+                    Conversation::Room(r) => {
+                        let member = self.member.as_ref().expect("a member");
+                        let who = self.who(member);
+                        self.rooms.say(&who, r, lines)
+                    }
+                };
+                let target = conversation_key(&to);
                 for (nonce, outcome) in outcomes {
-                    if outcome.is_ok() {
-                        assert!(self.accepted.insert(nonce), "nonce {nonce} accepted twice");
+                    if let Ok(id) = &outcome {
+                        assert!(
+                            self.accepted.insert((target.clone(), nonce)),
+                            "nonce {nonce} accepted twice in {to}"
+                        );
+                        self.said_to.insert((nonce, *id), target.clone());
                     }
                     if let Some(reply) = self.rules.said(nonce, outcome) {
                         self.reply(&reply);
@@ -321,11 +381,48 @@ impl Run<'_> {
                     self.act(Input::Broken(e));
                 }
             }
-            Action::ListUsers => {
+            Action::ListUsers { room } => {
                 assert!(was_member, "a user list for a client not in the room");
-                match self.room.users_frame() {
-                    Ok(bytes) => self.push(bytes),
-                    Err(e) => panic!("the user list does not encode: {e}"),
+                if self.rooms.is_default(&room) {
+                    match self.room.users_frame() {
+                        Ok(bytes) => self.push(bytes),
+                        Err(e) => panic!("the user list does not encode: {e}"),
+                    }
+                } else {
+                    let member = self.member.as_ref().expect("a member");
+                    let answer = self.rooms.users(&self.who(member), &room);
+                    match answer {
+                        Ok(bytes) => self.push(bytes),
+                        Err(refused) => self.reply(&ServerFrame::Problem {
+                            code: refused.code,
+                            nonce: None,
+                            detail: refused.detail,
+                        }),
+                    }
+                }
+            }
+            Action::Rooms(request) => {
+                assert!(was_member, "a room request from a client not in the room");
+                let member = self.member.as_ref().expect("a member");
+                let who = self.who(member);
+                let done = match request {
+                    RoomRequest::Join { room } => self.rooms.join(&who, &room),
+                    RoomRequest::Part { room } => self.rooms.part(&who, &room),
+                    RoomRequest::SetTopic { room, topic } => {
+                        self.rooms.set_topic(&who, &room, &topic)
+                    }
+                    RoomRequest::List => {
+                        let list = self.rooms.list();
+                        self.reply(&list);
+                        Ok(())
+                    }
+                };
+                if let Err(refused) = done {
+                    self.reply(&ServerFrame::Problem {
+                        code: refused.code,
+                        nonce: None,
+                        detail: refused.detail,
+                    });
                 }
             }
             Action::Leave(why) => {
@@ -335,6 +432,7 @@ impl Run<'_> {
                     self.room.leave(self.conn, &key, why),
                     "the member was not in the room"
                 );
+                self.rooms.sign_out(&key, self.conn, why);
             }
             Action::End { leave, close } => {
                 if let Some(why) = leave {
@@ -344,6 +442,7 @@ impl Run<'_> {
                     );
                     let key = self.member_key();
                     self.room.leave(self.conn, &key, why);
+                    self.rooms.sign_out(&key, self.conn, why);
                 }
                 if let Some(close) = close {
                     self.closed(close);
@@ -358,6 +457,15 @@ impl Run<'_> {
             }
         }
         self.drain();
+    }
+
+    fn who<'m>(&self, member: &'m Membership) -> Who<'m> {
+        Who {
+            key: &member.key,
+            name: &member.name,
+            conn: self.conn,
+            tx: &member.tx,
+        }
     }
 
     fn member_key(&self) -> String {
@@ -442,16 +550,35 @@ impl Run<'_> {
             assert_eq!(decoder.buffered(), 0, "bytes after a frame");
             self.report.frames += 1;
             match frame {
-                ServerFrame::Welcome { history, .. } => {
+                ServerFrame::Welcome { rooms, .. } => {
                     assert_eq!(self.report.frames, 1, "a second Welcome");
-                    for message in &history {
-                        self.seen(message.id);
+                    for room in rooms {
+                        let conversation = Conversation::Room(room.room);
+                        for message in &room.history {
+                            self.seen(&conversation, message.id);
+                        }
                     }
                 }
-                ServerFrame::Chat(message) => {
+                ServerFrame::RoomJoined(room) => {
+                    assert!(self.report.frames > 1, "a room before Welcome");
+                    let conversation = Conversation::Room(room.room);
+                    // Entering again starts over from the recent lines.
+                    self.last_id.remove(&conversation);
+                    for message in &room.history {
+                        self.seen(&conversation, message.id);
+                    }
+                }
+                ServerFrame::Chat {
+                    conversation,
+                    message,
+                } => {
                     assert!(self.report.frames > 1, "a line before Welcome");
-                    self.seen(message.id);
-                    if message.from == name && self.accepted.remove(&message.nonce) {
+                    self.seen(&conversation, message.id);
+                    let target = self
+                        .said_to
+                        .remove(&(message.nonce, message.id))
+                        .unwrap_or_else(|| conversation_key(&conversation));
+                    if message.from == name && self.accepted.remove(&(target, message.nonce)) {
                         self.report.receipts += 1;
                     }
                 }
@@ -460,9 +587,10 @@ impl Run<'_> {
         }
     }
 
-    fn seen(&mut self, id: u64) {
-        assert!(id > self.last_id, "message {id} after {}", self.last_id);
-        self.last_id = id;
+    fn seen(&mut self, conversation: &Conversation, id: u64) {
+        let last = self.last_id.entry(conversation.clone()).or_insert(0);
+        assert!(id > *last, "message {id} after {last} in {conversation}");
+        *last = id;
     }
 
     /// The member's queue starts with `Welcome`.
@@ -502,6 +630,19 @@ mod tests {
             }
             s
         }
+
+        fn room(&mut self) -> String {
+            const ROOMS: [&str; 5] = ["#general", "#a", "#A", "b", "#\u{430}"];
+            ROOMS[self.below(ROOMS.len() as u64) as usize].into()
+        }
+
+        fn conversation(&mut self) -> Conversation {
+            if self.below(3) == 0 {
+                Conversation::Direct(self.text())
+            } else {
+                Conversation::Room(self.room())
+            }
+        }
     }
 
     /// A random mix of frames (of every kind, with odd fields) and raw bytes, cut into reads.
@@ -516,17 +657,36 @@ mod tests {
                         wire::PROTOCOL_VERSION
                     },
                     user: dice.text(),
-                    resume_after: match dice.below(4) {
-                        0 => None,
-                        1 => Some(u64::MAX),
-                        _ => Some(dice.below(200)),
+                    resume: match dice.below(4) {
+                        0 => Vec::new(),
+                        1 => vec![wire::ResumePoint {
+                            conversation: general(),
+                            last_id: u64::MAX,
+                        }],
+                        _ => vec![wire::ResumePoint {
+                            conversation: dice.conversation(),
+                            last_id: dice.below(200),
+                        }],
                     },
                 },
-                2..=6 => ClientFrame::Say {
+                2..=5 => ClientFrame::Say {
                     nonce: dice.below(8),
+                    to: dice.conversation(),
                     text: dice.text(),
                 },
-                7 => ClientFrame::ListUsers,
+                6 => match dice.below(5) {
+                    0 => ClientFrame::JoinRoom { room: dice.room() },
+                    1 => ClientFrame::PartRoom { room: dice.room() },
+                    2 => ClientFrame::ListRooms,
+                    3 => ClientFrame::SetTopic {
+                        room: dice.room(),
+                        topic: dice.text(),
+                    },
+                    _ => ClientFrame::ListUsers { room: dice.room() },
+                },
+                7 => ClientFrame::ListUsers {
+                    room: "#general".into(),
+                },
                 8 => ClientFrame::Bye,
                 _ => {
                     let n = dice.below(12) as usize;
@@ -585,7 +745,7 @@ mod tests {
         ClientFrame::Hello {
             version: wire::PROTOCOL_VERSION,
             user: user.into(),
-            resume_after: None,
+            resume: Vec::new(),
         }
     }
 
@@ -596,15 +756,18 @@ mod tests {
             hello("al"),
             ClientFrame::Say {
                 nonce: 1,
+                to: general(),
                 text: "one".into(),
             },
             ClientFrame::Say {
                 nonce: 2,
+                to: general(),
                 text: "two".into(),
             },
             // A re-send: not said twice.
             ClientFrame::Say {
                 nonce: 1,
+                to: general(),
                 text: "one".into(),
             },
             ClientFrame::Bye,

@@ -392,7 +392,7 @@ async fn join_inner(pool: &Pool, i: usize, target: &Target, user: &str) -> Resul
         &ClientFrame::Hello {
             version: wire::PROTOCOL_VERSION,
             user: user.to_owned(),
-            resume_after: None,
+            resume: Vec::new(),
         },
         wire::MAX_CLIENT_FRAME,
     )?;
@@ -404,8 +404,9 @@ async fn join_inner(pool: &Pool, i: usize, target: &Target, user: &str) -> Resul
             // newcomer's `Welcome` was a large part of the load tool's own work.
             Some(ServerFrameKind::Welcome) => WelcomeRef::decode(&body)
                 .with_context(|| format!("{user}: a malformed Welcome"))?
-                .users
-                .len(),
+                .rooms
+                .first()
+                .map_or(0, |room| room.users.len()),
             Some(ServerFrameKind::Refused) => match wire::decode_body::<ServerFrame>(&body) {
                 Ok(ServerFrame::Refused { reason }) => bail!("{user} refused: {reason}"),
                 Ok(_) => bail!("{user}: a Refused that decodes as something else"),
@@ -426,9 +427,15 @@ async fn join_inner(pool: &Pool, i: usize, target: &Target, user: &str) -> Resul
     })
 }
 
-/// Sends one `Say`.
+/// The room the load tool speaks in: the default room of a server with the default settings
+/// (`chat-server --default-room`). Everybody is in it, so the workloads measure what they did
+/// before rooms.
+pub const ROOM: &str = "#general";
+
+/// Sends one `Say` to [`ROOM`].
 pub async fn say(send: &mut SendStream, nonce: u64, text: String) -> Result<()> {
-    let bytes = wire::encode(&ClientFrame::Say { nonce, text }, wire::MAX_CLIENT_FRAME)?;
+    let to = wire::Conversation::Room(ROOM.to_owned());
+    let bytes = wire::encode(&ClientFrame::Say { nonce, to, text }, wire::MAX_CLIENT_FRAME)?;
     send.write_all(&bytes).await.context("cannot send Say")?;
     Ok(())
 }
@@ -473,7 +480,7 @@ impl FrameSkipper {
                     return Ok(Some(
                         if ServerFrameKind::of(&body) == Some(ServerFrameKind::Chat) {
                             match wire::decode_body::<ServerFrame>(&body)? {
-                                ServerFrame::Chat(m) => Frame::Chat(m),
+                                ServerFrame::Chat { message, .. } => Frame::Chat(message),
                                 other => bail!("a Chat body decoded as {:?}", other.kind()),
                             }
                         } else {

@@ -131,6 +131,17 @@ struct View {
 }
 
 impl View {
+    /// Where to resume: after the last line seen in the room.
+    fn resume(&self) -> Vec<wire::ResumePoint> {
+        self.last
+            .map(|last_id| wire::ResumePoint {
+                conversation: room(),
+                last_id,
+            })
+            .into_iter()
+            .collect()
+    }
+
     fn absorb(&mut self, m: &ChatMessage, me: &str, prefix: &str) {
         if let Some(last) = self.last
             && m.id != last + 1
@@ -148,6 +159,11 @@ impl View {
             self.finals += 1;
         }
     }
+}
+
+/// Where the soak users speak.
+fn room() -> wire::Conversation {
+    wire::Conversation::Room(super::ROOM.to_owned())
 }
 
 impl Life {
@@ -171,10 +187,10 @@ impl Life {
                         nonce += 1;
                         let text = format!("{} {nonce}", self.name);
                         view.unconfirmed.insert(nonce, text.clone());
-                        broken = conn.send(&ClientFrame::Say { nonce, text }).await.is_err();
+                        broken = conn.send(&ClientFrame::Say { nonce, to: room(), text }).await.is_err();
                     }
                     frame = conn.next() => match frame {
-                        Ok(Some(ServerFrame::Chat(m))) => view.absorb(&m, &self.name, &self.prefix),
+                        Ok(Some(ServerFrame::Chat { message: m, .. })) => view.absorb(&m, &self.name, &self.prefix),
                         Ok(Some(_)) => {}
                         Ok(None) | Err(_) => broken = true,
                     },
@@ -187,7 +203,7 @@ impl Life {
                     while let Ok(Ok(Some(frame))) =
                         tokio::time::timeout(Duration::from_secs(2), conn.next()).await
                     {
-                        if let ServerFrame::Chat(m) = frame {
+                        if let ServerFrame::Chat { message: m, .. } = frame {
                             view.absorb(&m, &self.name, &self.prefix);
                         }
                     }
@@ -209,11 +225,11 @@ impl Life {
         nonce += 1;
         let text = format!("{} final", self.prefix);
         view.unconfirmed.insert(nonce, text.clone());
-        conn.send(&ClientFrame::Say { nonce, text }).await?;
+        conn.send(&ClientFrame::Say { nonce, to: room(), text }).await?;
         let end = Instant::now() + WAIT;
         while view.finals < self.users {
             match tokio::time::timeout_at(end.into(), conn.next()).await {
-                Ok(Ok(Some(ServerFrame::Chat(m)))) => view.absorb(&m, &self.name, &self.prefix),
+                Ok(Ok(Some(ServerFrame::Chat { message: m, .. }))) => view.absorb(&m, &self.name, &self.prefix),
                 Ok(Ok(Some(_))) => {}
                 Ok(Ok(None) | Err(_)) | Err(_) => {
                     view.violations += 1;
@@ -240,7 +256,7 @@ impl Life {
         let (mut conn, welcome) = loop {
             match self
                 .connector
-                .connect(server, *addr, &self.name, view.last)
+                .connect(server, *addr, &self.name, &view.resume())
                 .await
             {
                 Ok(joined) => break joined,
@@ -257,11 +273,11 @@ impl Life {
                 Err(e) => return Err(e).context("soak user cannot join"),
             }
         };
-        for m in &welcome.history {
+        for m in welcome.history() {
             view.absorb(m, &self.name, &self.prefix);
         }
         for (nonce, text) in view.unconfirmed.clone() {
-            conn.send(&ClientFrame::Say { nonce, text }).await?;
+            conn.send(&ClientFrame::Say { nonce, to: room(), text }).await?;
         }
         Ok(conn)
     }

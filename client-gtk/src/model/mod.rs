@@ -12,6 +12,7 @@ pub use user_list::{User, UserList};
 #[cfg(test)]
 pub(crate) fn test_line(id: u64, from: &str, nonce: u64, text: &str) -> client::Line {
     client::Line {
+        conversation: client::Conversation::Room("#general".into()),
         id,
         from: from.into(),
         nonce,

@@ -1,6 +1,10 @@
 //! What the session's events do to the models: plain logic over GObject models, no widgets and no
 //! network, so it is tested without a display. [`ChatState::apply`] updates the models and returns
 //! the [`Effect`]s the session object turns into property changes and signals.
+//!
+//! This window shows the default room only (protocol 5 has more rooms and direct conversations;
+//! the sidebar that shows them is the next stage): events about other conversations are left
+//! aside here.
 
 use client::{CloseReason, Event, LeaveReason, SignedIn};
 
@@ -39,6 +43,8 @@ pub enum Status {
 #[derive(Debug, Default)]
 pub struct ChatState {
     you: std::cell::RefCell<String>,
+    /// The default room, the one conversation this window shows.
+    room: std::cell::RefCell<String>,
     pub messages: MessageList,
     pub users: UserList,
 }
@@ -56,6 +62,7 @@ impl ChatState {
     /// recognised and not shown twice, so a new sign-in carries the conversation on).
     pub fn signed_in(&self, signed_in: &SignedIn) {
         self.you.replace(signed_in.you.clone());
+        self.room.replace(signed_in.room.clone());
         self.users.set_all(&signed_in.users, &signed_in.you);
         for line in &signed_in.history {
             self.messages.add_line(line);
@@ -67,8 +74,26 @@ impl ChatState {
         self.messages.add_pending(&self.you(), nonce, text);
     }
 
+    /// Whether an event is about a conversation this window does not show.
+    fn elsewhere(&self, event: &Event) -> bool {
+        let room = self.room.borrow();
+        match event {
+            Event::Line(line) | Event::Receipt(line) => {
+                line.conversation != client::Conversation::Room(room.clone())
+            }
+            Event::UserJoined { room: r, .. }
+            | Event::UserLeft { room: r, .. }
+            | Event::Users { room: r, .. } => *r != *room,
+            Event::RoomJoined(_) | Event::RoomLeft { .. } | Event::Rooms(_) => true,
+            _ => false,
+        }
+    }
+
     pub fn apply(&self, event: Event) -> Vec<Effect> {
         let you = self.you();
+        if self.elsewhere(&event) {
+            return Vec::new();
+        }
         match event {
             Event::Line(line) => match self.messages.add_line(&line) {
                 Added::New(row) if row.kind() == MessageKind::Chat => vec![Effect::Incoming {
@@ -83,20 +108,24 @@ impl ChatState {
                 self.messages.add_line(&line);
                 Vec::new()
             }
-            Event::UserJoined { user } => {
+            Event::UserJoined { user, .. } => {
                 if self.users.add(&user, &you) {
                     self.messages
                         .add_system(&fill(&gettext("{user} joined"), &[("user", &user)]));
                 }
                 Vec::new()
             }
-            Event::UserLeft { user, why } => {
+            Event::UserLeft { user, why, .. } => {
                 self.users.remove(&user);
                 self.messages.add_system(&left_text(&user, why));
                 Vec::new()
             }
-            Event::Users(list) => {
+            Event::Users { list, .. } => {
                 self.users.set_all(&list, &you);
+                Vec::new()
+            }
+            // Topics and other rooms are the sidebar's (stage 2 of issue 18).
+            Event::Topic { .. } | Event::RoomJoined(_) | Event::RoomLeft { .. } | Event::Rooms(_) => {
                 Vec::new()
             }
             Event::Problem {
@@ -240,6 +269,8 @@ mod tests {
         let state = ChatState::new();
         state.signed_in(&SignedIn {
             you: "ann".into(),
+            room: "#general".into(),
+            topic: String::new(),
             users: vec!["bob".into(), "ann".into()],
             history: vec![line(1, "bob", 1, "earlier")],
         });
@@ -306,10 +337,17 @@ mod tests {
     fn joins_and_leaves_update_users_and_add_system_lines() {
         let state = signed_in();
         state.apply(Event::UserJoined {
+            room: "#general".into(),
             user: "carol".into(),
+        });
+        // Another room's join is not this window's.
+        state.apply(Event::UserJoined {
+            room: "#rust".into(),
+            user: "dave".into(),
         });
         assert_eq!(state.users.names(), ["ann", "bob", "carol"]);
         state.apply(Event::UserLeft {
+            room: "#general".into(),
             user: "bob".into(),
             why: LeaveReason::TimedOut,
         });
@@ -319,7 +357,10 @@ mod tests {
             .map(|m| m.text())
             .collect();
         assert_eq!(texts, ["carol joined", "bob left (timed out)"]);
-        state.apply(Event::Users(vec!["ann".into()]));
+        state.apply(Event::Users {
+            room: "#general".into(),
+            list: vec!["ann".into()],
+        });
         assert_eq!(state.users.names(), ["ann"]);
     }
 

@@ -114,8 +114,13 @@ async fn member(incoming: Incoming, room: &Room) -> Result<()> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let welcome = ServerFrame::Welcome {
         you: user.clone(),
-        users: Vec::new(),
-        history: Vec::new(),
+        rooms: vec![wire::RoomState {
+            room: "#general".into(),
+            topic: String::new(),
+            users: Vec::new(),
+            history: Vec::new(),
+        }],
+        direct: Vec::new(),
         // The floor enforces no rate: it measures the transport, not the rules.
         limits: wire::Limits {
             lines_per_sec: 0,
@@ -123,6 +128,8 @@ async fn member(incoming: Incoming, room: &Room) -> Result<()> {
             max_line_bytes: wire::MAX_CLIENT_FRAME as u32,
             max_frame_bytes: wire::MAX_CLIENT_FRAME as u32,
             strikes_allowed: 0,
+            max_rooms_per_user: 1,
+            max_topic_bytes: 0,
         },
     };
     tx.try_send(wire::encode(&welcome, wire::MAX_SERVER_FRAME)?)?;
@@ -148,17 +155,20 @@ async fn read_loop(
     user: &str,
 ) -> Result<()> {
     while let Some(frame) = next_frame(recv, decoder).await? {
-        let ClientFrame::Say { nonce, text } = frame else {
+        let ClientFrame::Say { nonce, to, text } = frame else {
             continue;
         };
         let members = room.members.lock().unwrap_or_else(PoisonError::into_inner);
-        let chat = ServerFrame::Chat(ChatMessage {
-            id: room.next_id.fetch_add(1, Ordering::Relaxed),
-            from: user.to_owned(),
-            nonce,
-            text,
-            at_ms: 0,
-        });
+        let chat = ServerFrame::Chat {
+            conversation: to,
+            message: ChatMessage {
+                id: room.next_id.fetch_add(1, Ordering::Relaxed),
+                from: user.to_owned(),
+                nonce,
+                text,
+                at_ms: 0,
+            },
+        };
         let bytes = wire::encode(&chat, wire::MAX_SERVER_FRAME)?;
         for (_, tx) in members.iter() {
             if tx.try_send(bytes.clone()).is_err() {

@@ -113,7 +113,7 @@ impl Room {
         advertised: wire::Limits,
     ) -> Result<super::Membership, RefuseReason> {
         let Some(peers) = &self.peers else {
-            return self.join((conn, device), name, resume_after, advertised, Vec::new());
+            return self.join((conn, device), name, resume_after, advertised);
         };
         let key = name_key(name);
         let older_than_cache = {
@@ -178,8 +178,7 @@ impl Room {
         }
     }
 
-    /// Joins `name` (already validated) on a single node. `direct` goes into the `Welcome` as it
-    /// is (the direct conversations' lines the client has not seen; see `rooms::direct`).
+    /// Joins `name` (already validated) on a single node.
     ///
     /// A resume older than the cache is read from the store under the sequencer, before the room's
     /// lock is taken and while no line can get an id, then continued from the cache: the replay
@@ -190,7 +189,6 @@ impl Room {
         name: &str,
         resume_after: Option<u64>,
         advertised: wire::Limits,
-        direct: Vec<DirectState>,
     ) -> Result<Membership, RefuseReason> {
         let key = name_key(name);
         let older_than_cache = {
@@ -223,7 +221,7 @@ impl Room {
             &mut state,
             (conn, device),
             (name, key),
-            (replay, direct),
+            (replay, Vec::new()),
             0,
             advertised,
         );

@@ -480,6 +480,12 @@ mod tests {
         }]
     }
 
+    fn list_users() -> Input {
+        Input::Frame(ClientFrame::ListUsers {
+            room: "#general".into(),
+        })
+    }
+
     fn close(code: u32, reason: &'static str) -> Close {
         Close::new(code, reason)
     }
@@ -640,12 +646,27 @@ mod tests {
             s.handle(say(1), now),
             Action::Say {
                 nonce: 1,
+                to: general(),
                 text: "line 1".into()
             }
         );
         assert_eq!(
-            s.handle(Input::Frame(ClientFrame::ListUsers), now),
-            Action::ListUsers
+            s.handle(list_users(), now),
+            Action::ListUsers {
+                room: "#general".into()
+            }
+        );
+        // Rooms: each request becomes the registry's, from the same bucket.
+        assert_eq!(
+            s.handle(
+                Input::Frame(ClientFrame::JoinRoom {
+                    room: "#rust".into()
+                }),
+                now
+            ),
+            Action::Rooms(RoomRequest::Join {
+                room: "#rust".into()
+            })
         );
         assert_eq!(
             s.handle(hello(wire::PROTOCOL_VERSION, "bo"), now),
@@ -665,15 +686,14 @@ mod tests {
         assert!(matches!(s.handle(say(1), now), Action::Say { .. }));
         assert!(matches!(s.handle(say(2), now), Action::Say { .. }));
         assert_eq!(
-            s.handle(Input::Frame(ClientFrame::ListUsers), now),
-            Action::ListUsers
+            s.handle(list_users(), now),
+            Action::ListUsers {
+                room: "#general".into()
+            }
         );
         // Then two strikes are told, naming the line's nonce (none for ListUsers).
         assert_eq!(s.handle(say(3), now), too_fast(Some(3)));
-        assert_eq!(
-            s.handle(Input::Frame(ClientFrame::ListUsers), now),
-            too_fast(None)
-        );
+        assert_eq!(s.handle(list_users(), now), too_fast(None));
         // A second Hello is not rate-limited and does not count.
         assert!(matches!(
             s.handle(hello(wire::PROTOCOL_VERSION, "al"), now),
@@ -814,8 +834,13 @@ mod tests {
     }
 
     fn encoded_say(nonce: u64) -> Vec<u8> {
+        encoded_say_to(nonce, general())
+    }
+
+    fn encoded_say_to(nonce: u64, to: Conversation) -> Vec<u8> {
         let frame = ClientFrame::Say {
             nonce,
+            to,
             text: format!("line {nonce}"),
         };
         wire::encode(&frame, 1 << 16).expect("encodes").to_vec()
@@ -833,20 +858,44 @@ mod tests {
         for nonce in 1..=5 {
             decoder.push(&encoded_say(nonce));
         }
-        decoder.push(&wire::encode(&ClientFrame::ListUsers, 64).expect("encodes"));
+        decoder.push(&wire::encode(&ClientFrame::ListRooms, 64).expect("encodes"));
         let mut ahead = None;
         let first = (0, "line 0".to_owned());
-        let (lines, broken) = s.gather_lines(&mut decoder, first.clone(), 3, now, &mut ahead);
+        let to = general();
+        let (lines, broken) = s.gather_lines(&mut decoder, (&to, first.clone()), 3, now, &mut ahead);
         let nonces: Vec<u64> = lines.iter().map(|(n, _)| *n).collect();
         assert_eq!(
             (nonces, broken.is_none(), ahead.is_none()),
             (vec![0, 1, 2], true, true)
         );
         // The next call takes up what is left and stops at the frame that is not a line.
-        let (lines, _) = s.gather_lines(&mut decoder, first, 32, now, &mut ahead);
+        let (lines, _) = s.gather_lines(&mut decoder, (&to, first), 32, now, &mut ahead);
         let nonces: Vec<u64> = lines.iter().map(|(n, _)| *n).collect();
         assert_eq!(nonces, vec![0, 3, 4, 5]);
-        assert!(matches!(ahead, Some(ClientFrame::ListUsers)));
+        assert!(matches!(ahead, Some(ClientFrame::ListRooms)));
+    }
+
+    #[test]
+    fn gathering_stops_at_a_line_to_another_conversation() {
+        let now = Instant::now();
+        let unlimited = Limits {
+            messages_per_sec: 0,
+            ..Limits::default()
+        };
+        let mut s = MemberSession::new(&unlimited, None, now);
+        let mut decoder = FrameDecoder::new(1 << 16);
+        decoder.push(&encoded_say(1));
+        decoder.push(&encoded_say_to(2, Conversation::Direct("bo".into())));
+        decoder.push(&encoded_say(3));
+        let mut ahead = None;
+        let to = general();
+        let (lines, _) = s.gather_lines(&mut decoder, (&to, (0, "x".into())), 32, now, &mut ahead);
+        let nonces: Vec<u64> = lines.iter().map(|(n, _)| *n).collect();
+        assert_eq!(nonces, vec![0, 1]);
+        assert!(matches!(
+            ahead,
+            Some(ClientFrame::Say { nonce: 2, to: Conversation::Direct(_), .. })
+        ));
     }
 
     #[test]
@@ -859,14 +908,15 @@ mod tests {
         let mut ahead = None;
         // The first line took a token already (burst 3): two more fit, the third stays ahead.
         assert!(matches!(s.handle(say(0), now), Action::Say { .. }));
-        let (lines, broken) = s.gather_lines(&mut decoder, (0, "x".into()), 32, now, &mut ahead);
+        let to = general();
+        let (lines, broken) = s.gather_lines(&mut decoder, (&to, (0, "x".into())), 32, now, &mut ahead);
         assert_eq!(lines.len(), 3);
         assert!(broken.is_none());
         assert!(matches!(ahead, Some(ClientFrame::Say { nonce: 3, .. })));
 
         let mut decoder = FrameDecoder::new(1 << 16);
         decoder.push(&[0, 0, 0, 1, 0xff]);
-        let (lines, broken) = s.gather_lines(&mut decoder, (9, "x".into()), 32, now, &mut None);
+        let (lines, broken) = s.gather_lines(&mut decoder, (&to, (9, "x".into())), 32, now, &mut None);
         assert_eq!(lines.len(), 1);
         assert!(broken.is_some());
     }
