@@ -353,7 +353,7 @@ impl TestServer {
         self.expect(
             events,
             &format!("{user} joining"),
-            |e| matches!(e, Event::UserJoined { user: u } if u == user),
+            |e| matches!(e, Event::UserJoined { user: u, .. } if u == user),
         );
     }
 
@@ -546,7 +546,7 @@ fn keyboard_alone_signs_in_and_sends_and_a_screen_reader_can_name_every_control(
     server.expect(
         &bob_events,
         "ann quitting",
-        |e| matches!(e, Event::UserLeft { user, why: LeaveReason::Quit } if user == "ann"),
+        |e| matches!(e, Event::UserLeft { user, why: LeaveReason::Quit, .. } if user == "ann"),
     );
     let deadline = Instant::now() + WAIT;
     while app.0.try_wait().expect("chat-gtk's status").is_none() {

@@ -309,7 +309,7 @@ fn chat_round_trip_users_and_exit() {
     assert!(
         wait_until(|| {
             while let Ok(event) = bob_events.try_recv() {
-                if let Event::UserLeft { user, why } = event {
+                if let Event::UserLeft { user, why, .. } = event {
                     left |= user == "ann" && why == LeaveReason::Quit;
                 }
             }
@@ -505,7 +505,7 @@ fn ctrl_q_and_closing_the_window_say_goodbye_too() {
         let mut left = false;
         wait_until(|| {
             while let Ok(event) = bob_events.try_recv() {
-                if let Event::UserLeft { user, why } = event {
+                if let Event::UserLeft { user, why, .. } = event {
                     left |= user == name && why == LeaveReason::Quit;
                 }
             }

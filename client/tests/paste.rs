@@ -54,7 +54,7 @@ impl Watcher {
                 .expect("the watcher's session goes on");
             match event {
                 Event::Line(line) if line.from == from => seen.push(line.text),
-                Event::UserLeft { user, why } => {
+                Event::UserLeft { user, why, .. } => {
                     assert_ne!(why, LeaveReason::Misbehaved, "{user} was cut off");
                 }
                 Event::Problem { code, detail, .. } => panic!("watcher told {code}: {detail}"),
@@ -74,7 +74,7 @@ impl Watcher {
                 .unwrap_or_else(|_| panic!("{user} left in time"))
                 .expect("the watcher's session goes on")
             {
-                Event::UserLeft { user: who, why } if who == user => return why,
+                Event::UserLeft { user: who, why, .. } if who == user => return why,
                 _ => {}
             }
         }

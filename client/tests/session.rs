@@ -54,7 +54,7 @@ async fn joins_and_leaves_arrive_as_one_event_each_whatever_the_batching() {
     let (carol, _, _carol_events) = join(&server, "carol").await;
     let mut joined = Vec::new();
     until(&ann_events, |e| match e {
-        Event::UserJoined { user } => {
+        Event::UserJoined { user, .. } => {
             joined.push(user.clone());
             (joined.len() == 2).then_some(())
         }
@@ -65,7 +65,7 @@ async fn joins_and_leaves_arrive_as_one_event_each_whatever_the_batching() {
 
     bob.quit().await;
     let ((user, why), _) = until(&ann_events, |e| match e {
-        Event::UserLeft { user, why } => Some((user.clone(), *why)),
+        Event::UserLeft { user, why, .. } => Some((user.clone(), *why)),
         _ => None,
     })
     .await;
@@ -73,7 +73,7 @@ async fn joins_and_leaves_arrive_as_one_event_each_whatever_the_batching() {
 
     ann.list_users().expect("asks");
     let (users, _) = until(&ann_events, |e| match e {
-        Event::Users(list) => Some(list.clone()),
+        Event::Users { list, .. } => Some(list.clone()),
         _ => None,
     })
     .await;

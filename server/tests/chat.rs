@@ -10,9 +10,9 @@ async fn two_users_chat_and_each_gets_a_receipt() {
     let server = TestServer::start().await;
     let (mut alice, welcome) = server.join("alice").await;
     assert_eq!(welcome.you, "alice");
-    assert_eq!(welcome.users, vec!["alice"]);
+    assert_eq!(welcome.users(), vec!["alice"]);
     let (mut bob, welcome) = server.join("bob").await;
-    assert_eq!(welcome.users, vec!["alice", "bob"]);
+    assert_eq!(welcome.users(), vec!["alice", "bob"]);
     assert_eq!(
         next(&mut alice).await,
         ServerFrame::Joined { user: "bob".into() }
@@ -58,6 +58,7 @@ async fn ten_users_all_receive_every_message_in_one_order() {
             tokio::spawn(async move {
                 for n in 0..EACH {
                     w.send(&ClientFrame::Say {
+                        to: wire::Conversation::Room("#general".into()),
                         nonce: n as u64,
                         text: format!("{i}:{n}"),
                     })
@@ -79,7 +80,7 @@ async fn ten_users_all_receive_every_message_in_one_order() {
                         .expect("in time")
                         .expect("readable")
                         .expect("open");
-                    if let ServerFrame::Chat(m) = frame {
+                    if let ServerFrame::Chat { message: m, .. } = frame {
                         got.push(m);
                     }
                 }
@@ -172,7 +173,7 @@ async fn the_owner_signing_in_again_replaces_its_old_connection() {
     say(&mut new, 1, "back").await;
     until(
         &mut bob,
-        |f| matches!(f, ServerFrame::Chat(m) if m.from == "Alice" && m.text == "back"),
+        |f| matches!(f, ServerFrame::Chat { message: m, .. } if m.from == "Alice" && m.text == "back"),
     )
     .await;
 }
@@ -202,10 +203,11 @@ async fn the_user_list_follows_joins_and_leaves() {
     let (mut alice, _) = server.join("alice").await;
     let (bob, _) = server.join("Bob").await;
     let (carol, _) = server.join("carol").await;
-    alice.send(&ClientFrame::ListUsers).await.expect("sent");
+    alice.send(&ClientFrame::ListUsers { room: "#general".into() }).await.expect("sent");
     assert_eq!(
         until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
         ServerFrame::Users {
+            room: "#general".into(),
             list: vec!["alice".into(), "Bob".into(), "carol".into()]
         }
     );
@@ -216,10 +218,11 @@ async fn the_user_list_follows_joins_and_leaves() {
         |f| matches!(f, ServerFrame::Left { user, .. } if user == "Bob"),
     )
     .await;
-    alice.send(&ClientFrame::ListUsers).await.expect("sent");
+    alice.send(&ClientFrame::ListUsers { room: "#general".into() }).await.expect("sent");
     assert_eq!(
         until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
         ServerFrame::Users {
+            room: "#general".into(),
             list: vec!["alice".into(), "carol".into()]
         }
     );
@@ -235,13 +238,13 @@ async fn a_newcomer_gets_recent_history_and_can_reuse_a_freed_name() {
     }
     chats(&mut alice, 5).await;
     let (mut bob, welcome) = server.join("bob").await;
-    let history: Vec<_> = welcome.history.iter().map(|m| m.text.as_str()).collect();
+    let history: Vec<_> = welcome.history().iter().map(|m| m.text.as_str()).collect();
     assert_eq!(history, ["line 2", "line 3", "line 4"]);
 
     bob.send(&ClientFrame::Bye).await.expect("bye");
     until(&mut alice, |f| matches!(f, ServerFrame::Left { .. })).await;
     let (_bob_again, welcome) = server.join("bob").await;
-    assert_eq!(welcome.users, vec!["alice", "bob"]);
+    assert_eq!(welcome.users(), vec!["alice", "bob"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,7 +273,7 @@ async fn ipv6_loopback_works_too() {
     .expect("connector");
     let server_addr: client::ServerAddr = format!("[::1]:{}", addr.port()).parse().expect("addr");
     let (_conn, welcome) = connector
-        .connect(&server_addr, addr, "six", None)
+        .connect(&server_addr, addr, "six", &[])
         .await
         .expect("joins over IPv6");
     assert_eq!(welcome.you, "six");
@@ -286,7 +289,7 @@ async fn a_client_whose_address_changes_keeps_its_session() {
     let (mut alice, _) = server.join("alice").await;
     let bob_connector = server.connector();
     let (mut bob, _) = bob_connector
-        .connect(&server.server_addr(), server.addr, "bob", None)
+        .connect(&server.server_addr(), server.addr, "bob", &[])
         .await
         .expect("bob joins");
     until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
@@ -313,10 +316,11 @@ async fn a_client_whose_address_changes_keeps_its_session() {
         ["bob", "alice"]
     );
     assert_eq!(chats(&mut bob, 1).await[0].text, "got you");
-    alice.send(&ClientFrame::ListUsers).await.expect("sent");
+    alice.send(&ClientFrame::ListUsers { room: "#general".into() }).await.expect("sent");
     assert_eq!(
         until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
         ServerFrame::Users {
+            room: "#general".into(),
             list: vec!["alice".into(), "bob".into()]
         },
         "no Left, no reconnect: the same session"
@@ -344,7 +348,7 @@ async fn follow_presence(
                     "{me} was told {user} left, unknown to it"
                 );
             }
-            ServerFrame::Chat(m) if m.text == marker => return,
+            ServerFrame::Chat { message: m, .. } if m.text == marker => return,
             _ => {}
         }
     }
@@ -362,14 +366,14 @@ async fn a_burst_of_joins_and_leaves_reaches_everyone_once() {
         let (connector, addr, at) = (server.connector(), server.server_addr(), server.addr);
         joining.spawn(async move {
             let name = format!("user{i:02}");
-            let joined = connector.connect(&addr, at, &name, None).await;
+            let joined = connector.connect(&addr, at, &name, &[]).await;
             (name, joined.expect("joins"), connector)
         });
     }
     let mut people = Vec::new();
     while let Some(joined) = joining.join_next().await {
         let (name, (conn, welcome), connector) = joined.expect("join task");
-        let known: std::collections::BTreeSet<String> = welcome.users.into_iter().collect();
+        let known: std::collections::BTreeSet<String> = welcome.users().iter().cloned().collect();
         assert!(known.contains(&name), "{name}'s Welcome lists {name}");
         people.push((name, conn, known, connector));
     }

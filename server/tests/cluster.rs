@@ -125,7 +125,7 @@ impl Node {
     ) -> Result<(Connection, client::Welcome), ClientError> {
         Connector::new(&Trust::CaFile(ca(dir)), identity, self.addr)
             .expect("connector")
-            .connect(&self.server_addr(), self.addr, user, None)
+            .connect(&self.server_addr(), self.addr, user, &[])
             .await
     }
 
@@ -163,10 +163,10 @@ async fn one_user_per_node(dir: &Path, names: &[&str]) -> (Nats, Vec<Node>, Vec<
 async fn users_become(conn: &mut Connection, want: &[&str]) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        conn.send(&wire::ClientFrame::ListUsers)
+        conn.send(&wire::ClientFrame::ListUsers { room: "#general".into() })
             .await
             .expect("sent");
-        if let ServerFrame::Users { list } =
+        if let ServerFrame::Users { list, .. } =
             until(conn, |f| matches!(f, ServerFrame::Users { .. })).await
             && list == want
         {
@@ -370,7 +370,7 @@ async fn a_kick_and_a_new_sign_in_reach_the_user_on_another_node() {
     say(&mut bob_here, 1, "moved").await;
     until(
         &mut op,
-        |f| matches!(f, ServerFrame::Chat(m) if m.from == "bob" && m.text == "moved"),
+        |f| matches!(f, ServerFrame::Chat { message: m, .. } if m.from == "bob" && m.text == "moved"),
     )
     .await;
     users_become(&mut op, &["bob", "op"]).await;
@@ -423,7 +423,7 @@ async fn a_killed_nodes_users_move_to_another_node_and_lose_nothing() {
         loop {
             match next(&mut erin).await {
                 ServerFrame::Left { user, why } if user == "dave" => return why,
-                ServerFrame::Chat(m) => erin_seen.push(m),
+                ServerFrame::Chat { message: m, .. } => erin_seen.push(m),
                 _ => {}
             }
         }
@@ -446,7 +446,7 @@ async fn a_killed_nodes_users_move_to_another_node_and_lose_nothing() {
                     _ => {}
                 },
                 frame = erin.next() => {
-                    if let Ok(Some(ServerFrame::Chat(m))) = frame {
+                    if let Ok(Some(ServerFrame::Chat { message: m, .. })) = frame {
                         erin_seen.push(m);
                     }
                 }
@@ -507,7 +507,7 @@ async fn the_chat_resumes_after_nats_restarts() {
     // NATS is down: the line is refused with a reason, not lost in silence.
     say(&mut b, 2, "during").await;
     match until(&mut b, |f| {
-        matches!(f, ServerFrame::Problem { .. } | ServerFrame::Chat(_))
+        matches!(f, ServerFrame::Problem { .. } | ServerFrame::Chat { .. })
     })
     .await
     {
@@ -528,11 +528,11 @@ async fn the_chat_resumes_after_nats_restarts() {
         );
         say(&mut b, nonce, "after").await;
         match until(&mut b, |f| {
-            matches!(f, ServerFrame::Problem { .. } | ServerFrame::Chat(_))
+            matches!(f, ServerFrame::Problem { .. } | ServerFrame::Chat { .. })
         })
         .await
         {
-            ServerFrame::Chat(m) => break m,
+            ServerFrame::Chat { message: m, .. } => break m,
             _ => {
                 nonce += 1;
                 tokio::time::sleep(Duration::from_millis(300)).await;

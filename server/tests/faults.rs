@@ -58,7 +58,7 @@ async fn a_vanished_client_times_out_and_leaves_no_ghost() {
         .expect("the relay starts");
     let connector = server.connector();
     let (_bob, _) = connector
-        .connect(&server.server_addr(), relay.addr, "bob", None)
+        .connect(&server.server_addr(), relay.addr, "bob", &[])
         .await
         .expect("bob joins through the relay");
     until(&mut alice, |f| matches!(f, ServerFrame::Joined { .. })).await;
@@ -71,10 +71,11 @@ async fn a_vanished_client_times_out_and_leaves_no_ghost() {
             why: LeaveReason::TimedOut
         }
     );
-    alice.send(&ClientFrame::ListUsers).await.expect("sent");
+    alice.send(&ClientFrame::ListUsers { room: "#general".into() }).await.expect("sent");
     assert_eq!(
         until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
         ServerFrame::Users {
+            room: "#general".into(),
             list: vec!["alice".into()]
         }
     );
@@ -159,7 +160,7 @@ async fn a_client_that_trusts_another_ca_fails_verification() {
     )
     .expect("connector");
     match connector
-        .connect(&server.server_addr(), server.addr, "eve", None)
+        .connect(&server.server_addr(), server.addr, "eve", &[])
         .await
     {
         Err(client::ClientError::Certificate(detail)) => {
@@ -221,7 +222,7 @@ async fn the_wrong_protocol_version_is_refused() {
             &ClientFrame::Hello {
                 version,
                 user: "other".into(),
-                resume_after: None,
+                resume: Vec::new(),
             },
             wire::MAX_CLIENT_FRAME,
         )
@@ -271,7 +272,7 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_carry_on() {
             sent += 1;
         }
         match next(&mut alice).await {
-            ServerFrame::Chat(m) => received.push(m.nonce),
+            ServerFrame::Chat { message: m, .. } => received.push(m.nonce),
             ServerFrame::Left { user, why } => sloth_left = Some((user, why)),
             other => panic!("unexpected {other:?}"),
         }
@@ -288,11 +289,11 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_carry_on() {
     // stopped reading (it saw nothing, so from the first line).
     let (mut sloth, welcome) = server
         .connector()
-        .connect(&server.server_addr(), server.addr, "sloth", Some(0))
+        .connect(&server.server_addr(), server.addr, "sloth", &support::resume_after(0))
         .await
         .expect("sloth resumes");
-    let first = welcome.history.first().map(|m| m.id);
-    let mut last = welcome.history.last().map_or(0, |m| m.id);
+    let first = welcome.history().first().map(|m| m.id);
+    let mut last = welcome.history().last().map_or(0, |m| m.id);
     assert_eq!(first, Some(1), "the replay starts at the first line");
     while last < LINES {
         last = chats(&mut sloth, 1).await[0].id;
@@ -336,6 +337,7 @@ async fn full_speed_speakers_are_slowed_not_dropped() {
         sending.spawn(async move {
             for nonce in 0..LINES {
                 let line = ClientFrame::Say {
+                    to: wire::Conversation::Room("#general".into()),
                     nonce,
                     text: format!("{i}:{nonce}"),
                 };
@@ -354,7 +356,7 @@ async fn full_speed_speakers_are_slowed_not_dropped() {
                 let frame = tokio::time::timeout(WAIT, r.next())
                     .await
                     .expect("a line in time");
-                let Ok(Some(ServerFrame::Chat(m))) = frame else {
+                let Ok(Some(ServerFrame::Chat { message: m, .. })) = frame else {
                     panic!(
                         "expected a line, got {frame:?}; closed: {:?}",
                         q.close_reason()
@@ -434,6 +436,7 @@ async fn a_flood_is_answered_too_fast_then_disconnected() {
     let (mut w, mut r, q) = flooder.split();
     for n in 0..100u64 {
         if w.send(&ClientFrame::Say {
+            to: wire::Conversation::Room("#general".into()),
             nonce: n,
             text: format!("spam {n}"),
         })
@@ -449,7 +452,7 @@ async fn a_flood_is_answered_too_fast_then_disconnected() {
     let mut too_fast = Vec::new();
     while let Ok(Some(frame)) = tokio::time::timeout(WAIT, r.next()).await.expect("in time") {
         match frame {
-            ServerFrame::Chat(m) => accepted.push(m.nonce),
+            ServerFrame::Chat { message: m, .. } => accepted.push(m.nonce),
             ServerFrame::Problem {
                 code: ProblemCode::TooFast,
                 nonce: Some(n),
@@ -478,7 +481,7 @@ async fn a_flood_is_answered_too_fast_then_disconnected() {
     say(&mut alice, 1, "calm again").await;
     until(
         &mut alice,
-        |f| matches!(f, ServerFrame::Chat(m) if m.text == "calm again"),
+        |f| matches!(f, ServerFrame::Chat { message: m, .. } if m.text == "calm again"),
     )
     .await;
 }
@@ -511,7 +514,7 @@ async fn clients_pass_address_validation_when_retry_is_demanded() {
     let server = TestServer::start_with(|c| c.limits.retry_above_handshakes = 0).await;
     let (mut alice, _, alice_retries) = retry_counting::join(&server, "alice").await;
     let (_bob, welcome, bob_retries) = retry_counting::join(&server, "bob").await;
-    assert_eq!(welcome.users, vec!["alice", "bob"]);
+    assert_eq!(welcome.users(), vec!["alice", "bob"]);
     assert_eq!(
         retry_counting::count(&alice_retries),
         1,
@@ -620,7 +623,7 @@ mod retry_counting {
             .rebind_abstract(Arc::new(counter))
             .expect("rebind");
         let (conn, welcome) = connector
-            .connect(&server.server_addr(), server.addr, user, None)
+            .connect(&server.server_addr(), server.addr, user, &[])
             .await
             .expect("joins");
         (conn, welcome, retries)

@@ -104,6 +104,7 @@ impl Chatters {
                         .sent
                         .insert((name.clone(), nonce), Instant::now());
                     let frame = ClientFrame::Say {
+                        to: wire::Conversation::Room("#general".into()),
                         nonce,
                         text: format!("{name} says line {nonce}"),
                     };
@@ -124,7 +125,7 @@ impl Chatters {
                 // Ends when the test aborts it or the stream ends.
                 loop {
                     match reader.next().await {
-                        Ok(Some(ServerFrame::Chat(m))) => lock(&rlog).seen[i].push(Seen {
+                        Ok(Some(ServerFrame::Chat { message: m, .. })) => lock(&rlog).seen[i].push(Seen {
                             id: m.id,
                             from: m.from,
                             nonce: m.nonce,
@@ -312,6 +313,7 @@ async fn why_left(watcher: &mut Connection, user: &str) -> LeaveReason {
 fn say_with_invalid_utf8(nonce: u64) -> Vec<u8> {
     let placeholder = "BBBB";
     let mut bytes = encode(&ClientFrame::Say {
+        to: wire::Conversation::Room("#general".into()),
         nonce,
         text: placeholder.into(),
     });
@@ -333,7 +335,7 @@ fn hello(user: &str) -> ClientFrame {
     ClientFrame::Hello {
         version: wire::PROTOCOL_VERSION,
         user: user.into(),
-        resume_after: None,
+        resume: Vec::new(),
     }
 }
 
@@ -408,22 +410,23 @@ fn random_frame(rng: &mut StdRng) -> ClientFrame {
                 rng.random()
             },
             user: random_name(rng),
-            resume_after: if rng.random_bool(0.3) {
-                Some(rng.random())
+            resume: if rng.random_bool(0.3) {
+                support::resume_after(rng.random())
             } else {
-                None
+                Vec::new()
             },
         },
         1 | 2 => {
             let len = rng.random_range(0..40);
             ClientFrame::Say {
+                to: wire::Conversation::Room("#general".into()),
                 nonce: rng.random(),
                 text: (0..len)
                     .map(|_| char::from(rng.random_range(b' '..=b'~')))
                     .collect(),
             }
         }
-        3 => ClientFrame::ListUsers,
+        3 => ClientFrame::ListUsers { room: "#general".into() },
         _ => ClientFrame::Bye,
     }
 }
@@ -521,7 +524,7 @@ async fn random_and_mutated_frames_get_their_typed_close() {
                         &server.server_addr(),
                         server.addr,
                         &format!("hostile{i}"),
-                        None,
+                        &[],
                     )
                     .await
                     .expect("hostile client joins");
@@ -625,11 +628,12 @@ async fn a_frame_cut_in_half_and_abandoned_is_closed_by_the_timeouts() {
         .await
         .expect("the relay starts");
     let (vanisher, _) = connector
-        .connect(&server.server_addr(), relay.addr, "vanisher", None)
+        .connect(&server.server_addr(), relay.addr, "vanisher", &[])
         .await
         .expect("joins through the relay");
     let (mut vw, _vr, vq) = vanisher.split();
     let say_bytes = encode(&ClientFrame::Say {
+        to: wire::Conversation::Room("#general".into()),
         nonce: 7,
         text: "never finished".into(),
     });
@@ -642,6 +646,7 @@ async fn a_frame_cut_in_half_and_abandoned_is_closed_by_the_timeouts() {
     let (slow, _) = server.join("pauser").await;
     let (mut sw, mut sr, _sq) = slow.split();
     let pause_bytes = encode(&ClientFrame::Say {
+        to: wire::Conversation::Room("#general".into()),
         nonce: 9,
         text: "finished after a pause".into(),
     });
@@ -681,7 +686,7 @@ async fn a_frame_cut_in_half_and_abandoned_is_closed_by_the_timeouts() {
     let deadline = Instant::now() + WAIT;
     while got.is_none() && Instant::now() < deadline {
         match timeout(WAIT, sr.next()).await {
-            Ok(Ok(Some(ServerFrame::Chat(m)))) if m.from == "pauser" => got = Some(m.text),
+            Ok(Ok(Some(ServerFrame::Chat { message: m, .. }))) if m.from == "pauser" => got = Some(m.text),
             Ok(Ok(Some(_))) => {}
             other => panic!("pauser's stream: {other:?}"),
         }
@@ -714,7 +719,7 @@ async fn many_hellos_on_one_connection_each_get_already_joined() {
             };
             w.send(&hello(&name)).await.expect("sent");
         }
-        w.send(&ClientFrame::ListUsers).await.expect("sent");
+        w.send(&ClientFrame::ListUsers { room: "#general".into() }).await.expect("sent");
         w
     });
     let mut problems = 0;
@@ -727,9 +732,9 @@ async fn many_hellos_on_one_connection_each_get_already_joined() {
                 nonce: None,
                 ..
             })) => problems += 1,
-            Ok(Some(ServerFrame::Users { list })) => break list,
+            Ok(Some(ServerFrame::Users { list, .. })) => break list,
             Ok(Some(
-                ServerFrame::Chat(_) | ServerFrame::Joined { .. } | ServerFrame::Left { .. },
+                ServerFrame::Chat { .. } | ServerFrame::Joined { .. } | ServerFrame::Left { .. },
             )) => {}
             other => panic!("unexpected {other:?} after {problems} answers"),
         }
@@ -774,7 +779,7 @@ async fn thousands_of_bad_hellos_are_each_refused() {
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.expect("gate");
             let got = connector
-                .connect(&server.server_addr(), server.addr, &name, None)
+                .connect(&server.server_addr(), server.addr, &name, &[])
                 .await;
             match (got, taken) {
                 (Err(client::ClientError::Refused(RefuseReason::NameOwned)), true)
@@ -825,7 +830,7 @@ async fn extra_streams_are_refused_by_the_transport() {
     // Bystanders keep chatting, so wait for this member's own receipt among their lines.
     until(
         &mut member,
-        |f| matches!(f, ServerFrame::Chat(m) if m.from == "streamer" && m.nonce == 1),
+        |f| matches!(f, ServerFrame::Chat { message: m, .. } if m.from == "streamer" && m.nonce == 1),
     )
     .await;
 
@@ -931,6 +936,7 @@ async fn lines_written_together_are_all_said_before_a_broken_frame_closes() {
     let mut bytes = Vec::new();
     for nonce in [1, 2, 3, 2, 4] {
         bytes.extend(encode(&ClientFrame::Say {
+            to: wire::Conversation::Room("#general".into()),
             nonce,
             text: format!("line {nonce}"),
         }));
@@ -979,6 +985,7 @@ async fn a_flood_is_answered_and_the_others_keep_receiving() {
     let writer = tokio::spawn(async move {
         for nonce in 0..FLOOD {
             let frame = ClientFrame::Say {
+                to: wire::Conversation::Room("#general".into()),
                 nonce,
                 text: format!("flood line {nonce}"),
             };
@@ -1003,7 +1010,7 @@ async fn a_flood_is_answered_and_the_others_keep_receiving() {
             answers.len()
         );
         match timeout(WAIT, r.next()).await.expect("an answer in time") {
-            Ok(Some(ServerFrame::Chat(m))) if m.from == "flooder" => answers.push((m.nonce, true)),
+            Ok(Some(ServerFrame::Chat { message: m, .. })) if m.from == "flooder" => answers.push((m.nonce, true)),
             Ok(Some(ServerFrame::Problem {
                 code: ProblemCode::TooFast,
                 nonce: Some(n),

@@ -129,7 +129,7 @@ async fn the_counts_follow_what_clients_do() {
         addr,
     )
     .expect("connector");
-    let refused = tokio::time::timeout(WAIT, again.connect(&server, addr, "Alice", None))
+    let refused = tokio::time::timeout(WAIT, again.connect(&server, addr, "Alice", &[]))
         .await
         .expect("answered in time");
     assert!(
@@ -149,7 +149,7 @@ async fn the_counts_follow_what_clients_do() {
         addr,
     )
     .expect("connector");
-    let failed = tokio::time::timeout(WAIT, stranger.connect(&server, addr, "mallory", None))
+    let failed = tokio::time::timeout(WAIT, stranger.connect(&server, addr, "mallory", &[]))
         .await
         .expect("fails in time");
     assert!(
@@ -160,9 +160,9 @@ async fn the_counts_follow_what_clients_do() {
     say(&mut alice, 1, "hello").await;
     say(&mut alice, 2, "far too long").await;
     // Bob's join may come first: presence is not a line.
-    let wanted = |f: &ServerFrame| matches!(f, ServerFrame::Chat(_) | ServerFrame::Problem { .. });
+    let wanted = |f: &ServerFrame| matches!(f, ServerFrame::Chat { .. } | ServerFrame::Problem { .. });
     match until(&mut alice, wanted).await {
-        ServerFrame::Chat(m) => assert_eq!(m.text, "hello"),
+        ServerFrame::Chat { message: m, .. } => assert_eq!(m.text, "hello"),
         other => panic!("expected alice's Chat, got {other:?}"),
     }
     match until(&mut alice, wanted).await {

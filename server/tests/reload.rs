@@ -68,11 +68,11 @@ async fn try_line(port: u16, ca: &Path, user: &str, text: &str, limit: u32) -> O
     );
     say(&mut conn, 1, text).await;
     let answer = until(&mut conn, |f| {
-        matches!(f, ServerFrame::Chat(_) | ServerFrame::Problem { .. })
+        matches!(f, ServerFrame::Chat { .. } | ServerFrame::Problem { .. })
     })
     .await;
     match answer {
-        ServerFrame::Chat(m) => {
+        ServerFrame::Chat { message: m, .. } => {
             assert_eq!(m.text, text);
             None
         }

@@ -31,7 +31,7 @@ fn happened(event: Event) -> Happened {
     match event {
         Event::Line(m) | Event::Receipt(m) => Happened::Line(m),
         Event::Problem { code, .. } => Happened::Problem(code),
-        Event::UserJoined { user } => Happened::Joined(user),
+        Event::UserJoined { user, .. } => Happened::Joined(user),
         Event::Disconnected { .. } => Happened::Disconnected,
         Event::Reconnected { .. } => Happened::Reconnected,
         Event::Closed(reason) => Happened::Closed(reason.to_string()),
@@ -124,6 +124,7 @@ async fn lines_held_back_by_too_fast_are_sent_again_and_said_once() {
     let mut seen = chats(&mut watcher, LINES).await;
     watcher
         .send(&ClientFrame::Say {
+            to: wire::Conversation::Room("#general".into()),
             nonce: 1,
             text: "end".into(),
         })
@@ -222,11 +223,11 @@ async fn a_session_reconnects_when_the_server_is_back_and_says_what_was_pending_
         addr,
     )
     .expect("connector")
-    .connect(&server_addr, addr, "checker", None)
+    .connect(&server_addr, addr, "checker", &[])
     .await
     .expect("checker joins");
     let said: Vec<(u64, &str)> = welcome
-        .history
+        .history()
         .iter()
         .map(|m| (m.id, m.text.as_str()))
         .collect();

@@ -27,7 +27,7 @@ async fn read_to_the_end(
             .expect("readable");
         match frame {
             None => break,
-            Some(ServerFrame::Chat(m)) => {
+            Some(ServerFrame::Chat { message: m, .. }) => {
                 assert!(
                     shutting_down.is_none(),
                     "{m:?} after ShuttingDown {shutting_down:?}"
@@ -80,7 +80,7 @@ async fn sigterm_flushes_every_queue_before_shutting_down_and_exits_zero() {
         let server_addr = server_addr.clone();
         async move {
             connector
-                .connect(&server_addr, addr, user, None)
+                .connect(&server_addr, addr, user, &[])
                 .await
                 .expect("joins")
                 .0
@@ -113,6 +113,7 @@ async fn sigterm_flushes_every_queue_before_shutting_down_and_exits_zero() {
     for nonce in 0..LINES {
         speaker
             .send(&ClientFrame::Say {
+                to: wire::Conversation::Room("#general".into()),
                 nonce,
                 text: text.clone(),
             })

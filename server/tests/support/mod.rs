@@ -72,7 +72,7 @@ impl TestServer {
     ) -> Result<(Connection, Welcome), client::ClientError> {
         let stranger = client::Identity::ephemeral().expect("identity");
         self.connector_as(&stranger)
-            .connect(&self.server_addr(), self.addr, user, None)
+            .connect(&self.server_addr(), self.addr, user, &[])
             .await
     }
 
@@ -97,7 +97,7 @@ impl TestServer {
 
     pub async fn try_join(&self, user: &str) -> Result<(Connection, Welcome), client::ClientError> {
         self.connector()
-            .connect(&self.server_addr(), self.addr, user, None)
+            .connect(&self.server_addr(), self.addr, user, &[])
             .await
     }
 }
@@ -128,6 +128,7 @@ pub async fn until(conn: &mut Connection, want: impl Fn(&ServerFrame) -> bool) -
 
 pub async fn say(conn: &mut Connection, nonce: u64, text: &str) {
     conn.send(&ClientFrame::Say {
+        to: wire::Conversation::Room("#general".into()),
         nonce,
         text: text.into(),
     })
@@ -139,7 +140,7 @@ pub async fn say(conn: &mut Connection, nonce: u64, text: &str) {
 pub async fn chats(conn: &mut Connection, count: usize) -> Vec<wire::ChatMessage> {
     let mut got = Vec::with_capacity(count);
     while got.len() < count {
-        if let ServerFrame::Chat(m) = until(conn, |f| matches!(f, ServerFrame::Chat(_))).await {
+        if let ServerFrame::Chat { message: m, .. } = until(conn, |f| matches!(f, ServerFrame::Chat { .. })).await {
             got.push(m);
         }
     }
@@ -246,8 +247,21 @@ pub async fn join_process(port: u16, ca: &std::path::Path, user: &str) -> (Conne
         host: "localhost".into(),
         port,
     };
-    tokio::time::timeout(WAIT, connector.connect(&server, addr, user, None))
+    tokio::time::timeout(WAIT, connector.connect(&server, addr, user, &[]))
         .await
         .expect("joins in time")
         .expect("joins")
+}
+
+/// The default room, where the tests speak.
+pub fn general() -> wire::Conversation {
+    wire::Conversation::Room("#general".into())
+}
+
+/// A resume after line `last_id` of the default room.
+pub fn resume_after(last_id: u64) -> Vec<wire::ResumePoint> {
+    vec![wire::ResumePoint {
+        conversation: general(),
+        last_id,
+    }]
 }
