@@ -1,5 +1,6 @@
-//! `chat-cli`: a terminal chat client. Lines typed are sent; `/users` lists who is here; `/quit` or the
-//! end of input leaves, after every line read has its receipt (or the wait gives up).
+//! `chat-cli`: a terminal chat client. Lines typed are sent to the conversation spoken in (the
+//! default room, or the one chosen with `/join` or `/switch`); `/users` lists who is there; `/quit`
+//! or the end of input leaves, after every line read has its receipt (or the wait gives up).
 //!
 //! Exit status: 0 when the session ended by `/quit` or end of input and every line read was
 //! accepted; 1 on other errors (bad address, certificates, no server); 2 when the server refused
@@ -16,8 +17,10 @@ use std::{
 
 use clap::Parser;
 use client::{
-    Backoff, ClientError, CloseReason, Event, Farewell, Identity, IdentityOutcome, ServerAddr,
-    Session, SessionConfig, Trust, render, split_line,
+    Backoff, ClientError, CloseReason, Conversation, Event, Farewell, Identity, IdentityOutcome,
+    ServerAddr, Session, SessionConfig, Trust,
+    commands::{ConversationCommand, parse_conversation},
+    render, split_line,
 };
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -68,12 +71,19 @@ struct Args {
     /// what `chat-server --operator` takes.
     #[arg(long)]
     fingerprint: bool,
+    /// Join this room on start (making it if nobody has) and speak there.
+    #[arg(long, value_name = "#ROOM")]
+    room: Option<String>,
 }
 
 const AFTER_HELP: &str = "\
 Lines are sent at the pace the server allows and wait in order meanwhile; a line longer than the
 server takes is split at white space. On /quit or end of input chat-cli waits until every line has
 its receipt, then leaves.
+
+Rooms and direct messages: /join #room, /part [#room], /rooms, /topic TEXT, /msg NAME TEXT,
+/switch #room or /switch NAME (where plain lines go), /users (of the room spoken in). Every printed
+line starts with its conversation: [#general], [bob].
 
 Exit status: 0 every line read was accepted; 1 error (address, certificates, no server);
 2 refused by the server at sign-in, or bad arguments; 3 the server ended the session or the
@@ -242,6 +252,14 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
     } else {
         println!("{}", render::signed_in_text(&welcome));
     }
+    let mut talk = Talk {
+        current: Conversation::Room(welcome.room.clone()),
+        default_room: welcome.room.clone(),
+        joining: None,
+    };
+    if let Some(room) = &args.room {
+        talk.join(&session, room);
+    }
 
     let leave_wait = args.leave_wait.map(Duration::from_secs);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -273,7 +291,26 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
                         });
                         leaving = Some((Instant::now(), task));
                     }
-                    "/users" => { let _ = session.list_users(); }
+                    "/users" => match &talk.current {
+                        Conversation::Room(room) => { let _ = session.list_users_in(room.clone()); }
+                        Conversation::Direct(_) => { let _ = session.list_users(); }
+                    },
+                    typed if parse_conversation(typed).is_some() => {
+                        match parse_conversation(typed) {
+                            Some(Ok(ConversationCommand::Msg { to, text })) => {
+                                fates.sent += 1;
+                                match session.say_to(Conversation::Direct(to), text.clone()) {
+                                    Ok(nonce) => {
+                                        fates.pending.insert(nonce, Sent { line: read, text });
+                                    }
+                                    Err(e) => fates.not_accepted.push((read, None, text, e.to_string())),
+                                }
+                            }
+                            Some(Ok(command)) => talk.command(&session, command),
+                            Some(Err(usage)) => eprintln!("chat-cli: {usage}"),
+                            None => {}
+                        }
+                    }
                     typed if client::commands::parse(typed).is_some() => {
                         match client::commands::parse(typed) {
                             Some(Ok(request)) => { let _ = session.request(request); }
@@ -294,7 +331,7 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
                         }
                         for part in parts {
                             fates.sent += 1;
-                            match session.say(part.clone()) {
+                            match session.say_to(talk.current.clone(), part.clone()) {
                                 Ok(nonce) => {
                                     fates.pending.insert(nonce, Sent { line: read, text: part });
                                 }
@@ -321,6 +358,7 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
                 Ok(Event::Closed(reason)) => break reason,
                 Ok(event) => {
                     fates.event(&event);
+                    talk.event(&event);
                     if args.json {
                         println!("{}", render::json(&event));
                     } else {
@@ -377,6 +415,75 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
         CloseReason::Quit => ExitCode::SUCCESS,
         CloseReason::ByServer(_) | CloseReason::Lost(_) => ExitCode::from(3),
     })
+}
+
+/// Where plain lines go, and the room being joined to speak in.
+struct Talk {
+    current: Conversation,
+    default_room: String,
+    /// A room asked for with `/join` (or `--room`): spoken in once the server says we are in it.
+    joining: Option<String>,
+}
+
+impl Talk {
+    fn join(&mut self, session: &Session, room: &str) {
+        self.joining = Some(room.to_owned());
+        let _ = session.join_room(room);
+    }
+
+    fn command(&mut self, session: &Session, command: ConversationCommand) {
+        match command {
+            ConversationCommand::Join(room) => self.join(session, &room),
+            ConversationCommand::Part(room) => match room.or_else(|| self.current_room()) {
+                Some(room) => {
+                    let _ = session.part_room(room);
+                }
+                None => eprintln!("chat-cli: /part needs a room: you are in a direct conversation"),
+            },
+            ConversationCommand::Rooms => {
+                let _ = session.list_rooms();
+            }
+            ConversationCommand::Topic(topic) => match self.current_room() {
+                Some(room) => {
+                    let _ = session.set_topic(room, topic);
+                }
+                None => eprintln!("chat-cli: /topic sets a room's topic: /switch to a room first"),
+            },
+            ConversationCommand::Switch(to) => {
+                eprintln!("chat-cli: plain lines now go to {to}");
+                self.current = to;
+            }
+            // Sent by the caller, which tracks the line's fate.
+            ConversationCommand::Msg { .. } => {}
+        }
+    }
+
+    fn current_room(&self) -> Option<String> {
+        match &self.current {
+            Conversation::Room(room) => Some(room.clone()),
+            Conversation::Direct(_) => None,
+        }
+    }
+
+    /// A room joined is spoken in when we asked for it; a room left is not any more.
+    fn event(&mut self, event: &Event) {
+        let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+        match event {
+            Event::RoomJoined(view)
+                if self.joining.as_deref().is_some_and(|r| same(r, &view.room)) =>
+            {
+                self.joining = None;
+                self.current = Conversation::Room(view.room.clone());
+                eprintln!("chat-cli: plain lines now go to {}", view.room);
+            }
+            Event::RoomLeft { room } if self.current_room().is_some_and(|r| same(&r, room)) => {
+                self.current = Conversation::Room(self.default_room.clone());
+                eprintln!("chat-cli: plain lines now go to {}", self.default_room);
+            }
+            Event::Problem { nonce: None, .. } => self.joining = None,
+            _ => {}
+        }
+    }
 }
 
 fn plural(n: usize) -> &'static str {
