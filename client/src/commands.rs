@@ -35,7 +35,9 @@ pub fn parse_conversation(text: &str) -> Option<Result<ConversationCommand, Stri
     Some(match command {
         "/join" => room("/join needs a room: /join #room").map(ConversationCommand::Join),
         "/part" if rest.is_empty() => Ok(ConversationCommand::Part(None)),
-        "/part" => room("/part takes a room: /part #room").map(|r| ConversationCommand::Part(Some(r))),
+        "/part" => {
+            room("/part takes a room: /part #room").map(|r| ConversationCommand::Part(Some(r)))
+        }
         "/rooms" => Ok(ConversationCommand::Rooms),
         "/topic" if rest.is_empty() => Err("/topic needs the text: /topic TEXT".into()),
         "/topic" => Ok(ConversationCommand::Topic(rest.to_owned())),
@@ -49,10 +51,12 @@ pub fn parse_conversation(text: &str) -> Option<Result<ConversationCommand, Stri
         "/switch" if rest.is_empty() => {
             Err("/switch needs a room or a name: /switch #room, /switch NAME".into())
         }
-        "/switch" if rest.starts_with(wire::ROOM_PREFIX) => {
-            Ok(ConversationCommand::Switch(Conversation::Room(rest.to_owned())))
-        }
-        "/switch" => Ok(ConversationCommand::Switch(Conversation::Direct(rest.to_owned()))),
+        "/switch" if rest.starts_with(wire::ROOM_PREFIX) => Ok(ConversationCommand::Switch(
+            Conversation::Room(rest.to_owned()),
+        )),
+        "/switch" => Ok(ConversationCommand::Switch(Conversation::Direct(
+            rest.to_owned(),
+        ))),
         _ => return None,
     })
 }

@@ -224,8 +224,15 @@ impl Connection {
         self.writer.send(frame).await
     }
 
+    /// The next frame, a `Presence` unpacked into `Joined` and `Left` frames of its changes (see
+    /// [`FrameReader::next`]).
     pub async fn next(&mut self) -> Result<Option<ServerFrame>, ClientError> {
         self.reader.next().await
+    }
+
+    /// The next frame as the server sent it (see [`FrameReader::next_whole`]).
+    pub async fn next_whole(&mut self) -> Result<Option<ServerFrame>, ClientError> {
+        self.reader.next_whole().await
     }
 }
 

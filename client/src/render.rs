@@ -21,7 +21,10 @@ pub fn signed_in_text(signed_in: &SignedIn) -> String {
         signed_in.users.join(", ")
     );
     if !signed_in.topic.is_empty() {
-        out.push_str(&format!("\n[{}] * topic: {}", signed_in.room, signed_in.topic));
+        out.push_str(&format!(
+            "\n[{}] * topic: {}",
+            signed_in.room, signed_in.topic
+        ));
     }
     for line in &signed_in.history {
         out.push('\n');

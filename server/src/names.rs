@@ -86,7 +86,10 @@ pub fn validate_room_name(room: &str) -> Result<(), String> {
         return Err("the room's name contains white space".into());
     }
     if rest.starts_with(wire::ROOM_PREFIX) {
-        return Err(format!("the room's name starts with {} once", wire::ROOM_PREFIX));
+        return Err(format!(
+            "the room's name starts with {} once",
+            wire::ROOM_PREFIX
+        ));
     }
     Ok(())
 }

@@ -203,7 +203,12 @@ async fn the_user_list_follows_joins_and_leaves() {
     let (mut alice, _) = server.join("alice").await;
     let (bob, _) = server.join("Bob").await;
     let (carol, _) = server.join("carol").await;
-    alice.send(&ClientFrame::ListUsers { room: "#general".into() }).await.expect("sent");
+    alice
+        .send(&ClientFrame::ListUsers {
+            room: "#general".into(),
+        })
+        .await
+        .expect("sent");
     assert_eq!(
         until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
         ServerFrame::Users {
@@ -218,7 +223,12 @@ async fn the_user_list_follows_joins_and_leaves() {
         |f| matches!(f, ServerFrame::Left { user, .. } if user == "Bob"),
     )
     .await;
-    alice.send(&ClientFrame::ListUsers { room: "#general".into() }).await.expect("sent");
+    alice
+        .send(&ClientFrame::ListUsers {
+            room: "#general".into(),
+        })
+        .await
+        .expect("sent");
     assert_eq!(
         until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
         ServerFrame::Users {
@@ -316,7 +326,12 @@ async fn a_client_whose_address_changes_keeps_its_session() {
         ["bob", "alice"]
     );
     assert_eq!(chats(&mut bob, 1).await[0].text, "got you");
-    alice.send(&ClientFrame::ListUsers { room: "#general".into() }).await.expect("sent");
+    alice
+        .send(&ClientFrame::ListUsers {
+            room: "#general".into(),
+        })
+        .await
+        .expect("sent");
     assert_eq!(
         until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
         ServerFrame::Users {

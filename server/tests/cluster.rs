@@ -163,9 +163,11 @@ async fn one_user_per_node(dir: &Path, names: &[&str]) -> (Nats, Vec<Node>, Vec<
 async fn users_become(conn: &mut Connection, want: &[&str]) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        conn.send(&wire::ClientFrame::ListUsers { room: "#general".into() })
-            .await
-            .expect("sent");
+        conn.send(&wire::ClientFrame::ListUsers {
+            room: "#general".into(),
+        })
+        .await
+        .expect("sent");
         if let ServerFrame::Users { list, .. } =
             until(conn, |f| matches!(f, ServerFrame::Users { .. })).await
             && list == want

@@ -71,7 +71,12 @@ async fn a_vanished_client_times_out_and_leaves_no_ghost() {
             why: LeaveReason::TimedOut
         }
     );
-    alice.send(&ClientFrame::ListUsers { room: "#general".into() }).await.expect("sent");
+    alice
+        .send(&ClientFrame::ListUsers {
+            room: "#general".into(),
+        })
+        .await
+        .expect("sent");
     assert_eq!(
         until(&mut alice, |f| matches!(f, ServerFrame::Users { .. })).await,
         ServerFrame::Users {
@@ -289,7 +294,12 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_carry_on() {
     // stopped reading (it saw nothing, so from the first line).
     let (mut sloth, welcome) = server
         .connector()
-        .connect(&server.server_addr(), server.addr, "sloth", &support::resume_after(0))
+        .connect(
+            &server.server_addr(),
+            server.addr,
+            "sloth",
+            &support::resume_after(0),
+        )
         .await
         .expect("sloth resumes");
     let first = welcome.history().first().map(|m| m.id);

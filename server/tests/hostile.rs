@@ -125,12 +125,14 @@ impl Chatters {
                 // Ends when the test aborts it or the stream ends.
                 loop {
                     match reader.next().await {
-                        Ok(Some(ServerFrame::Chat { message: m, .. })) => lock(&rlog).seen[i].push(Seen {
-                            id: m.id,
-                            from: m.from,
-                            nonce: m.nonce,
-                            at: Instant::now(),
-                        }),
+                        Ok(Some(ServerFrame::Chat { message: m, .. })) => {
+                            lock(&rlog).seen[i].push(Seen {
+                                id: m.id,
+                                from: m.from,
+                                nonce: m.nonce,
+                                at: Instant::now(),
+                            })
+                        }
                         Ok(Some(ServerFrame::Left { user, why }))
                             if user.starts_with("chatter") =>
                         {
@@ -426,7 +428,9 @@ fn random_frame(rng: &mut StdRng) -> ClientFrame {
                     .collect(),
             }
         }
-        3 => ClientFrame::ListUsers { room: "#general".into() },
+        3 => ClientFrame::ListUsers {
+            room: "#general".into(),
+        },
         _ => ClientFrame::Bye,
     }
 }
@@ -686,7 +690,9 @@ async fn a_frame_cut_in_half_and_abandoned_is_closed_by_the_timeouts() {
     let deadline = Instant::now() + WAIT;
     while got.is_none() && Instant::now() < deadline {
         match timeout(WAIT, sr.next()).await {
-            Ok(Ok(Some(ServerFrame::Chat { message: m, .. }))) if m.from == "pauser" => got = Some(m.text),
+            Ok(Ok(Some(ServerFrame::Chat { message: m, .. }))) if m.from == "pauser" => {
+                got = Some(m.text)
+            }
             Ok(Ok(Some(_))) => {}
             other => panic!("pauser's stream: {other:?}"),
         }
@@ -719,7 +725,11 @@ async fn many_hellos_on_one_connection_each_get_already_joined() {
             };
             w.send(&hello(&name)).await.expect("sent");
         }
-        w.send(&ClientFrame::ListUsers { room: "#general".into() }).await.expect("sent");
+        w.send(&ClientFrame::ListUsers {
+            room: "#general".into(),
+        })
+        .await
+        .expect("sent");
         w
     });
     let mut problems = 0;
@@ -1010,7 +1020,9 @@ async fn a_flood_is_answered_and_the_others_keep_receiving() {
             answers.len()
         );
         match timeout(WAIT, r.next()).await.expect("an answer in time") {
-            Ok(Some(ServerFrame::Chat { message: m, .. })) if m.from == "flooder" => answers.push((m.nonce, true)),
+            Ok(Some(ServerFrame::Chat { message: m, .. })) if m.from == "flooder" => {
+                answers.push((m.nonce, true))
+            }
             Ok(Some(ServerFrame::Problem {
                 code: ProblemCode::TooFast,
                 nonce: Some(n),

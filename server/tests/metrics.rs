@@ -160,7 +160,8 @@ async fn the_counts_follow_what_clients_do() {
     say(&mut alice, 1, "hello").await;
     say(&mut alice, 2, "far too long").await;
     // Bob's join may come first: presence is not a line.
-    let wanted = |f: &ServerFrame| matches!(f, ServerFrame::Chat { .. } | ServerFrame::Problem { .. });
+    let wanted =
+        |f: &ServerFrame| matches!(f, ServerFrame::Chat { .. } | ServerFrame::Problem { .. });
     match until(&mut alice, wanted).await {
         ServerFrame::Chat { message: m, .. } => assert_eq!(m.text, "hello"),
         other => panic!("expected alice's Chat, got {other:?}"),

@@ -435,7 +435,10 @@ pub const ROOM: &str = "#general";
 /// Sends one `Say` to [`ROOM`].
 pub async fn say(send: &mut SendStream, nonce: u64, text: String) -> Result<()> {
     let to = wire::Conversation::Room(ROOM.to_owned());
-    let bytes = wire::encode(&ClientFrame::Say { nonce, to, text }, wire::MAX_CLIENT_FRAME)?;
+    let bytes = wire::encode(
+        &ClientFrame::Say { nonce, to, text },
+        wire::MAX_CLIENT_FRAME,
+    )?;
     send.write_all(&bytes).await.context("cannot send Say")?;
     Ok(())
 }

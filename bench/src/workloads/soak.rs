@@ -225,11 +225,18 @@ impl Life {
         nonce += 1;
         let text = format!("{} final", self.prefix);
         view.unconfirmed.insert(nonce, text.clone());
-        conn.send(&ClientFrame::Say { nonce, to: room(), text }).await?;
+        conn.send(&ClientFrame::Say {
+            nonce,
+            to: room(),
+            text,
+        })
+        .await?;
         let end = Instant::now() + WAIT;
         while view.finals < self.users {
             match tokio::time::timeout_at(end.into(), conn.next()).await {
-                Ok(Ok(Some(ServerFrame::Chat { message: m, .. }))) => view.absorb(&m, &self.name, &self.prefix),
+                Ok(Ok(Some(ServerFrame::Chat { message: m, .. }))) => {
+                    view.absorb(&m, &self.name, &self.prefix)
+                }
                 Ok(Ok(Some(_))) => {}
                 Ok(Ok(None) | Err(_)) | Err(_) => {
                     view.violations += 1;
@@ -277,7 +284,12 @@ impl Life {
             view.absorb(m, &self.name, &self.prefix);
         }
         for (nonce, text) in view.unconfirmed.clone() {
-            conn.send(&ClientFrame::Say { nonce, to: room(), text }).await?;
+            conn.send(&ClientFrame::Say {
+                nonce,
+                to: room(),
+                text,
+            })
+            .await?;
         }
         Ok(conn)
     }

@@ -125,9 +125,10 @@ impl ChatState {
                 Vec::new()
             }
             // Topics and other rooms are the sidebar's (stage 2 of issue 18).
-            Event::Topic { .. } | Event::RoomJoined(_) | Event::RoomLeft { .. } | Event::Rooms(_) => {
-                Vec::new()
-            }
+            Event::Topic { .. }
+            | Event::RoomJoined(_)
+            | Event::RoomLeft { .. }
+            | Event::Rooms(_) => Vec::new(),
             Event::Problem {
                 code,
                 nonce,

@@ -8,8 +8,8 @@ use certs::Fingerprint;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use wire::{
-    ChatMessage, DirectState, LeaveReason, PresenceChange, RefuseReason, RoomStateRef,
-    ServerFrame, ServerFrameRef,
+    ChatMessage, DirectState, LeaveReason, PresenceChange, RefuseReason, RoomStateRef, ServerFrame,
+    ServerFrameRef,
 };
 
 use super::{ConnId, Room, State, lock};

@@ -31,7 +31,12 @@ pub(super) fn pair_key(a: &str, b: &str) -> String {
 
 impl Registry {
     /// Says lines to `to` (a name somebody owns: the caller checked). Ids go up by one per pair.
-    pub(crate) fn say_direct(&self, who: &Who<'_>, to: &str, lines: Vec<(u64, String)>) -> Vec<Said> {
+    pub(crate) fn say_direct(
+        &self,
+        who: &Who<'_>,
+        to: &str,
+        lines: Vec<(u64, String)>,
+    ) -> Vec<Said> {
         let fail = |lines: Vec<(u64, String)>, r: Refusal| -> Vec<Said> {
             lines
                 .into_iter()

@@ -322,7 +322,10 @@ impl Registry {
                 if lock(&self.rooms).len() + 2 > limits.max_rooms {
                     return Err(refusal(
                         ProblemCode::ServerRoomsFull,
-                        format!("the server holds {} rooms, as many as it may", limits.max_rooms),
+                        format!(
+                            "the server holds {} rooms, as many as it may",
+                            limits.max_rooms
+                        ),
                     ));
                 }
                 store.create_room(&key, name, now).map_err(server_error)?;
@@ -351,7 +354,9 @@ impl Registry {
         let mut slow = Vec::new();
         {
             let mut state = room.lock();
-            state.members.insert(who.key.to_owned(), who.name.to_owned());
+            state
+                .members
+                .insert(who.key.to_owned(), who.name.to_owned());
             let was_online = state
                 .online
                 .insert(who.key.to_owned(), who.online())

@@ -51,11 +51,17 @@ impl RoomState {
     /// The newest `count` lines.
     pub(super) fn newest(&self, count: usize) -> Vec<ChatMessage> {
         let skip = self.recent.len().saturating_sub(count);
-        self.recent.iter().skip(skip).map(|(_, m)| m.clone()).collect()
+        self.recent
+            .iter()
+            .skip(skip)
+            .map(|(_, m)| m.clone())
+            .collect()
     }
 
     pub(super) fn already_said(&self, key: &str, nonce: u64) -> bool {
-        self.recent.iter().any(|(k, m)| m.nonce == nonce && k == key)
+        self.recent
+            .iter()
+            .any(|(k, m)| m.nonce == nonce && k == key)
     }
 
     pub(super) fn keep(&mut self, key: String, message: ChatMessage, most: usize) {

@@ -267,7 +267,11 @@ impl RoomStore {
     }
 
     /// The last id of a pair (0 when they never wrote), and the name the other end last had.
-    pub(crate) fn pair(&self, pair: &str, other_key: &str) -> Result<(u64, Option<String>), StoreError> {
+    pub(crate) fn pair(
+        &self,
+        pair: &str,
+        other_key: &str,
+    ) -> Result<(u64, Option<String>), StoreError> {
         let found: Option<(i64, String)> = self
             .conn
             .query_row(

@@ -622,7 +622,10 @@ async fn say_direct(
     };
     let refused = match owned {
         Ok(true) => return shared.rooms.say_direct(&me.who(), to, lines),
-        Ok(false) => (ProblemCode::NoSuchUser, format!("nobody owns the name {to}")),
+        Ok(false) => (
+            ProblemCode::NoSuchUser,
+            format!("nobody owns the name {to}"),
+        ),
         Err(()) => (
             ProblemCode::ServerError,
             "the server cannot look that name up right now; try again later".to_owned(),

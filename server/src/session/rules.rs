@@ -862,7 +862,8 @@ mod tests {
         let mut ahead = None;
         let first = (0, "line 0".to_owned());
         let to = general();
-        let (lines, broken) = s.gather_lines(&mut decoder, (&to, first.clone()), 3, now, &mut ahead);
+        let (lines, broken) =
+            s.gather_lines(&mut decoder, (&to, first.clone()), 3, now, &mut ahead);
         let nonces: Vec<u64> = lines.iter().map(|(n, _)| *n).collect();
         assert_eq!(
             (nonces, broken.is_none(), ahead.is_none()),
@@ -894,7 +895,11 @@ mod tests {
         assert_eq!(nonces, vec![0, 1]);
         assert!(matches!(
             ahead,
-            Some(ClientFrame::Say { nonce: 2, to: Conversation::Direct(_), .. })
+            Some(ClientFrame::Say {
+                nonce: 2,
+                to: Conversation::Direct(_),
+                ..
+            })
         ));
     }
 
@@ -909,14 +914,16 @@ mod tests {
         // The first line took a token already (burst 3): two more fit, the third stays ahead.
         assert!(matches!(s.handle(say(0), now), Action::Say { .. }));
         let to = general();
-        let (lines, broken) = s.gather_lines(&mut decoder, (&to, (0, "x".into())), 32, now, &mut ahead);
+        let (lines, broken) =
+            s.gather_lines(&mut decoder, (&to, (0, "x".into())), 32, now, &mut ahead);
         assert_eq!(lines.len(), 3);
         assert!(broken.is_none());
         assert!(matches!(ahead, Some(ClientFrame::Say { nonce: 3, .. })));
 
         let mut decoder = FrameDecoder::new(1 << 16);
         decoder.push(&[0, 0, 0, 1, 0xff]);
-        let (lines, broken) = s.gather_lines(&mut decoder, (&to, (9, "x".into())), 32, now, &mut None);
+        let (lines, broken) =
+            s.gather_lines(&mut decoder, (&to, (9, "x".into())), 32, now, &mut None);
         assert_eq!(lines.len(), 1);
         assert!(broken.is_some());
     }

@@ -140,7 +140,9 @@ pub async fn say(conn: &mut Connection, nonce: u64, text: &str) {
 pub async fn chats(conn: &mut Connection, count: usize) -> Vec<wire::ChatMessage> {
     let mut got = Vec::with_capacity(count);
     while got.len() < count {
-        if let ServerFrame::Chat { message: m, .. } = until(conn, |f| matches!(f, ServerFrame::Chat { .. })).await {
+        if let ServerFrame::Chat { message: m, .. } =
+            until(conn, |f| matches!(f, ServerFrame::Chat { .. })).await
+        {
             got.push(m);
         }
     }
