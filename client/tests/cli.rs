@@ -172,9 +172,22 @@ async fn refusals_and_failures_exit_non_zero_with_a_clear_message() {
     let mut alice = Cli::start(&server, "alice");
     alice.expect("Welcome", |_| true).await;
 
-    let (code, err) = run_to_end(&["--server", &addr, "--user", "ALICE", "--ca", &ca]).await;
+    // Another identity: with alice's own key this would be alice signing in again.
+    let stranger = tempfile::tempdir().expect("tempdir");
+    let stranger = stranger.path().to_string_lossy().into_owned();
+    let (code, err) = run_to_end(&[
+        "--server",
+        &addr,
+        "--user",
+        "ALICE",
+        "--ca",
+        &ca,
+        "--identity",
+        &stranger,
+    ])
+    .await;
     assert_eq!(code, 2);
-    assert!(err.contains("already taken"), "{err}");
+    assert!(err.contains("belongs to another identity"), "{err}");
 
     let other = tempfile::tempdir().expect("tempdir");
     let (other_ca, _) = certs::ensure(other.path()).expect("another CA");
@@ -194,5 +207,77 @@ async fn refusals_and_failures_exit_non_zero_with_a_clear_message() {
     .await;
     assert_eq!(code, 1);
     assert!(err.contains("cannot find server"), "{err}");
+    server.shutdown.shutdown("test over");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_and_direct_messages_from_the_terminal() {
+    use serde_json::json;
+    let server = start_server(|_| {});
+    let mut alice = Cli::start_with(&server, "alice", &["--room", "#rust"]);
+    alice.expect("Welcome", |w| w["room"] == "#general").await;
+    alice.expect("RoomJoined", |r| r["room"] == "#rust").await;
+    let mut bob = Cli::start(&server, "bob");
+    bob.expect("Welcome", |_| true).await;
+
+    // Alice speaks in #rust, where --room put her.
+    alice.type_line("crabs!").await;
+    alice
+        .expect("Chat", |c| {
+            c["conversation"] == json!({ "Room": "#rust" }) && c["text"] == "crabs!"
+        })
+        .await;
+    bob.type_line("/rooms").await;
+    let rooms = bob.expect("Rooms", |_| true).await;
+    assert_eq!(
+        rooms["list"],
+        json!([
+            { "room": "#general", "topic": "", "members": 2 },
+            { "room": "#rust", "topic": "", "members": 1 },
+        ])
+    );
+    bob.type_line("/join #rust").await;
+    let joined = bob.expect("RoomJoined", |r| r["room"] == "#rust").await;
+    assert_eq!(joined["history"][0]["text"], "crabs!");
+    alice
+        .expect("Joined", |j| j["room"] == "#rust" && j["user"] == "bob")
+        .await;
+    bob.type_line("hello rust").await;
+    alice
+        .expect("Chat", |c| {
+            c["conversation"] == json!({ "Room": "#rust" }) && c["text"] == "hello rust"
+        })
+        .await;
+    alice.type_line("/topic oxidation").await;
+    bob.expect("Topic", |t| t["topic"] == "oxidation" && t["by"] == "alice")
+        .await;
+
+    // A direct message, and an answer after /switch.
+    alice.type_line("/msg bob psst").await;
+    bob.expect("Chat", |c| {
+        c["conversation"] == json!({ "Direct": "alice" }) && c["text"] == "psst"
+    })
+    .await;
+    bob.type_line("/switch alice").await;
+    bob.type_line("hi alice").await;
+    alice
+        .expect("Chat", |c| {
+            c["conversation"] == json!({ "Direct": "bob" }) && c["text"] == "hi alice"
+        })
+        .await;
+
+    bob.type_line("/part #rust").await;
+    bob.expect("RoomLeft", |r| r["room"] == "#rust").await;
+    alice
+        .expect("Left", |l| l["room"] == "#rust" && l["user"] == "bob")
+        .await;
+    bob.type_line("/quit").await;
+    bob.expect("Closed", |_| true).await;
+    assert_eq!(
+        bob.exit_code().await,
+        0,
+        "every line bob typed was accepted"
+    );
+    assert_eq!(alice.exit_code().await, 0);
     server.shutdown.shutdown("test over");
 }
