@@ -273,7 +273,7 @@ impl Registry {
                 continue;
             };
             let mut state = room.lock();
-            if !state.online.get(key).is_some_and(|o| o.conn == conn) {
+            if state.online.get(key).is_none_or(|o| o.conn != conn) {
                 continue;
             }
             if let Some(member) = state.online.remove(key) {
