@@ -22,6 +22,13 @@ use arbitrary::{Arbitrary, Unstructured};
 use server::fuzzing::{Report, SessionHarness};
 use wire::ClientFrame;
 
+/// The default room of a server with default settings: where the fuzzed client speaks.
+const DEFAULT_ROOM: &str = "#general";
+
+fn general() -> wire::Conversation {
+    wire::Conversation::Room(DEFAULT_ROOM.into())
+}
+
 /// Inputs between two checks that a well-behaved client is still served.
 pub const HEALTH_EVERY: u64 = 50;
 
@@ -178,13 +185,23 @@ impl Input {
                 } => ClientFrame::Hello {
                     version: version.unwrap_or(wire::PROTOCOL_VERSION),
                     user: user.clone(),
-                    resume_after: *resume_after,
+                    // Protocol 5: the one id of the input format is the default room's.
+                    resume: resume_after
+                        .map(|last_id| wire::ResumePoint {
+                            conversation: general(),
+                            last_id,
+                        })
+                        .into_iter()
+                        .collect(),
                 },
                 Op::Say { nonce, text } => ClientFrame::Say {
                     nonce: *nonce,
+                    to: general(),
                     text: text.clone(),
                 },
-                Op::ListUsers => ClientFrame::ListUsers,
+                Op::ListUsers => ClientFrame::ListUsers {
+                    room: DEFAULT_ROOM.into(),
+                },
                 Op::Bye => ClientFrame::Bye,
                 Op::Raw(bytes) => {
                     writes.push(Some(bytes.clone()));

@@ -12,6 +12,10 @@ use wire::{
 };
 use wire_fuzz::session::{Input, Op};
 
+fn general() -> wire::Conversation {
+    wire::Conversation::Room("#general".into())
+}
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let client_frames: Vec<(&str, ClientFrame)> = vec![
@@ -20,7 +24,7 @@ fn main() {
             ClientFrame::Hello {
                 version: PROTOCOL_VERSION,
                 user: "alice".into(),
-                resume_after: None,
+                resume: Vec::new(),
             },
         ),
         (
@@ -28,18 +32,61 @@ fn main() {
             ClientFrame::Hello {
                 version: PROTOCOL_VERSION,
                 user: "Zoë 李".into(),
-                resume_after: Some(1234),
+                resume: vec![
+                    wire::ResumePoint {
+                        conversation: general(),
+                        last_id: 1234,
+                    },
+                    wire::ResumePoint {
+                        conversation: wire::Conversation::Direct("bob".into()),
+                        last_id: 3,
+                    },
+                ],
             },
         ),
         (
             "say",
             ClientFrame::Say {
                 nonce: 7,
+                to: general(),
                 text: "hello, room".into(),
             },
         ),
-        ("list_users", ClientFrame::ListUsers),
+        (
+            "say_direct",
+            ClientFrame::Say {
+                nonce: 8,
+                to: wire::Conversation::Direct("bob".into()),
+                text: "psst".into(),
+            },
+        ),
+        (
+            "list_users",
+            ClientFrame::ListUsers {
+                room: "#general".into(),
+            },
+        ),
         ("bye", ClientFrame::Bye),
+        (
+            "join_room",
+            ClientFrame::JoinRoom {
+                room: "#rust".into(),
+            },
+        ),
+        (
+            "part_room",
+            ClientFrame::PartRoom {
+                room: "#rust".into(),
+            },
+        ),
+        ("list_rooms", ClientFrame::ListRooms),
+        (
+            "set_topic",
+            ClientFrame::SetTopic {
+                room: "#rust".into(),
+                topic: "crabs".into(),
+            },
+        ),
     ];
     let message = ChatMessage {
         id: 42,
@@ -53,14 +100,21 @@ fn main() {
             "welcome",
             ServerFrame::Welcome {
                 you: "bob".into(),
-                users: vec!["alice".into(), "bob".into()],
-                history: vec![message.clone()],
+                rooms: vec![wire::RoomState {
+                    room: "#general".into(),
+                    topic: "hello".into(),
+                    users: vec!["alice".into(), "bob".into()],
+                    history: vec![message.clone()],
+                }],
+                direct: Vec::new(),
                 limits: wire::Limits {
                     lines_per_sec: 20,
                     burst: 40,
                     max_line_bytes: 4096,
                     max_frame_bytes: 65536,
                     strikes_allowed: 20,
+                    max_rooms_per_user: 50,
+                    max_topic_bytes: 300,
                 },
             },
         ),
@@ -82,7 +136,53 @@ fn main() {
                 reason: RefuseReason::UnsupportedVersion { supported: 1 },
             },
         ),
-        ("chat", ServerFrame::Chat(message)),
+        (
+            "chat",
+            ServerFrame::Chat {
+                conversation: general(),
+                message: message.clone(),
+            },
+        ),
+        (
+            "chat_direct",
+            ServerFrame::Chat {
+                conversation: wire::Conversation::Direct("alice".into()),
+                message: message.clone(),
+            },
+        ),
+        (
+            "room_joined",
+            ServerFrame::RoomJoined(wire::RoomState {
+                room: "#rust".into(),
+                topic: String::new(),
+                users: vec!["bob".into()],
+                history: vec![message],
+            }),
+        ),
+        (
+            "room_left",
+            ServerFrame::RoomLeft {
+                room: "#rust".into(),
+            },
+        ),
+        (
+            "rooms",
+            ServerFrame::Rooms {
+                list: vec![wire::RoomInfo {
+                    room: "#rust".into(),
+                    topic: "crabs".into(),
+                    members: 2,
+                }],
+            },
+        ),
+        (
+            "topic",
+            ServerFrame::Topic {
+                room: "#rust".into(),
+                topic: "crabs".into(),
+                by: "alice".into(),
+            },
+        ),
         (
             "joined",
             ServerFrame::Joined {
@@ -99,6 +199,7 @@ fn main() {
         (
             "presence",
             ServerFrame::Presence {
+                room: "#general".into(),
                 changes: vec![
                     PresenceChange::Joined {
                         user: "dave".into(),
@@ -113,6 +214,7 @@ fn main() {
         (
             "users",
             ServerFrame::Users {
+                room: "#general".into(),
                 list: vec!["alice".into(), "bob".into()],
             },
         ),
