@@ -553,3 +553,38 @@ async fn the_chat_resumes_after_nats_restarts() {
     users_become(&mut a, &["anna", "bert"]).await;
     users_become(&mut b, &["anna", "bert"]).await;
 }
+
+/// Stage 1 of rooms: a cluster has the default room only; anything else is refused with a typed
+/// problem that says so, and the default room goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_refuses_other_rooms_and_direct_messages_for_now() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, _nodes, mut conns) = one_user_per_node(dir.path(), &["ana"]).await;
+    let ana = &mut conns[0];
+    let frames = [
+        ClientFrame::JoinRoom {
+            room: "#rust".into(),
+        },
+        ClientFrame::Say {
+            nonce: 1,
+            to: wire::Conversation::Direct("ana".into()),
+            text: "to myself".into(),
+        },
+    ];
+    for frame in frames {
+        ana.send(&frame).await.expect("sent");
+        match until(ana, |f| matches!(f, ServerFrame::Problem { .. })).await {
+            ServerFrame::Problem { code, detail, .. } => {
+                assert_eq!(code, wire::ProblemCode::Unsupported, "{frame:?}");
+                assert!(detail.contains("cluster"), "{detail}");
+            }
+            _ => unreachable!(),
+        }
+    }
+    say(ana, 2, "still here").await;
+    let got = chats(ana, 1).await;
+    assert_eq!(got[0].text, "still here");
+}
