@@ -82,7 +82,13 @@ fn refusal(code: ProblemCode, detail: impl Into<String>) -> Refusal {
     }
 }
 
+/// Lines each room keeps in memory at most (fewer when `--history` is lower): for newcomers, for
+/// resumes that are not older, and to recognise a re-sent line. Older resumes read the store.
+/// Bounded lower than the default room's cache because a server holds up to `--max-rooms` of them.
+const ROOM_CACHE: usize = 200;
+
 struct Sizes {
+    /// Lines kept in memory per room.
     history_len: usize,
     welcome_history: usize,
     max_replay: usize,
@@ -121,7 +127,7 @@ impl Registry {
                 continue;
             }
             let mut recent = std::collections::VecDeque::new();
-            for line in store.room_lines(&stored.key, None, config.history_len)? {
+            for line in store.room_lines(&stored.key, None, room_cache(config))? {
                 recent.push_back(line);
             }
             for (user, _) in &stored.members {
@@ -161,7 +167,7 @@ impl Registry {
             rooms: Mutex::new(HashMap::new()),
             online: Mutex::new(HashMap::new()),
             sizes: Sizes {
-                history_len: config.history_len.max(1),
+                history_len: room_cache(config),
                 welcome_history: config.welcome_history,
                 max_replay: config.max_replay,
             },
@@ -658,6 +664,11 @@ impl Registry {
             self.default.kick_slow(conn, &key);
         }
     }
+}
+
+/// Lines kept in memory per room other than the default.
+fn room_cache(config: &Config) -> usize {
+    config.history_len.clamp(1, ROOM_CACHE)
 }
 
 /// Queues a frame for the member itself.
