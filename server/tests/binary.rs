@@ -14,6 +14,9 @@ async fn sigterm_says_shutting_down_and_exits_zero() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .args(["--listen", "127.0.0.1:0", "--cert-dir"])
         .arg(dir.path())
+        // Not the home folder's database: its names belong to other keys.
+        .arg("--history-db")
+        .arg(dir.path().join("history.sqlite3"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)

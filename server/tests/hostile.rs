@@ -502,8 +502,7 @@ async fn random_and_mutated_frames_get_their_typed_close() {
     let server = TestServer::start().await;
     let chatters = Chatters::start(&server).await;
     let rss_before = rss_bytes();
-    let stranger = client::Identity::ephemeral().expect("identity");
-    let connector = Arc::new(server.connector_as(&stranger));
+    let connector = Arc::new(server.connector());
     let server = Arc::new(server);
     let gate = Arc::new(Semaphore::new(AT_ONCE));
     let mut rng = StdRng::seed_from_u64(SEED);
@@ -764,7 +763,8 @@ async fn thousands_of_bad_hellos_are_each_refused() {
         ("x".repeat(wire::MAX_NAME_BYTES + 1), false),
     ];
     let started = Instant::now();
-    let connector = Arc::new(server.connector());
+    let stranger = client::Identity::ephemeral().expect("identity");
+    let connector = Arc::new(server.connector_as(&stranger));
     let server = Arc::new(server);
     let gate = Arc::new(Semaphore::new(AT_ONCE));
     let mut tasks = Vec::with_capacity(ATTEMPTS);
