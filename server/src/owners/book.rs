@@ -9,6 +9,8 @@ use super::{
     codes::Code,
 };
 
+// One per server: the size of the cluster's variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Owners {
     /// A short SQLite transaction, run in place: like the history's appends, it is far shorter
     /// than a hand-off to a blocking thread would be.

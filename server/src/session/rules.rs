@@ -37,6 +37,8 @@ pub enum Input {
     Joined(Result<(), RefuseReason>),
     /// An operator removed the member: the room let go of it (telling the others `why`), and its
     /// queue, ending with the `Removed` frame, is written.
+    // Read by the tests only, for now.
+    #[allow(dead_code)]
     Removed(LeaveReason),
     /// The room disconnected the member for falling behind.
     Kicked,
