@@ -610,3 +610,138 @@ async fn an_invite_only_server_registers_new_names_only_with_an_invite() {
     bye(nina).await;
     let _again = join(&server, &newcomer, "nina").await;
 }
+
+/// Presents one certificate, whatever it holds: rustls's own `with_client_auth_cert` would refuse
+/// to send some of the certificates these tests need the server to see.
+#[derive(Debug)]
+struct Present(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Present {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// A self-signed certificate with a key of `alg`, padded by an extension of `padding` bytes.
+fn self_signed(
+    alg: &'static rcgen::SignatureAlgorithm,
+    padding: usize,
+) -> Arc<rustls::sign::CertifiedKey> {
+    let key = rcgen::KeyPair::generate_for(alg).expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    if padding > 0 {
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 55555, 1],
+                vec![0x55; padding],
+            ));
+    }
+    let cert = params.self_signed(&key).expect("cert");
+    let signer = rustls::crypto::aws_lc_rs::default_provider()
+        .key_provider
+        .load_private_key(rustls::pki_types::PrivateKeyDer::Pkcs8(
+            key.serialize_der().into(),
+        ))
+        .expect("signing key");
+    Arc::new(rustls::sign::CertifiedKey::new(
+        vec![cert.der().clone()],
+        signer,
+    ))
+}
+
+/// Connects to the real server presenting `cert` (or none) and says Hello; the error the client
+/// is given, as text, or `Ok` when it was welcomed.
+async fn hello_presenting(
+    server: &TestServer,
+    cert: Option<Arc<rustls::sign::CertifiedKey>>,
+) -> Result<(), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in certs::load_certs(&server.ca).expect("ca") {
+        roots.add(ca).expect("root");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .expect("tls 1.3")
+    .with_root_certificates(roots);
+    let mut tls = match cert {
+        Some(cert) => builder.with_client_cert_resolver(Arc::new(Present(cert))),
+        None => builder.with_no_client_auth(),
+    };
+    tls.alpn_protocols = vec![wire::ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic config");
+    let mut endpoint =
+        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let attempt = async {
+        let conn = endpoint
+            .connect(server.addr, "127.0.0.1")
+            .expect("connect")
+            .await
+            .map_err(|e| e.to_string())?;
+        // In TLS 1.3 the client is done before the server has read its certificate: a refusal
+        // arrives as the close of the connection, whatever the client does meanwhile.
+        let said_hello = async {
+            let (mut send, mut recv) = conn.open_bi().await.ok()?;
+            let hello = wire::encode(
+                &ClientFrame::Hello {
+                    version: wire::PROTOCOL_VERSION,
+                    user: "keyless".into(),
+                    resume_after: None,
+                },
+                1024,
+            )
+            .ok()?;
+            send.write_all(&hello).await.ok()?;
+            let mut first = [0u8; 4];
+            recv.read_exact(&mut first).await.ok()
+        };
+        if said_hello.await.is_none() {
+            return Err(conn.closed().await.to_string());
+        }
+        Ok(())
+    };
+    tokio::time::timeout(WAIT, attempt).await.expect("bounded")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_refuses_what_is_not_an_identity_with_the_reason() {
+    let server = TestServer::start().await;
+    // The control: an accepted key kind made by hand gets through.
+    hello_presenting(
+        &server,
+        Some(self_signed(&rcgen::PKCS_ECDSA_P256_SHA256, 0)),
+    )
+    .await
+    .expect("a P-256 identity is welcome");
+    let none = hello_presenting(&server, None)
+        .await
+        .expect_err("no certificate");
+    assert!(none.contains("no certificates"), "{none}");
+    let rsa = hello_presenting(&server, Some(self_signed(&rcgen::PKCS_RSA_SHA256, 0)))
+        .await
+        .expect_err("RSA");
+    assert!(rsa.contains("key is RSA; only Ed25519"), "{rsa}");
+    let big = hello_presenting(&server, Some(self_signed(&rcgen::PKCS_ED25519, 4000)))
+        .await
+        .expect_err("4 KB");
+    assert!(big.contains("larger than the 2048 allowed"), "{big}");
+    // 64 KiB is more than rustls buffers for one handshake message: refused before our parser,
+    // before anything the size of the certificate is kept.
+    let huge = hello_presenting(&server, Some(self_signed(&rcgen::PKCS_ED25519, 64 * 1024)))
+        .await
+        .expect_err("64 KiB");
+    assert!(huge.contains("HandshakePayloadTooLarge"), "{huge}");
+    // The server is still there for everybody else.
+    let _fine = join(&server, &identity(), "after").await;
+}
