@@ -745,3 +745,73 @@ async fn the_handshake_refuses_what_is_not_an_identity_with_the_reason() {
     // The server is still there for everybody else.
     let _fine = join(&server, &identity(), "after").await;
 }
+
+/// Signs in as `user` with `key` to the `chat-server` process on loopback `port`.
+async fn sign_in_process(
+    port: u16,
+    ca: &Path,
+    key: &Identity,
+    user: &str,
+) -> Result<(Connection, Welcome), ClientError> {
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let connector = Connector::new(&Trust::CaFile(ca.to_path_buf()), key, addr).expect("connector");
+    let server = client::ServerAddr {
+        host: "localhost".into(),
+        port,
+    };
+    tokio::time::timeout(WAIT, connector.connect(&server, addr, user, None))
+        .await
+        .expect("an answer in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_and_a_binding_survive_a_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = testkit::ports::free_udp_port().expect("a free UDP port");
+    let (op, alice, mallory, stranger) = (identity(), identity(), identity(), identity());
+    let operator = op.fingerprint().to_string();
+    let flags = ["--operator", operator.as_str()];
+    let mut server = support::spawn_chat_server_in(dir.path(), port, &flags).await;
+    let ca = dir.path().join("certs").join("ca.pem");
+
+    let (mut opal, _) = sign_in_process(port, &ca, &op, "opal")
+        .await
+        .expect("operator");
+    let (alice_conn, _) = sign_in_process(port, &ca, &alice, "alice")
+        .await
+        .expect("alice");
+    bye(alice_conn).await;
+    let (_spam, _) = sign_in_process(port, &ca, &mallory, "mallory")
+        .await
+        .expect("mallory");
+    let reply = ask(
+        &mut opal,
+        1,
+        Request::Ban {
+            user: "mallory".into(),
+            reason: "spam".into(),
+        },
+    )
+    .await;
+    assert!(matches!(reply, Reply::Done { .. }), "{reply:?}");
+
+    server.start_kill().expect("SIGKILL");
+    server.wait().await.expect("reaped");
+    let _server = support::spawn_chat_server_in(dir.path(), port, &flags).await;
+
+    assert_eq!(
+        refusal(sign_in_process(port, &ca, &stranger, "alice").await),
+        RefuseReason::NameOwned,
+        "the binding was lost"
+    );
+    assert_eq!(
+        refusal(sign_in_process(port, &ca, &mallory, "mallory").await),
+        RefuseReason::Banned {
+            reason: "spam".into()
+        },
+        "the ban was lost"
+    );
+    sign_in_process(port, &ca, &alice, "alice")
+        .await
+        .expect("alice is still alice");
+}
