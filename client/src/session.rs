@@ -144,6 +144,7 @@ impl Session {
             outbox: Outbox::new(shared.clone()),
             pacer: Pacer::new(&welcome.limits, Instant::now()),
             leaving: None,
+            removed: None,
             commands: command_rx,
             events: event_tx,
         };
@@ -291,6 +292,9 @@ struct State {
     outbox: Outbox,
     pacer: Pacer,
     leaving: Option<Leaving>,
+    /// An operator removed us (kicked or banned): the session ends with the connection instead of
+    /// coming straight back.
+    removed: Option<String>,
     commands: mpsc::UnboundedReceiver<Command>,
     events: async_channel::Sender<Event>,
 }
@@ -382,6 +386,19 @@ impl State {
                 }
                 event::frame_events(frame, &self.you)
             }
+            ServerFrame::Removed {
+                ref by,
+                ref reason,
+                banned,
+            } => {
+                let what = if banned { "banned" } else { "removed" };
+                self.removed = Some(if reason.is_empty() {
+                    format!("{what} by {by}")
+                } else {
+                    format!("{what} by {by}: {reason}")
+                });
+                event::frame_events(frame, &self.you)
+            }
             other => event::frame_events(other, &self.you),
         }
     }
@@ -436,6 +453,11 @@ async fn run(mut state: State, mut connection: Connection) {
             }
             Ended::Lost(reason) => reason,
         };
+        if let Some(removed) = state.removed.take() {
+            let gave_up = state.leaving.is_some().then(|| removed.clone());
+            state.finish(gave_up, CloseReason::ByServer(removed)).await;
+            return;
+        }
         if !state.backoff.enabled || state.leaving.is_some() {
             // Leaving and the connection is gone: what is still queued is told, not retried.
             let gave_up = state.leaving.is_some().then(|| reason.to_string());
