@@ -224,3 +224,27 @@ async fn an_operator_kicks_and_bans_from_chat_cli() {
     assert_eq!(status, 2, "{stderr}");
     assert!(stderr.contains("banned: why"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_chat_cli_started_at_once_make_one_identity() {
+    let server = start_server(|_| {});
+    for round in 0..3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = dir.path().join("identity");
+        let mut twins = [
+            Cli::start(&server, &shared, &format!("twin{round}a"), &[]),
+            Cli::start(&server, &shared, &format!("twin{round}b"), &[]),
+        ];
+        let mut seen = Vec::new();
+        for twin in &mut twins {
+            twin.expect("Welcome", |_| true).await;
+            seen.push(twin.ask("/whoami").await["Identity"]["fingerprint"].clone());
+        }
+        assert_eq!(seen[0], seen[1], "round {round}: two identities");
+        let made = client::Identity::load(&shared).expect("one identity on disk");
+        assert_eq!(seen[0], made.fingerprint().to_string().as_str());
+        for twin in twins {
+            assert_eq!(twin.exit_code().await, 0);
+        }
+    }
+}
