@@ -165,11 +165,14 @@ async fn an_owned_name_refuses_another_key_and_nothing_is_said_under_it() {
         })
     );
     assert_eq!(support::app_close(&quic).await.0, wire::close_code::REFUSED);
-    // A look-alike of the name is the same name.
-    assert_eq!(
-        refusal(sign_in(&server, &mallory, "ALICE", None).await),
-        RefuseReason::NameOwned
-    );
+    // A look-alike of the name is the same name: other case, Cyrillic а, digit one for l.
+    for look_alike in ["ALICE", "\u{430}lice", "a1ice"] {
+        assert_eq!(
+            refusal(sign_in(&server, &mallory, look_alike, None).await),
+            RefuseReason::NameOwned,
+            "{look_alike}"
+        );
+    }
 
     let seen = frames_until_own_line(&mut watcher, "carol", 1, "after the impostor").await;
     assert_eq!(
@@ -393,7 +396,32 @@ async fn a_revoked_device_is_refused_and_the_name_stays_with_the_other() {
         refusal(sign_in(&server, &stranger, "alice", None).await),
         RefuseReason::NameOwned
     );
-    let _phone_again = join(&server, &phone, "alice").await;
+    let mut phone_again = join(&server, &phone, "alice").await;
+    // Another name's owner cannot revoke alice's devices, nor list them.
+    let mut bob = join(&server, &stranger, "bob").await;
+    let alices = phone.fingerprint().to_string();
+    failed_with(
+        &ask(
+            &mut bob,
+            1,
+            Request::Revoke {
+                fingerprint: alices,
+            },
+        )
+        .await,
+        ProblemCode::NoSuchDevice,
+    );
+    match ask(&mut bob, 2, Request::Devices).await {
+        Reply::Devices { list } => assert_eq!(
+            list.iter().map(|d| d.fingerprint).collect::<Vec<_>>(),
+            vec![*stranger.fingerprint().as_bytes()]
+        ),
+        other => panic!("{other:?}"),
+    }
+    match ask(&mut phone_again, 3, Request::Devices).await {
+        Reply::Devices { list } => assert_eq!(list.len(), 1),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Why `user` left, as `watcher` was told.
@@ -601,6 +629,13 @@ async fn an_invite_only_server_registers_new_names_only_with_an_invite() {
         refusal(sign_in(&server, &other, "olga", Some(&invite)).await),
         RefuseReason::BadCode,
         "an invite is single-use"
+    );
+    // An invite is no link code: it does not add a device to somebody's name.
+    let another = new_code(&mut root, Request::Invite).await;
+    assert_eq!(
+        refusal(sign_in(&server, &other, "nina", Some(&another)).await),
+        RefuseReason::BadCode,
+        "an invite used as a link code"
     );
     // Nina cannot invite anybody; she signs in again without a code.
     failed_with(
