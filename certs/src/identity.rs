@@ -259,7 +259,9 @@ impl Identity {
     pub fn load_or_create(dir: &Path) -> Result<(Self, IdentityOutcome), CertError> {
         let cert_path = dir.join(IDENTITY_CERT_FILE);
         let key_path = dir.join(IDENTITY_KEY_FILE);
-        if cert_path.exists() || key_path.exists() {
+        // Both files there: made before (each is written whole, then renamed into place). One
+        // alone may be another client's creation half done: wait for its lock below.
+        if cert_path.exists() && key_path.exists() {
             return Ok((Self::load(dir)?, IdentityOutcome::Loaded));
         }
         files::create_private_dir(dir)?;
