@@ -31,6 +31,8 @@ use crate::{CertError, files};
 /// File names inside an identity directory.
 pub const IDENTITY_CERT_FILE: &str = "identity.pem";
 pub const IDENTITY_KEY_FILE: &str = "identity-key.pem";
+/// Held while an identity is made, so that two clients started at once make one between them.
+const IDENTITY_LOCK_FILE: &str = ".identity.lock";
 
 /// The largest client certificate a server looks at. A self-signed Ed25519 certificate made here is
 /// about 300 bytes and a P-384 one about 500; anything near this bound is not one of ours, and the
@@ -257,10 +259,18 @@ impl Identity {
     pub fn load_or_create(dir: &Path) -> Result<(Self, IdentityOutcome), CertError> {
         let cert_path = dir.join(IDENTITY_CERT_FILE);
         let key_path = dir.join(IDENTITY_KEY_FILE);
-        if cert_path.exists() || key_path.exists() {
+        // Both files there: made before (each is written whole, then renamed into place). One
+        // alone may be another client's creation half done: wait for its lock below.
+        if cert_path.exists() && key_path.exists() {
             return Ok((Self::load(dir)?, IdentityOutcome::Loaded));
         }
         files::create_private_dir(dir)?;
+        // Two clients started at once (two chat-cli, chat-cli and chat-gtk) would each make a key
+        // and write over the other's: the second to get the lock loads the first one's identity.
+        let _lock = files::lock(&dir.join(IDENTITY_LOCK_FILE))?;
+        if cert_path.exists() || key_path.exists() {
+            return Ok((Self::load(dir)?, IdentityOutcome::Loaded));
+        }
         let (key, cert) = new_key_and_cert()?;
         // The key first: a crash between the two writes leaves a key without a certificate, which
         // `load` reports, rather than a certificate whose key is lost.
@@ -371,6 +381,55 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode(&path.join(IDENTITY_KEY_FILE)), 0o600);
         assert_eq!(mode(&path), 0o700);
+    }
+
+    #[test]
+    fn clients_started_at_once_make_one_identity_between_them() {
+        const CLIENTS: usize = 8;
+        let dir = tempfile::tempdir().expect("temp dir");
+        for round in 0..10 {
+            let path = dir.path().join(format!("identity{round}"));
+            let start = std::sync::Barrier::new(CLIENTS);
+            let made: Vec<_> = std::thread::scope(|scope| {
+                let clients: Vec<_> = (0..CLIENTS)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            Identity::load_or_create(&path)
+                                .map(|(identity, outcome)| (identity.fingerprint(), outcome))
+                                .map_err(|e| e.to_string())
+                        })
+                    })
+                    .collect();
+                clients
+                    .into_iter()
+                    .map(|c| c.join().expect("no panic"))
+                    .collect()
+            });
+            let made: Vec<_> = made
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let created = made
+                .iter()
+                .filter(|(_, o)| *o == IdentityOutcome::Created)
+                .count();
+            assert_eq!(created, 1, "round {round}: {made:?}");
+            assert!(
+                made.iter().all(|(f, _)| *f == made[0].0),
+                "round {round}: {made:?}"
+            );
+            assert_eq!(
+                Identity::load(&path).expect("load").fingerprint(),
+                made[0].0
+            );
+            let left: Vec<_> = std::fs::read_dir(&path)
+                .expect("list")
+                .map(|e| e.expect("entry").file_name())
+                .filter(|n| n.to_string_lossy().contains(".tmp"))
+                .collect();
+            assert!(left.is_empty(), "temporary files left: {left:?}");
+        }
     }
 
     #[test]

@@ -18,6 +18,9 @@ struct Cli {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
+    /// Its own identity, made on first use: every user of a test is somebody else, and the
+    /// tests never touch the home folder's identity.
+    _identity: tempfile::TempDir,
 }
 
 impl Cli {
@@ -26,8 +29,11 @@ impl Cli {
     }
 
     fn start_with(server: &Server, user: &str, extra: &[&str]) -> Self {
+        let identity = tempfile::tempdir().expect("identity folder");
         let mut child = Command::new(env!("CARGO_BIN_EXE_chat-cli"))
             .args(extra)
+            .arg("--identity")
+            .arg(identity.path())
             .args([
                 "--server",
                 &format!("localhost:{}", server.addr.port()),
@@ -49,6 +55,7 @@ impl Cli {
             child,
             stdin,
             stdout,
+            _identity: identity,
         }
     }
 
@@ -147,11 +154,15 @@ async fn a_server_shutdown_reaches_the_terminal() {
     );
 }
 
+/// Runs chat-cli with `args` and an identity of its own until it exits: (status, stderr).
 async fn run_to_end(args: &[&str]) -> (i32, String) {
+    let identity = tempfile::tempdir().expect("identity folder");
     let out = tokio::time::timeout(
         WAIT,
         Command::new(env!("CARGO_BIN_EXE_chat-cli"))
             .args(args)
+            .arg("--identity")
+            .arg(identity.path())
             .stdin(Stdio::null())
             .output(),
     )
@@ -187,7 +198,7 @@ async fn refusals_and_failures_exit_non_zero_with_a_clear_message() {
     ])
     .await;
     assert_eq!(code, 2);
-    assert!(err.contains("belongs to another identity"), "{err}");
+    assert!(err.contains("ALICE belongs to another identity"), "{err}");
 
     let other = tempfile::tempdir().expect("tempdir");
     let (other_ca, _) = certs::ensure(other.path()).expect("another CA");

@@ -115,7 +115,10 @@ async fn chat_cli(
     within: Duration,
 ) -> Run {
     let started = Instant::now();
+    let identity = tempfile::tempdir().expect("identity folder");
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat-cli"))
+        .arg("--identity")
+        .arg(identity.path())
         .args(["--server", &addr.to_string(), "--user", user, "--json"])
         .arg("--ca")
         .arg(&server.ca)
@@ -360,7 +363,10 @@ async fn a_server_that_stops_answering_is_reported_with_the_count() {
     let server = start_server(|_| {});
     let relay = testkit::Relay::start(server.addr).await.expect("relay");
     let watcher = Watcher::join(&server, server.addr).await;
+    let identity = tempfile::tempdir().expect("identity folder");
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat-cli"))
+        .arg("--identity")
+        .arg(identity.path())
         .args([
             "--server",
             &relay.addr.to_string(),

@@ -10,12 +10,19 @@
 //! decodes, `Welcome` comes first, message ids only go up in each conversation, and every line the room accepted comes
 //! back to its sender exactly once; closes use the protocol's close codes; and whatever the input,
 //! the session ends with the member out of the room.
+//!
+//! Names are claimed from a real book of owners (SQLite in memory) by one of a few keys
+//! ([`SessionHarness::run_as`]), so a `Redeem` and a name owned by another key take the paths a
+//! live server takes: the room admits a member only under a name the book gives its key, and a
+//! refusal is one of the book's reasons.
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
+
+use certs::Fingerprint;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -25,7 +32,8 @@ use wire::{
 
 use crate::{
     config::{Config, TlsSource},
-    names::validate_name,
+    names::{name_key, validate_name},
+    owners::{self, Claim, Guesses, Owners, Policy, Registration, SqliteOwners, Visitor},
     queue::PushError,
     room::{ConnId, Membership, Room},
     rooms::{Registry, RoomStore, Who},
@@ -37,6 +45,11 @@ use crate::{
 const TICK: Duration = Duration::from_millis(1);
 /// Lines said together at most (the driver's `SAYS_PER_TURN`).
 const SAYS_PER_TURN: usize = 32;
+/// The keys that take turns at connecting ([`SessionHarness::run_as`]).
+const KEYS: u8 = 3;
+/// The wall clock the book of owners is told at the harness's start (its own clock moves on from
+/// there): the harness reads no clock of its own.
+const START_MS: u64 = 1_800_000_000_000;
 
 /// A conversation as the server tells them apart (names compared by how they look).
 fn conversation_key(conversation: &Conversation) -> String {
@@ -71,6 +84,9 @@ pub struct SessionHarness {
     config: Config,
     next_conn: ConnId,
     now: Instant,
+    started: Instant,
+    owners: Owners,
+    guesses: Mutex<Guesses>,
 }
 
 impl std::fmt::Debug for SessionHarness {
@@ -114,18 +130,31 @@ impl SessionHarness {
         let rooms = RoomStore::in_memory()
             .and_then(|store| Registry::new(&config, room.clone(), store))
             .unwrap_or_else(|e| panic!("cannot make the registry of rooms: {e}"));
+        let owners = match SqliteOwners::in_memory() {
+            Ok(book) => Owners::Local(book),
+            Err(e) => panic!("cannot open an in-memory book of owners: {e}"),
+        };
+        let now = Instant::now();
         Self {
             room,
             rooms,
             config,
             next_conn: 0,
-            now: Instant::now(),
+            now,
+            started: now,
+            owners,
+            guesses: Mutex::default(),
         }
     }
 
-    /// Runs one connection that sends `chunks` (one read each) and then finishes its stream
-    /// (`finish`) or vanishes. Panics if an invariant breaks.
+    /// Runs one connection of the first key: see [`Self::run_as`].
     pub fn run(&mut self, chunks: &[&[u8]], finish: bool) -> Report {
+        self.run_as(0, chunks, finish)
+    }
+
+    /// Runs one connection of key number `key` (of a few) that sends `chunks` (one read each) and
+    /// then finishes its stream (`finish`) or vanishes. Panics if an invariant breaks.
+    pub fn run_as(&mut self, key: u8, chunks: &[&[u8]], finish: bool) -> Report {
         self.next_conn += 1;
         // Each connection starts well after the last: the rate bucket of one is not the next's.
         self.now += Duration::from_secs(10);
@@ -143,6 +172,10 @@ impl SessionHarness {
             said_to: HashMap::new(),
             last_id: HashMap::new(),
             report: Report::default(),
+            key: Fingerprint::from_bytes([key % KEYS; 32]),
+            owners: &self.owners,
+            guesses: &self.guesses,
+            started: self.started,
         };
         for chunk in chunks {
             if !run.rules.is_reading() {
@@ -230,6 +263,11 @@ struct Run<'a> {
     /// The newest message id the member was sent, per conversation.
     last_id: HashMap<Conversation, u64>,
     report: Report,
+    /// The key the connection proved it holds.
+    key: Fingerprint,
+    owners: &'a Owners,
+    guesses: &'a Mutex<Guesses>,
+    started: Instant,
 }
 
 impl Run<'_> {
@@ -260,18 +298,24 @@ impl Run<'_> {
     fn carry_out(&mut self, action: Action, was_member: bool, hello: bool) {
         match action {
             Action::Nothing => {}
-            // The harness has no book of owners: every name is this key's.
-            Action::Claim { user, .. } => {
+            Action::Claim { user, code } => {
                 assert!(
                     hello && self.member.is_none(),
                     "Claim without a first Hello"
                 );
                 assert!(validate_name(&user).is_ok(), "the rules let {user:?} claim");
-                let next = self.rules.handle(Input::Claimed(Ok(())), self.now);
-                assert!(
-                    matches!(next, Action::Join { .. }),
-                    "after a claim the rules said {next:?}"
-                );
+                let outcome = self.claim(&user, code.as_deref());
+                let next = self.rules.handle(Input::Claimed(outcome.clone()), self.now);
+                match outcome {
+                    Ok(()) => assert!(
+                        matches!(next, Action::Join { .. }),
+                        "after a claim the rules said {next:?}"
+                    ),
+                    Err(_) => assert!(
+                        matches!(next, Action::Refuse(_)),
+                        "after a refused claim the rules said {next:?}"
+                    ),
+                }
                 return self.carry_out(next, was_member, hello);
             }
             Action::Request { .. } => {
@@ -468,6 +512,53 @@ impl Run<'_> {
         }
     }
 
+    /// Asks the book whether this run's key may use `user`, as the driver does, and checks that
+    /// a yes leaves the name bound to the key.
+    fn claim(&mut self, user: &str, code: Option<&str>) -> Result<(), RefuseReason> {
+        let now_ms = START_MS
+            + u64::try_from(self.now.duration_since(self.started).as_millis()).unwrap_or(u64::MAX);
+        let visitor = Visitor {
+            name: user,
+            key: self.key,
+            ip: std::net::IpAddr::from([192, 0, 2, 1]),
+            code,
+        };
+        let outcome = owners::admit(
+            self.owners,
+            self.guesses,
+            Policy::Open,
+            visitor,
+            (self.now, now_ms),
+        )
+        .now_or_never()
+        .expect("the SQLite book answers without waiting");
+        match &outcome {
+            Ok(()) => {
+                let again = self
+                    .owners
+                    .claim(&name_key(user), user, &self.key, Registration::Open, now_ms)
+                    .now_or_never()
+                    .expect("the SQLite book answers without waiting");
+                assert!(
+                    matches!(again, Ok(Claim::Owner)),
+                    "admitted as {user:?}, but the book says {again:?}"
+                );
+            }
+            Err(reason) => assert!(
+                matches!(
+                    reason,
+                    RefuseReason::NameOwned
+                        | RefuseReason::Revoked
+                        | RefuseReason::Banned { .. }
+                        | RefuseReason::BadCode
+                        | RefuseReason::TooManyGuesses
+                ),
+                "the book refused {user:?} with {reason}"
+            ),
+        }
+        outcome
+    }
+
     fn member_key(&self) -> String {
         match &self.member {
             Some(member) => member.key.clone(),
@@ -645,11 +736,34 @@ mod tests {
         }
     }
 
+    fn request(dice: &mut Dice) -> wire::Request {
+        use wire::Request;
+        match dice.below(9) {
+            0 => Request::WhoAmI,
+            1 => Request::LinkCode,
+            2 => Request::Devices,
+            3 => Request::Revoke {
+                fingerprint: dice.text(),
+            },
+            4 => Request::Kick {
+                user: dice.text(),
+                reason: dice.text(),
+            },
+            5 => Request::Ban {
+                user: dice.text(),
+                reason: dice.text(),
+            },
+            6 => Request::Unban { user: dice.text() },
+            7 => Request::Release { user: dice.text() },
+            _ => Request::Invite,
+        }
+    }
+
     /// A random mix of frames (of every kind, with odd fields) and raw bytes, cut into reads.
     fn input(dice: &mut Dice) -> (Vec<Vec<u8>>, bool) {
         let mut stream = Vec::new();
         for _ in 0..dice.below(40) {
-            let frame = match dice.below(10) {
+            let frame = match dice.below(12) {
                 0 | 1 => ClientFrame::Hello {
                     version: if dice.below(8) == 0 {
                         dice.below(4) as u16
@@ -688,6 +802,17 @@ mod tests {
                     room: "#general".into(),
                 },
                 8 => ClientFrame::Bye,
+                9 => ClientFrame::Redeem {
+                    code: match dice.below(3) {
+                        0 => "7K2QD-M9XAT-4HC1R-ZP0WE".into(),
+                        1 => "-".repeat(dice.below(3000) as usize),
+                        _ => dice.text(),
+                    },
+                },
+                10 => ClientFrame::Request {
+                    id: dice.next() as u32,
+                    request: request(dice),
+                },
                 _ => {
                     let n = dice.below(12) as usize;
                     stream.extend((0..n).map(|_| dice.next() as u8));
@@ -718,7 +843,8 @@ mod tests {
         for n in 0..runs {
             let (chunks, finish) = input(&mut dice);
             let chunks: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
-            harness.run(&chunks, finish);
+            let key = dice.below(u64::from(KEYS)) as u8;
+            harness.run_as(key, &chunks, finish);
             if n % 50 == 0 {
                 harness.health_check(n);
             }
@@ -782,5 +908,23 @@ mod tests {
         // Garbage first: a protocol error.
         let report = harness.run(&[&[0, 0, 0, 1, 9]], true);
         assert_eq!(report.close.map(|c| c.0), Some(close_code::PROTOCOL_ERROR));
+        // Another key is refused the name, with or without a code it does not have.
+        for code in [None, Some("7K2QD-M9XAT-4HC1R-ZP0WE")] {
+            let mut sent = Vec::new();
+            if let Some(code) = code {
+                sent.extend(frames(&[ClientFrame::Redeem { code: code.into() }]));
+            }
+            sent.extend(frames(&[hello("AL")]));
+            let report = harness.run_as(1, &[&sent], true);
+            assert!(!report.joined);
+            let (code_sent, reason) = (code.is_some(), report.close.expect("closed"));
+            assert_eq!(reason.0, close_code::REFUSED);
+            let want = if code_sent {
+                RefuseReason::BadCode
+            } else {
+                RefuseReason::NameOwned
+            };
+            assert_eq!(reason.1, want.to_string());
+        }
     }
 }

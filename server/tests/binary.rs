@@ -12,8 +12,9 @@ use wire::ServerFrame;
 async fn sigterm_says_shutting_down_and_exits_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        // Not the user's history database: names bound there by earlier runs would refuse "alice".
-        .args(["--no-persist", "--listen", "127.0.0.1:0", "--cert-dir"])
+        // History in memory: the default database is the user's own, where a name may be owned
+        // by a key of an earlier run.
+        .args(["--listen", "127.0.0.1:0", "--no-persist", "--cert-dir"])
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

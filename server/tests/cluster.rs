@@ -70,6 +70,11 @@ struct Node {
 
 impl Node {
     async fn start(dir: &Path, nats: &Nats, name: &str) -> Self {
+        Self::start_with(dir, nats, name, &[]).await
+    }
+
+    /// A node with `extra` flags added.
+    async fn start_with(dir: &Path, nats: &Nats, name: &str, extra: &[&str]) -> Self {
         let port = testkit::ports::free_udp_port().expect("a free UDP port");
         let listen = format!("127.0.0.1:{port}");
         let url = nats.url();
@@ -79,7 +84,7 @@ impl Node {
             .expect("identity")
             .fingerprint()
             .to_string();
-        let child = spawn_chat_server([
+        let mut args: Vec<&std::ffi::OsStr> = vec![
             "--listen".as_ref(),
             listen.as_ref(),
             "--max-messages-per-sec".as_ref(),
@@ -93,12 +98,29 @@ impl Node {
             certs.as_os_str(),
             "--operator".as_ref(),
             operator.as_ref(),
-        ] as [&std::ffi::OsStr; 13])
-        .await;
+        ];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        let child = spawn_chat_server(args).await;
         Self {
             addr: ([127, 0, 0, 1], port).into(),
             child,
         }
+    }
+
+    /// Signs in as `user` with `key` (not the process's shared identity).
+    async fn sign_in(
+        &self,
+        dir: &Path,
+        key: &client::Identity,
+        user: &str,
+    ) -> Result<(Connection, client::Welcome), ClientError> {
+        let connector = Connector::new(&Trust::CaFile(ca(dir)), key, self.addr).expect("connector");
+        tokio::time::timeout(
+            WAIT,
+            connector.connect(&self.server_addr(), self.addr, user, &[]),
+        )
+        .await
+        .expect("an answer in time")
     }
 
     fn server_addr(&self) -> ServerAddr {
@@ -552,6 +574,147 @@ async fn the_chat_resumes_after_nats_restarts() {
     tokio::time::sleep(Duration::from_secs(7)).await;
     users_become(&mut a, &["anna", "bert"]).await;
     users_become(&mut b, &["anna", "bert"]).await;
+}
+
+fn identity() -> client::Identity {
+    client::Identity::ephemeral().expect("identity")
+}
+
+fn refusal(result: &Result<(Connection, client::Welcome), ClientError>) -> Option<&RefuseReason> {
+    match result {
+        Err(ClientError::Refused(reason)) => Some(reason),
+        _ => None,
+    }
+}
+
+/// Signs off and waits until the node has let go of the connection.
+async fn bye(mut conn: Connection) {
+    conn.send(&wire::ClientFrame::Bye).await.expect("bye");
+    support::closed_with(&conn).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_keys_racing_for_one_name_on_two_nodes_bind_it_to_exactly_one() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 2).await;
+    let mut winners = Vec::new();
+    for round in 0..6 {
+        let name = format!("frank{round}");
+        let keys = [identity(), identity()];
+        let (a, b) = tokio::join!(
+            nodes[0].sign_in(dir.path(), &keys[0], &name),
+            nodes[1].sign_in(dir.path(), &keys[1], &name)
+        );
+        let (winner, won) = match (a, b) {
+            (Ok((conn, _)), lost) if refusal(&lost) == Some(&RefuseReason::NameOwned) => (0, conn),
+            (lost, Ok((conn, _))) if refusal(&lost) == Some(&RefuseReason::NameOwned) => (1, conn),
+            (a, b) => panic!(
+                "round {round}: exactly one key must win: {:?} / {:?}",
+                a.map(|_| ()),
+                b.map(|_| ())
+            ),
+        };
+        winners.push(winner);
+        // The name is bound to the winner's key alone: once it is gone, the loser is still
+        // refused on either node, and the winner comes back on the other node.
+        bye(won).await;
+        let loser = 1 - winner;
+        for node in &nodes {
+            assert_eq!(
+                refusal(&node.sign_in(dir.path(), &keys[loser], &name).await),
+                Some(&RefuseReason::NameOwned),
+                "round {round}: the losing key"
+            );
+        }
+        let (again, _) = nodes[loser]
+            .sign_in(dir.path(), &keys[winner], &name)
+            .await
+            .expect("the winner signs in again");
+        bye(again).await;
+    }
+    eprintln!("winning node per round: {winners:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_and_a_ban_outlive_the_node_that_made_them() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (op, gina, mallory, stranger) = (identity(), identity(), identity(), identity());
+    let operator = op.fingerprint().to_string();
+    let flags = ["--operator", operator.as_str()];
+    let nats = Nats::start(dir.path()).await;
+    let mut first = Node::start_with(dir.path(), &nats, "node0", &flags).await;
+    let second = Node::start_with(dir.path(), &nats, "node1", &flags).await;
+
+    let (gina_conn, _) = first
+        .sign_in(dir.path(), &gina, "gina")
+        .await
+        .expect("gina");
+    bye(gina_conn).await;
+    let (mut opal, _) = first
+        .sign_in(dir.path(), &op, "opal")
+        .await
+        .expect("operator");
+    let (mallory_conn, _) = first
+        .sign_in(dir.path(), &mallory, "mallory")
+        .await
+        .expect("mallory");
+    bye(mallory_conn).await;
+    opal.send(&wire::ClientFrame::Request {
+        id: 1,
+        request: wire::Request::Ban {
+            user: "mallory".into(),
+            reason: "spam".into(),
+        },
+    })
+    .await
+    .expect("sent");
+    let reply = until(&mut opal, |f| matches!(f, ServerFrame::Reply { id: 1, .. })).await;
+    assert!(
+        matches!(
+            reply,
+            ServerFrame::Reply {
+                reply: wire::Reply::Done { .. },
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+
+    first.child.start_kill().expect("SIGKILL node0");
+    first.child.wait().await.expect("reaped");
+    let banned = RefuseReason::Banned {
+        reason: "spam".into(),
+    };
+    assert_eq!(
+        refusal(&second.sign_in(dir.path(), &stranger, "gina").await),
+        Some(&RefuseReason::NameOwned)
+    );
+    assert_eq!(
+        refusal(&second.sign_in(dir.path(), &mallory, "mallory").await),
+        Some(&banned)
+    );
+    let (gina_conn, _) = second
+        .sign_in(dir.path(), &gina, "gina")
+        .await
+        .expect("gina on the other node");
+    bye(gina_conn).await;
+
+    // The killed node comes back and knows it too.
+    first = Node::start_with(dir.path(), &nats, "node0", &flags).await;
+    assert_eq!(
+        refusal(&first.sign_in(dir.path(), &stranger, "gina").await),
+        Some(&RefuseReason::NameOwned)
+    );
+    assert_eq!(
+        refusal(&first.sign_in(dir.path(), &mallory, "mallory").await),
+        Some(&banned)
+    );
 }
 
 /// Stage 1 of rooms: a cluster has the default room only; anything else is refused with a typed

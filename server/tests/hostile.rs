@@ -1,5 +1,6 @@
 //! Hostile input against a running server: random and mutated frames, absurd length prefixes, frames
-//! cut in half, Hello storms, extra streams, invalid UTF-8, floods and handshakes that never finish.
+//! cut in half, Hello storms, extra streams, invalid UTF-8, floods, handshakes that never finish, and
+//! version 4's Redeem and Request frames out of place, oversized and in bursts.
 //!
 //! Every test runs a few well-behaved clients ([`Chatters`]) that chat throughout the attack and, at
 //! the end, must have received every line said in the room, once each, in order (consecutive ids),
@@ -346,6 +347,9 @@ fn hello(user: &str) -> ClientFrame {
 /// the server uses, so the test knows the typed answer for each random input.
 fn expected_codes(bytes: &[u8], mut joined: bool) -> Vec<u32> {
     let mut allowed = Vec::new();
+    // One Redeem may come before Hello; the code is not looked at for a name this key owns or
+    // registers (every client of this test is one key), so it changes nothing else.
+    let mut redeemed = false;
     let mut decoder = FrameDecoder::new(wire::MAX_CLIENT_FRAME);
     decoder.push(bytes);
     loop {
@@ -377,7 +381,10 @@ fn expected_codes(bytes: &[u8], mut joined: bool) -> Vec<u32> {
                 allowed.push(close_code::NORMAL);
                 return allowed;
             }
+            // After Hello a Redeem is answered with a Problem and a Request with a Reply: the
+            // connection goes on.
             Ok(Some(_)) if joined => {}
+            Ok(Some(ClientFrame::Redeem { .. })) if !redeemed => redeemed = true,
             Ok(Some(ClientFrame::Hello { version, user, .. })) => {
                 // A name the server takes may still be taken or reserved: Refused is always possible.
                 allowed.push(close_code::REFUSED);
@@ -403,8 +410,56 @@ fn random_name(rng: &mut StdRng) -> String {
     name
 }
 
+/// A code as typed: mostly the right shape, sometimes anything, sometimes huge.
+fn random_code(rng: &mut StdRng) -> String {
+    match rng.random_range(0..4) {
+        0 => "-".repeat(rng.random_range(0..40_000)),
+        1 => (0..rng.random_range(0..30))
+            .map(|_| char::from(rng.random_range(b' '..=b'~')))
+            .collect(),
+        _ => (0..20)
+            .map(|_| char::from(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"[rng.random_range(0..32)]))
+            .collect(),
+    }
+}
+
+/// Any request, with odd fields: names that are no names, reasons up to 40 KB.
+fn random_request(rng: &mut StdRng) -> wire::Request {
+    use wire::Request;
+    let user = if rng.random_bool(0.5) {
+        random_name(rng)
+    } else {
+        "\u{202e}".repeat(rng.random_range(0..100))
+    };
+    let reason = "x".repeat(if rng.random_bool(0.2) {
+        rng.random_range(0..40_000)
+    } else {
+        rng.random_range(0..20)
+    });
+    match rng.random_range(0..9) {
+        0 => Request::WhoAmI,
+        1 => Request::LinkCode,
+        2 => Request::Devices,
+        3 => Request::Revoke {
+            fingerprint: random_code(rng),
+        },
+        4 => Request::Kick { user, reason },
+        5 => Request::Ban { user, reason },
+        6 => Request::Unban { user },
+        7 => Request::Release { user },
+        _ => Request::Invite,
+    }
+}
+
 fn random_frame(rng: &mut StdRng) -> ClientFrame {
-    match rng.random_range(0..5) {
+    match rng.random_range(0..7) {
+        5 => ClientFrame::Redeem {
+            code: random_code(rng),
+        },
+        6 => ClientFrame::Request {
+            id: rng.random(),
+            request: random_request(rng),
+        },
         0 => ClientFrame::Hello {
             version: if rng.random_bool(0.8) {
                 wire::PROTOCOL_VERSION
@@ -509,8 +564,7 @@ async fn random_and_mutated_frames_get_their_typed_close() {
     let server = TestServer::start().await;
     let chatters = Chatters::start(&server).await;
     let rss_before = rss_bytes();
-    let stranger = client::Identity::ephemeral().expect("identity");
-    let connector = Arc::new(server.connector_as(&stranger));
+    let connector = Arc::new(server.connector());
     let server = Arc::new(server);
     let gate = Arc::new(Semaphore::new(AT_ONCE));
     let mut rng = StdRng::seed_from_u64(SEED);
@@ -779,8 +833,6 @@ async fn thousands_of_bad_hellos_are_each_refused() {
         ("x".repeat(wire::MAX_NAME_BYTES + 1), false),
     ];
     let started = Instant::now();
-    // Another key than the chatters' (the process's): with theirs, a taken name is its owner
-    // signing in again, which replaces the chatter.
     let stranger = client::Identity::ephemeral().expect("identity");
     let connector = Arc::new(server.connector_as(&stranger));
     let server = Arc::new(server);
@@ -1231,4 +1283,203 @@ async fn gets_a_server_initial(socket: &UdpSocket, deadline: tokio::time::Instan
 /// The newcomer's connection is still open (nothing closed it during the attack).
 fn closed_with_nothing(conn: &Connection) -> Option<quinn::ConnectionError> {
     conn.quic().close_reason()
+}
+
+/// Version 4's frames where they do not belong, with absurd fields: a Request before Hello, two
+/// Redeems, a 40 KB code, every Request with 40 KB reasons and names that are no names, a burst of
+/// link codes. Each gets its typed answer; the chatters notice nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_and_codes_out_of_place_get_their_typed_answer() {
+    let server = TestServer::start().await;
+    let chatters = Chatters::start(&server).await;
+    let connector = server.connector();
+
+    // Before Hello: a Request is a protocol error, and so is a second Redeem.
+    let request = ClientFrame::Request {
+        id: 1,
+        request: wire::Request::WhoAmI,
+    };
+    let huge_code = ClientFrame::Redeem {
+        code: "-".repeat(40_000),
+    };
+    for (what, bytes) in [
+        ("a request before hello", encode(&request)),
+        (
+            "two redeems",
+            [encode(&huge_code), encode(&huge_code)].concat(),
+        ),
+    ] {
+        let quic = server.raw_connect(&connector).await;
+        let (mut send, _recv) = quic.open_bi().await.expect("stream");
+        send.write_all(&bytes).await.expect("written");
+        assert_eq!(
+            end_of(&quic).await,
+            Ok(close_code::PROTOCOL_ERROR),
+            "{what}"
+        );
+    }
+    // A 40 KB code before the Hello of a name this key may take is never even looked at.
+    let quic = server.raw_connect(&connector).await;
+    let (mut send, recv) = quic.open_bi().await.expect("stream");
+    send.write_all(&[encode(&huge_code), encode(&hello("hugecode"))].concat())
+        .await
+        .expect("written");
+    let mut reader = FrameReaderOf::new(recv);
+    assert!(matches!(
+        reader.next().await,
+        ServerFrame::Welcome { you, .. } if you == "hugecode"
+    ));
+
+    // After Hello: a Redeem is a Problem, each request gets the reply with its id.
+    let (mut member, _) = server.join("asker").await;
+    member.send(&huge_code).await.expect("sent");
+    assert!(matches!(
+        until(&mut member, |f| matches!(f, ServerFrame::Problem { .. })).await,
+        ServerFrame::Problem {
+            code: ProblemCode::AlreadyJoined,
+            ..
+        }
+    ));
+    let reason = "r".repeat(40_000);
+    let odd = "\u{202e}\u{0}".repeat(500);
+    let requests = [
+        wire::Request::WhoAmI,
+        wire::Request::LinkCode,
+        wire::Request::Devices,
+        wire::Request::Revoke {
+            fingerprint: odd.clone(),
+        },
+        wire::Request::Kick {
+            user: odd.clone(),
+            reason: reason.clone(),
+        },
+        wire::Request::Ban {
+            user: "chatter0".into(),
+            reason: reason.clone(),
+        },
+        wire::Request::Unban { user: odd.clone() },
+        wire::Request::Release {
+            user: "chatter1".into(),
+        },
+        wire::Request::Invite,
+    ];
+    for (id, request) in (100u32..).zip(requests) {
+        let operators_only = matches!(
+            request,
+            wire::Request::Kick { .. }
+                | wire::Request::Ban { .. }
+                | wire::Request::Unban { .. }
+                | wire::Request::Release { .. }
+                | wire::Request::Invite
+        );
+        member
+            .send(&ClientFrame::Request { id, request })
+            .await
+            .expect("sent");
+        let reply = match until(
+            &mut member,
+            |f| matches!(f, ServerFrame::Reply { id: got, .. } if *got == id),
+        )
+        .await
+        {
+            ServerFrame::Reply { reply, .. } => reply,
+            other => unreachable!("{other:?}"),
+        };
+        if operators_only {
+            assert!(
+                matches!(
+                    reply,
+                    wire::Reply::Failed {
+                        code: ProblemCode::NotAllowed,
+                        ..
+                    }
+                ),
+                "{id}: {reply:?}"
+            );
+        } else {
+            assert!(
+                !matches!(
+                    reply,
+                    wire::Reply::Failed {
+                        code: ProblemCode::ServerError | ProblemCode::NotAllowed,
+                        ..
+                    }
+                ),
+                "{id}: {reply:?}"
+            );
+        }
+    }
+
+    // A burst of link codes spends the same rate as lines: it is cut off, not stored by the
+    // thousand.
+    let (mut writer, mut reader, quic) = member.split();
+    let burst: Vec<u8> = (0..400u32)
+        .flat_map(|id| {
+            encode(&ClientFrame::Request {
+                id,
+                request: wire::Request::LinkCode,
+            })
+        })
+        .collect();
+    timeout(WAIT, writer.send_raw(&burst))
+        .await
+        .expect("sent in time")
+        .expect("sent");
+    let mut codes = 0;
+    let mut too_fast = 0;
+    // The chatters' lines keep coming: the whole wait is bounded, not each frame.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let next = tokio::time::timeout_at(deadline, reader.next()).await;
+        let Ok(next) = next else {
+            panic!("still open after {codes} codes and {too_fast} TooFast");
+        };
+        match next {
+            Ok(Some(ServerFrame::Reply {
+                reply: wire::Reply::Code { .. },
+                ..
+            })) => codes += 1,
+            Ok(Some(ServerFrame::Problem {
+                code: ProblemCode::TooFast,
+                ..
+            })) => too_fast += 1,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    assert_eq!(end_of(&quic).await, Ok(close_code::TOO_FAST));
+    assert!(
+        codes < 100 && too_fast > 0,
+        "{codes} codes made, {too_fast} TooFast"
+    );
+    chatters.finish().await;
+}
+
+/// Reads whole frames from a bare stream.
+struct FrameReaderOf {
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder,
+}
+
+impl FrameReaderOf {
+    fn new(recv: quinn::RecvStream) -> Self {
+        Self {
+            recv,
+            decoder: FrameDecoder::new(wire::MAX_SERVER_FRAME),
+        }
+    }
+
+    async fn next(&mut self) -> ServerFrame {
+        loop {
+            if let Some(frame) = self.decoder.next_frame().expect("decodes") {
+                return frame;
+            }
+            let chunk = timeout(WAIT, self.recv.read_chunk(4096, true))
+                .await
+                .expect("in time")
+                .expect("readable")
+                .expect("stream open");
+            self.decoder.push(&chunk.bytes);
+        }
+    }
 }

@@ -144,7 +144,12 @@ mod tests {
         async fn code(&self, kind: CodeKind, name: &str) -> String {
             let code = Code::random();
             self.owners
-                .add_code(kind, &code, (&name_key(name), name), 600_000)
+                .add_code(
+                    kind,
+                    &code,
+                    (&name_key(name), name),
+                    crate::store::now_ms() + 600_000,
+                )
                 .await
                 .expect("code");
             code.to_string()

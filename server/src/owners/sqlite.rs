@@ -252,6 +252,8 @@ impl SqliteOwners {
 
 impl SqliteOwners {
     /// Keeps `code` until `expires_ms`, for the name `(name_key, display)` (empty for invites).
+    /// Codes that expired unused go at the same time: without that, every `/link` nobody redeemed
+    /// would stay in the file for good.
     pub(crate) fn add_code(
         &self,
         kind: CodeKind,
@@ -260,6 +262,10 @@ impl SqliteOwners {
         expires_ms: u64,
     ) -> Result<(), OwnersError> {
         self.with(|tx| {
+            tx.execute(
+                "DELETE FROM codes WHERE expires_ms <= ?1",
+                params![to_i64(crate::store::now_ms())],
+            )?;
             tx.execute(
                 "INSERT INTO codes (hash, kind, name_key, display, expires_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -366,6 +372,22 @@ mod tests {
 
     fn key(n: u8) -> Fingerprint {
         Fingerprint::from_bytes([n; 32])
+    }
+
+    #[test]
+    fn codes_that_expired_unused_do_not_pile_up() {
+        let book = SqliteOwners::in_memory().expect("book");
+        let later = crate::store::now_ms() + 600_000;
+        for _ in 0..3 {
+            book.add_code(CodeKind::Link, &Code::random(), ("alice", "alice"), 1)
+                .expect("an expired code");
+        }
+        book.add_code(CodeKind::Invite, &Code::random(), ("", ""), later)
+            .expect("a live code");
+        let pending: i64 = book
+            .with(|tx| Ok(tx.query_row("SELECT COUNT(*) FROM codes", [], |row| row.get(0))?))
+            .expect("count");
+        assert_eq!(pending, 1);
     }
 
     #[test]
