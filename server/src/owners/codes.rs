@@ -92,7 +92,7 @@ pub(crate) struct Guesses {
 impl Guesses {
     /// Whether `ip` may try a code now.
     pub(crate) fn may_try(&mut self, ip: IpAddr, now: Instant) -> bool {
-        match self.by_address.get(&ip.to_canonical()) {
+        match self.by_address.get(&guesser(ip)) {
             Some((since, wrong)) => {
                 now.saturating_duration_since(*since) >= GUESS_WINDOW
                     || *wrong < GUESSES_PER_ADDRESS
@@ -106,14 +106,50 @@ impl Guesses {
         // Forget windows that ended, so the map holds only addresses that guessed lately.
         self.by_address
             .retain(|_, (since, _)| now.saturating_duration_since(*since) < GUESS_WINDOW);
-        let entry = self.by_address.entry(ip.to_canonical()).or_insert((now, 0));
+        let entry = self.by_address.entry(guesser(ip)).or_insert((now, 0));
         entry.1 += 1;
+    }
+}
+
+/// Whom wrong guesses are counted against: an IPv4 address, or an IPv6 /64. One host usually
+/// holds a whole /64 and could otherwise guess from a fresh address every time.
+fn guesser(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !u128::from(u64::MAX);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guesses_from_one_ipv6_slash_64_count_together() {
+        let mut guesses = Guesses::default();
+        let now = Instant::now();
+        for i in 0..GUESSES_PER_ADDRESS {
+            let ip: IpAddr = format!("2001:db8:1:2::{:x}", i + 1).parse().expect("ip");
+            assert!(guesses.may_try(ip, now));
+            guesses.wrong(ip, now);
+        }
+        let same_prefix: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        assert!(
+            !guesses.may_try(same_prefix, now),
+            "the /64 used its guesses"
+        );
+        let other_prefix: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert!(guesses.may_try(other_prefix, now));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+        assert_eq!(guesser(mapped), "192.0.2.1".parse::<IpAddr>().expect("ip"));
+        assert!(
+            guesses.may_try(same_prefix, now + GUESS_WINDOW),
+            "the window ends"
+        );
+    }
 
     #[test]
     fn codes_are_random_readable_and_forgiving_to_type() {
