@@ -28,7 +28,6 @@ use super::{
 };
 use crate::{
     client_auth,
-    names::name_key,
     owners::{self, Visitor},
     queue::{self, PushError},
     room::{ConnId, Eviction, Membership, Removal, Room},
@@ -265,14 +264,8 @@ impl Session {
         let frame = ServerFrame::Replaced {
             fingerprint: *self.key.as_bytes(),
         };
-        let eviction = Eviction {
-            key: name_key(user),
-            device: None,
-            frame: wire::encode(&frame, wire::MAX_SERVER_FRAME)
-                .map_err(|_| RefuseReason::NameTaken)?
-                .to_vec(),
-            why: LeaveReason::Replaced,
-        };
+        let eviction = Eviction::new(user, None, &frame, LeaveReason::Replaced)
+            .map_err(|_| RefuseReason::NameTaken)?;
         if room.evict(&eviction).await.is_none() {
             // Nobody holds it now: it was being claimed by another connection just then.
             return Err(RefuseReason::NameTaken);
