@@ -880,6 +880,24 @@ fn a_link_code_from_the_menu_signs_in_another_identity_as_the_owner() {
     exit(&owner);
 }
 
+/// Clicks Kick (or Ban) on `user`'s row of the Users list, checks the confirmation asks about
+/// `user`, gives `reason` and confirms.
+fn moderate(window: &Window, user: &str, ban: bool, reason: &str) {
+    let action = if ban { "Ban" } else { "Kick" };
+    window
+        .users_popover()
+        .moderation_button(user, ban)
+        .unwrap_or_else(|| panic!("{action} for {user}"))
+        .emit_clicked();
+    let dialog = dialog_over(window);
+    assert_eq!(
+        dialog.heading().as_deref(),
+        Some(format!("{action} {user}?").as_str())
+    );
+    named::<adw::EntryRow>(&dialog, "reason").set_text(reason);
+    button_labelled(&dialog, action).emit_clicked();
+}
+
 /// An operator's window offers Kick and Ban on the others' rows; Kick with a reason disconnects
 /// the user (who hears why) and the server's answer shows as a toast; Ban also refuses the user's
 /// key from then on.
@@ -904,14 +922,7 @@ fn an_operator_kicks_and_bans_from_the_users_list() {
         popover.moderation_button("bob", true).is_some(),
         "Ban for bob"
     );
-    popover
-        .moderation_button("bob", false)
-        .expect("Kick for bob")
-        .emit_clicked();
-    let dialog = dialog_over(&window);
-    assert_eq!(dialog.heading().as_deref(), Some("Kick bob?"));
-    named::<adw::EntryRow>(&dialog, "reason").set_text("spamming");
-    button_labelled(&dialog, "Kick").emit_clicked();
+    moderate(&window, "bob", false, "spamming");
 
     let mut removed = None;
     assert!(
@@ -950,14 +961,7 @@ fn an_operator_kicks_and_bans_from_the_users_list() {
     let (_carl, carl_events) = server.connect_as("carl", carl_key.clone());
     window.users_button().popup();
     assert!(wait_until(|| popover.shown_names() == ["carl", "olga"]));
-    popover
-        .moderation_button("carl", true)
-        .expect("Ban for carl")
-        .emit_clicked();
-    let dialog = dialog_over(&window);
-    assert_eq!(dialog.heading().as_deref(), Some("Ban carl?"));
-    named::<adw::EntryRow>(&dialog, "reason").set_text("trolling");
-    button_labelled(&dialog, "Ban").emit_clicked();
+    moderate(&window, "carl", true, "trolling");
     let mut banned = false;
     assert!(
         wait_until(|| {

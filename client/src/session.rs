@@ -519,11 +519,11 @@ impl State {
                 event::frame_events(frame, &self.you, &self.default_room)
             }
             other => {
-                let events = event::frame_events(other, &self.you, &self.default_room);
-                self.removed |= events
-                    .iter()
-                    .any(|e| matches!(e, Event::Removed { .. } | Event::Replaced { .. }));
-                events
+                self.removed |= matches!(
+                    other,
+                    ServerFrame::Removed { .. } | ServerFrame::Replaced { .. }
+                );
+                event::frame_events(other, &self.you, &self.default_room)
             }
         }
     }

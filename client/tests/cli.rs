@@ -2,100 +2,12 @@
 
 mod support;
 
-use std::{process::Stdio, time::Duration};
+use tokio::process::Command;
 
-use serde_json::Value;
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
-    process::{Child, ChildStdin, ChildStdout, Command},
+use support::{
+    cli::{Cli, finish},
+    start_server,
 };
-
-use support::{Server, start_server};
-
-const WAIT: Duration = Duration::from_secs(15);
-
-struct Cli {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Lines<BufReader<ChildStdout>>,
-    /// Its own identity, made on first use: every user of a test is somebody else, and the
-    /// tests never touch the home folder's identity.
-    _identity: tempfile::TempDir,
-}
-
-impl Cli {
-    fn start(server: &Server, user: &str) -> Self {
-        Self::start_with(server, user, &[])
-    }
-
-    fn start_with(server: &Server, user: &str, extra: &[&str]) -> Self {
-        let identity = tempfile::tempdir().expect("identity folder");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-cli"))
-            .args(extra)
-            .arg("--identity")
-            .arg(identity.path())
-            .args([
-                "--server",
-                &format!("localhost:{}", server.addr.port()),
-                "--user",
-                user,
-                "--json",
-            ])
-            .arg("--ca")
-            .arg(&server.ca)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chat-cli starts");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        Self {
-            child,
-            stdin,
-            stdout,
-            _identity: identity,
-        }
-    }
-
-    async fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .expect("typed");
-        stdin.flush().await.expect("flushed");
-    }
-
-    /// Reads JSON lines until one has the top-level key `kind` and satisfies `want`.
-    async fn expect(&mut self, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let line = tokio::time::timeout_at(deadline, self.stdout.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("no {kind} line in time"))
-                .expect("readable")
-                .unwrap_or_else(|| panic!("output ended before a {kind} line"));
-            let value: Value = serde_json::from_str(&line).expect("every line is JSON");
-            if let Some(inner) = value.get(kind)
-                && want(inner)
-            {
-                return inner.clone();
-            }
-        }
-    }
-
-    async fn exit_code(mut self) -> i32 {
-        drop(self.stdin.take());
-        tokio::time::timeout(WAIT, self.child.wait())
-            .await
-            .expect("exits in time")
-            .expect("status")
-            .code()
-            .expect("exit code")
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_terminal_clients_chat() {
@@ -157,22 +69,9 @@ async fn a_server_shutdown_reaches_the_terminal() {
 /// Runs chat-cli with `args` and an identity of its own until it exits: (status, stderr).
 async fn run_to_end(args: &[&str]) -> (i32, String) {
     let identity = tempfile::tempdir().expect("identity folder");
-    let out = tokio::time::timeout(
-        WAIT,
-        Command::new(env!("CARGO_BIN_EXE_chat-cli"))
-            .args(args)
-            .arg("--identity")
-            .arg(identity.path())
-            .stdin(Stdio::null())
-            .output(),
-    )
-    .await
-    .expect("in time")
-    .expect("runs");
-    (
-        out.status.code().expect("code"),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chat-cli"));
+    command.args(args).arg("--identity").arg(identity.path());
+    finish(command).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

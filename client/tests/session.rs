@@ -205,6 +205,17 @@ async fn lines_refused_as_too_fast_are_sent_again_and_each_arrives_once() {
     server.shutdown.shutdown("test over");
 }
 
+/// Waits for `Closed`, failing if the session tried to reconnect before it.
+async fn closes_without_reconnecting(events: &async_channel::Receiver<Event>) {
+    let (_, between) = until(events, |e| matches!(e, Event::Closed(_)).then_some(())).await;
+    assert!(
+        !between
+            .iter()
+            .any(|e| matches!(e, Event::Disconnected { .. } | Event::Reconnected { .. })),
+        "{between:?}"
+    );
+}
+
 /// A session told `Removed` (an operator's kick) or `Replaced` (its name signed in elsewhere) ends
 /// there: reconnecting would undo the kick, and two devices would take turns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,13 +248,7 @@ async fn a_kicked_or_replaced_session_ends_without_reconnecting() {
     })
     .await;
     assert_eq!(removed, ("op".to_owned(), "spam".to_owned()));
-    let (_, between) = until(&bob_events, |e| matches!(e, Event::Closed(_)).then_some(())).await;
-    assert!(
-        !between
-            .iter()
-            .any(|e| matches!(e, Event::Disconnected { .. } | Event::Reconnected { .. })),
-        "{between:?}"
-    );
+    closes_without_reconnecting(&bob_events).await;
     assert!(bob_events.recv().await.is_err(), "nothing after Closed");
 
     // Replaced by the same key signing in again.
@@ -261,11 +266,5 @@ async fn a_kicked_or_replaced_session_ends_without_reconnecting() {
     })
     .await;
     assert_eq!(device, bob_key.fingerprint());
-    let (_, between) = until(&bob_events, |e| matches!(e, Event::Closed(_)).then_some(())).await;
-    assert!(
-        !between
-            .iter()
-            .any(|e| matches!(e, Event::Disconnected { .. } | Event::Reconnected { .. })),
-        "{between:?}"
-    );
+    closes_without_reconnecting(&bob_events).await;
 }

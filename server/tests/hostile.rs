@@ -20,7 +20,7 @@ use std::{
 
 use client::Connection;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use support::{TestServer, WAIT, chats, say, until};
+use support::{TestServer, WAIT, chats, say, until, why_left};
 use tokio::{net::UdpSocket, sync::Semaphore, task::JoinHandle, time::timeout};
 use wire::{
     ClientFrame, DecodeError, FrameDecoder, LeaveReason, ProblemCode, RefuseReason, ServerFrame,
@@ -296,19 +296,6 @@ async fn end_of(conn: &quinn::Connection) -> Result<u32, String> {
             u32::try_from(c.error_code.into_inner()).map_err(|_| format!("huge code {c}"))
         }
         Ok(other) => Err(other.to_string()),
-    }
-}
-
-/// Why `user` left, as `watcher` was told.
-async fn why_left(watcher: &mut Connection, user: &str) -> LeaveReason {
-    match until(
-        watcher,
-        |f| matches!(f, ServerFrame::Left { user: who, .. } if who == user),
-    )
-    .await
-    {
-        ServerFrame::Left { why, .. } => why,
-        other => unreachable!("until returned {other:?}"),
     }
 }
 

@@ -8,7 +8,7 @@ mod support;
 use std::{path::Path, sync::Arc, time::Duration};
 
 use client::{ClientError, Connection, Connector, Identity, Trust, Welcome};
-use support::{TestServer, WAIT, chats, closed_with, next, say, until};
+use support::{TestServer, WAIT, chats, closed_with, next, say, until, why_left};
 use wire::{ClientFrame, LeaveReason, ProblemCode, RefuseReason, Reply, Request, ServerFrame};
 
 fn identity() -> Identity {
@@ -135,32 +135,25 @@ async fn an_owned_name_refuses_another_key_and_nothing_is_said_under_it() {
 
     // The impostor sends Hello and lines right behind it, without waiting for an answer.
     let quic = server.raw_connect(&connector(&server, &mallory)).await;
-    let (mut send, mut recv) = quic.open_bi().await.expect("stream");
-    let mut bytes = Vec::new();
-    for frame in [
-        ClientFrame::Hello {
-            version: wire::PROTOCOL_VERSION,
-            user: "alice".into(),
-            resume: Vec::new(),
-        },
-        ClientFrame::Say {
-            to: wire::Conversation::Room("#general".into()),
-            nonce: 1,
-            text: "this is alice speaking".into(),
-        },
-        ClientFrame::ListUsers {
-            room: "#general".into(),
-        },
-    ] {
-        bytes.extend(wire::encode(&frame, wire::MAX_CLIENT_FRAME).expect("encodes"));
-    }
-    send.write_all(&bytes).await.expect("written");
-    let answer = tokio::time::timeout(WAIT, recv.read_to_end(64 * 1024))
-        .await
-        .expect("answered in time")
-        .unwrap_or_default();
-    let mut decoder = wire::FrameDecoder::new(wire::MAX_SERVER_FRAME);
-    decoder.push(&answer);
+    let mut decoder = all_at_once(
+        &quic,
+        &[
+            ClientFrame::Hello {
+                version: wire::PROTOCOL_VERSION,
+                user: "alice".into(),
+                resume: Vec::new(),
+            },
+            ClientFrame::Say {
+                to: wire::Conversation::Room("#general".into()),
+                nonce: 1,
+                text: "this is alice speaking".into(),
+            },
+            ClientFrame::ListUsers {
+                room: "#general".into(),
+            },
+        ],
+    )
+    .await;
     assert_eq!(
         decoder.next_frame::<ServerFrame>().expect("decodes"),
         Some(ServerFrame::Refused {
@@ -294,35 +287,22 @@ async fn guessing_codes_is_cut_off_per_connection_and_per_address() {
         wire::close_code::PROTOCOL_ERROR
     );
     let quic = server.raw_connect(&connector(&server, &guesser)).await;
-    let (mut send, mut recv) = quic.open_bi().await.expect("stream");
-    let mut bytes = wire::encode(
-        &ClientFrame::Redeem {
-            code: "00000-00000-00000-00002".into(),
-        },
-        1024,
+    let hello = ClientFrame::Hello {
+        version: wire::PROTOCOL_VERSION,
+        user: "alice".into(),
+        resume: Vec::new(),
+    };
+    let mut decoder = all_at_once(
+        &quic,
+        &[
+            ClientFrame::Redeem {
+                code: "00000-00000-00000-00002".into(),
+            },
+            hello.clone(),
+            hello,
+        ],
     )
-    .expect("encodes")
-    .to_vec();
-    for _ in 0..2 {
-        bytes.extend(
-            wire::encode(
-                &ClientFrame::Hello {
-                    version: wire::PROTOCOL_VERSION,
-                    user: "alice".into(),
-                    resume: Vec::new(),
-                },
-                1024,
-            )
-            .expect("encodes"),
-        );
-    }
-    send.write_all(&bytes).await.expect("written");
-    let answer = tokio::time::timeout(WAIT, recv.read_to_end(64 * 1024))
-        .await
-        .expect("answered in time")
-        .unwrap_or_default();
-    let mut decoder = wire::FrameDecoder::new(wire::MAX_SERVER_FRAME);
-    decoder.push(&answer);
+    .await;
     assert_eq!(
         decoder.next_frame::<ServerFrame>().expect("decodes"),
         Some(ServerFrame::Refused {
@@ -427,17 +407,22 @@ async fn a_revoked_device_is_refused_and_the_name_stays_with_the_other() {
     }
 }
 
-/// Why `user` left, as `watcher` was told.
-async fn why_left(watcher: &mut Connection, user: &str) -> LeaveReason {
-    match until(
-        watcher,
-        |f| matches!(f, ServerFrame::Left { user: who, .. } if who == user),
-    )
-    .await
-    {
-        ServerFrame::Left { why, .. } => why,
-        other => unreachable!("until returned {other:?}"),
+/// Writes `frames` at once on a new stream of `quic`, without waiting for any answer, and reads
+/// what the server sends until it ends the stream.
+async fn all_at_once(quic: &quinn::Connection, frames: &[ClientFrame]) -> wire::FrameDecoder {
+    let (mut send, mut recv) = quic.open_bi().await.expect("stream");
+    let mut bytes = Vec::new();
+    for frame in frames {
+        bytes.extend(wire::encode(frame, wire::MAX_CLIENT_FRAME).expect("encodes"));
     }
+    send.write_all(&bytes).await.expect("written");
+    let answer = tokio::time::timeout(WAIT, recv.read_to_end(64 * 1024))
+        .await
+        .expect("answered in time")
+        .unwrap_or_default();
+    let mut decoder = wire::FrameDecoder::new(wire::MAX_SERVER_FRAME);
+    decoder.push(&answer);
+    decoder
 }
 
 /// What `conn` is told before its connection closes: the `Removed` frame and the close code.

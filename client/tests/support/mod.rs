@@ -3,6 +3,8 @@
 // Each test file uses what it needs of this module.
 #![allow(dead_code)]
 
+pub mod cli;
+
 pub struct Server {
     pub addr: std::net::SocketAddr,
     pub ca: std::path::PathBuf,

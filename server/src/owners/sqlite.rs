@@ -103,11 +103,15 @@ impl SqliteOwners {
             match claim {
                 Claim::Registered => insert_key(tx, name_key, display, key, now_ms)?,
                 Claim::Owner => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "UPDATE name_keys SET last_seen_ms = ?3
                          WHERE name_key = ?1 AND fingerprint = ?2",
-                        params![name_key, &key.as_bytes()[..], to_i64(now_ms)],
-                    )?;
+                    )?
+                    .execute(params![
+                        name_key,
+                        &key.as_bytes()[..],
+                        to_i64(now_ms)
+                    ])?;
                 }
                 _ => {}
             }
@@ -317,21 +321,21 @@ fn record(
         .query_map(params![name_key], |row| row.get::<_, Vec<u8>>(0))?
         .map(|bytes| fingerprint_from(&bytes?))
         .collect::<Result<Vec<_>, _>>()?;
+    // Cached statements: this runs for every `Hello`, and parsing the SQL each time was most of
+    // what the book cost a join.
     let ban = tx
-        .query_row(
+        .prepare_cached(
             "SELECT reason FROM banned_names WHERE name_key = ?1
              UNION ALL SELECT reason FROM banned_keys WHERE fingerprint = ?2
              LIMIT 1",
-            params![name_key, &key.as_bytes()[..]],
-            |row| row.get::<_, String>(0),
-        )
+        )?
+        .query_row(params![name_key, &key.as_bytes()[..]], |row| {
+            row.get::<_, String>(0)
+        })
         .optional()?;
     let revoked = tx
-        .query_row(
-            "SELECT 1 FROM revoked_keys WHERE name_key = ?1 AND fingerprint = ?2",
-            params![name_key, &key.as_bytes()[..]],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM revoked_keys WHERE name_key = ?1 AND fingerprint = ?2")?
+        .query_row(params![name_key, &key.as_bytes()[..]], |_| Ok(()))
         .optional()?
         .is_some();
     Ok(Record { keys, ban, revoked })
@@ -344,11 +348,16 @@ fn insert_key(
     key: &Fingerprint,
     now_ms: u64,
 ) -> Result<(), OwnersError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO name_keys (name_key, fingerprint, display, first_seen_ms, last_seen_ms)
          VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![name_key, &key.as_bytes()[..], display, to_i64(now_ms)],
-    )?;
+    )?
+    .execute(params![
+        name_key,
+        &key.as_bytes()[..],
+        display,
+        to_i64(now_ms)
+    ])?;
     Ok(())
 }
 

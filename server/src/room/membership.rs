@@ -39,6 +39,24 @@ pub(crate) struct Eviction {
     pub(crate) why: LeaveReason,
 }
 
+impl Eviction {
+    /// The member named `user` (any look-alike), or only its connection with `device`, sent
+    /// `frame` last.
+    pub(crate) fn new(
+        user: &str,
+        device: Option<&Fingerprint>,
+        frame: &ServerFrame,
+        why: LeaveReason,
+    ) -> Result<Self, wire::EncodeError> {
+        Ok(Self {
+            key: name_key(user),
+            device: device.map(|d| *d.as_bytes()),
+            frame: wire::encode(frame, wire::MAX_SERVER_FRAME)?.to_vec(),
+            why,
+        })
+    }
+}
+
 pub(super) struct Member {
     pub(super) name: String,
     pub(super) conn: ConnId,

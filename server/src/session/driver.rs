@@ -300,14 +300,8 @@ impl Session {
         let frame = ServerFrame::Replaced {
             fingerprint: *self.key.as_bytes(),
         };
-        let eviction = Eviction {
-            key: name_key(user),
-            device: None,
-            frame: wire::encode(&frame, wire::MAX_SERVER_FRAME)
-                .map_err(|_| RefuseReason::NameTaken)?
-                .to_vec(),
-            why: LeaveReason::Replaced,
-        };
+        let eviction = Eviction::new(user, None, &frame, LeaveReason::Replaced)
+            .map_err(|_| RefuseReason::NameTaken)?;
         if room.evict(&eviction).await.is_none() {
             // Nobody holds it now: it was being claimed by another connection just then.
             return Err(RefuseReason::NameTaken);

@@ -171,11 +171,6 @@ async fn remove(
         reason: reason.to_owned(),
         banned: why == LeaveReason::Banned,
     };
-    let eviction = Eviction {
-        key: name_key(user),
-        device: device.map(|d| *d.as_bytes()),
-        frame: wire::encode(&frame, wire::MAX_SERVER_FRAME).ok()?.to_vec(),
-        why,
-    };
+    let eviction = Eviction::new(user, device, &frame, why).ok()?;
     shared.room.evict(&eviction).await
 }

@@ -126,6 +126,19 @@ pub async fn until(conn: &mut Connection, want: impl Fn(&ServerFrame) -> bool) -
     }
 }
 
+/// Why `user` left, as `watcher` was told.
+pub async fn why_left(watcher: &mut Connection, user: &str) -> wire::LeaveReason {
+    match until(
+        watcher,
+        |f| matches!(f, ServerFrame::Left { user: who, .. } if who == user),
+    )
+    .await
+    {
+        ServerFrame::Left { why, .. } => why,
+        other => unreachable!("until returned {other:?}"),
+    }
+}
+
 pub async fn say(conn: &mut Connection, nonce: u64, text: &str) {
     conn.send(&ClientFrame::Say {
         to: wire::Conversation::Room("#general".into()),
