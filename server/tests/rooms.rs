@@ -282,8 +282,8 @@ async fn a_direct_message_reaches_only_its_two_ends_also_when_the_receiver_was_o
         }
         _ => unreachable!(),
     }
-    drop(bob);
-    // Delivered once: a new sign-in without a resume point does not get it again.
+    bye(bob).await;
+    // Delivered once: after Bye, a new sign-in without a resume point does not get it again.
     let (mut bob, _) = server.join("bob").await;
     say_to(&mut bob, general(), 10, "back").await;
     let bob_saw = chats_until_receipt(&mut bob, &general(), 10).await;
@@ -297,6 +297,68 @@ async fn a_direct_message_reaches_only_its_two_ends_also_when_the_receiver_was_o
         }
         _ => unreachable!(),
     }
+}
+
+/// Says `Bye` and reads to the end of the stream: the server has let go of the session.
+async fn bye(mut conn: Connection) {
+    send(&mut conn, ClientFrame::Bye).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while let Ok(Some(_)) = tokio::time::timeout_at(deadline, conn.next_whole())
+        .await
+        .expect("the stream ends in time")
+    {}
+}
+
+/// The direct lines `conn` gets before its own line in the default room comes back.
+async fn direct_lines_before_own_line(conn: &mut Connection, nonce: u64) -> Vec<(u64, String)> {
+    say_to(conn, general(), nonce, "here").await;
+    let mut got = Vec::new();
+    loop {
+        match until(conn, |f| matches!(f, ServerFrame::Chat { .. })).await {
+            ServerFrame::Chat {
+                conversation: Conversation::Direct(_),
+                message,
+            } => got.push((message.id, message.text)),
+            ServerFrame::Chat { message, .. } if message.nonce == nonce => return got,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_direct_message_to_a_connection_that_vanished_is_handed_over_again() {
+    let server = TestServer::start().await;
+    let (mut bob, _) = server.join("bob").await;
+    let (mut alice, _) = server.join("alice").await;
+    say_to(&mut alice, direct("bob"), 1, "did you get this?").await;
+    // It reaches Bob's connection live...
+    match until(&mut bob, |f| matches!(f, ServerFrame::Chat { .. })).await {
+        ServerFrame::Chat { conversation, .. } => assert_eq!(conversation, direct("alice")),
+        _ => unreachable!(),
+    }
+    // ...which then vanishes without Bye: nobody knows whether the line was shown. A new
+    // sign-in without a resume point is handed it again rather than never.
+    drop(bob);
+    let (mut bob, _) = server.join("bob").await;
+    assert_eq!(
+        direct_lines_before_own_line(&mut bob, 1).await,
+        [(1, "did you get this?".to_owned())]
+    );
+    drop(bob);
+    // A sign-in that names it in a resume point has it: delivered from then on.
+    let seen = [ResumePoint {
+        conversation: direct("alice"),
+        last_id: 1,
+    }];
+    let (mut bob, _) = server
+        .connector()
+        .connect(&server.server_addr(), server.addr, "bob", &seen)
+        .await
+        .expect("bob resumes");
+    assert_eq!(direct_lines_before_own_line(&mut bob, 2).await, []);
+    drop(bob);
+    let (mut bob, _) = server.join("bob").await;
+    assert_eq!(direct_lines_before_own_line(&mut bob, 3).await, []);
 }
 
 #[tokio::test]

@@ -2,8 +2,10 @@
 //! pair), visible to its two ends only.
 //!
 //! A line goes to the receiver's connection if it has one and always back to the sender (its
-//! receipt); `direct_delivered` records, per name and pair, the last id handed to one of that
-//! name's connections. At sign-in the registry hands over what the client missed in each of its
+//! receipt); `direct_delivered` records, per name and pair, the last id known to have reached one
+//! of that name's connections: handed to a session that then said `Bye`, or named in a `Hello`'s
+//! resume point. A session that merely vanished may not have had its lines, so they are handed
+//! over again (at least once, never lost). At sign-in the registry hands over what the client missed in each of its
 //! direct conversations, right behind `Welcome`, as `Chat` frames: after its resume point there if
 //! it gave one, else after what was last handed to the name (the lines sent while it was offline),
 //! so a line sent to somebody offline arrives at their next sign-in, on whichever device, once.
@@ -100,15 +102,13 @@ impl Registry {
         if messages.is_empty() {
             return outcomes;
         }
-        let mut delivered_to = vec![who.key];
-        if receiver.is_some() {
-            delivered_to.push(&to_key);
-        }
+        // The sender's own lines count as delivered to it; the receiver's only once it is known
+        // to have them (see `Registry::sign_out`).
         if let Err(e) = store.append_direct(
             &pair,
             ((who.key, who.name), (&to_key, &to_name)),
             &messages,
-            &delivered_to,
+            &[who.key],
         ) {
             tracing::error!(error = %e, "cannot store direct messages");
             for (_, outcome) in &mut outcomes {
@@ -121,6 +121,11 @@ impl Registry {
                 }
             }
             return outcomes;
+        }
+        if let (Some(receiver), Some(last)) = (&receiver, messages.last())
+            && to_key != who.key
+        {
+            self.handed((&to_key, receiver.conn), &pair, last.id);
         }
         let mut slow = Vec::new();
         for message in messages {
@@ -165,15 +170,17 @@ impl Registry {
         };
         for pair in pairs {
             let other_key = name_key(&pair.other);
-            let after = resume
-                .iter()
-                .find_map(|point| match &point.conversation {
-                    Conversation::Direct(name) if name_key(name) == other_key => {
-                        Some(point.last_id)
-                    }
-                    _ => None,
-                })
-                .unwrap_or(pair.delivered);
+            let resumed = resume.iter().find_map(|point| match &point.conversation {
+                Conversation::Direct(name) if name_key(name) == other_key => Some(point.last_id),
+                _ => None,
+            });
+            // A resume point is the client saying what it has: delivered, for its other devices.
+            if let Some(seen) = resumed.filter(|seen| *seen > pair.delivered)
+                && let Err(e) = store.mark_delivered(who.key, &pair.pair, seen.min(pair.last_id))
+            {
+                tracing::error!(error = %e, "cannot record delivered direct messages");
+            }
+            let after = resumed.unwrap_or(pair.delivered);
             if pair.last_id <= after {
                 continue;
             }
@@ -196,9 +203,7 @@ impl Registry {
                     push_own(who, bytes, slow);
                 }
             }
-            if let Err(e) = store.mark_delivered(who.key, &pair.pair, last) {
-                tracing::error!(error = %e, "cannot record delivered direct messages");
-            }
+            self.handed((who.key, who.conn), &pair.pair, last);
         }
     }
 }

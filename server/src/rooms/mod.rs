@@ -106,6 +106,11 @@ pub(crate) struct Registry {
     rooms: Mutex<HashMap<String, Arc<NamedRoom>>>,
     /// Who is connected, by name key: where direct messages go.
     online: Mutex<HashMap<String, Online>>,
+    /// Direct lines handed to a connection but not known to have arrived, per (name key,
+    /// connection): pair key → newest id. Recorded as delivered only when the session ends with
+    /// `Bye` (its queue is then written out) or the client names them in a resume point; a
+    /// connection that died unnoticed would otherwise swallow what was sent to it.
+    unconfirmed: Mutex<HashMap<(String, ConnId), HashMap<String, u64>>>,
     limits: Arc<LiveLimits>,
     sizes: Sizes,
 }
@@ -166,6 +171,7 @@ impl Registry {
             memberships: Mutex::new(HashMap::new()),
             rooms: Mutex::new(HashMap::new()),
             online: Mutex::new(HashMap::new()),
+            unconfirmed: Mutex::new(HashMap::new()),
             sizes: Sizes {
                 history_len: room_cache(config),
                 welcome_history: config.welcome_history,
@@ -262,11 +268,21 @@ impl Registry {
         self.drop_slow(slow);
     }
 
-    /// A member's session ended (`conn`): the others in its rooms see it leave.
+    /// A member's session ended (`conn`): the others in its rooms see it leave. After `Bye`, the
+    /// direct lines handed to it count as delivered; after anything else they are handed over again
+    /// at the name's next sign-in (at least once rather than lost).
     pub(crate) fn sign_out(&self, key: &str, conn: ConnId, why: LeaveReason) {
-        let Ok(_store) = self.sequencer() else {
+        let Ok(store) = self.sequencer() else {
             return;
         };
+        let handed = lock(&self.unconfirmed).remove(&(key.to_owned(), conn));
+        if why == LeaveReason::Quit {
+            for (pair, last_id) in handed.into_iter().flatten() {
+                if let Err(e) = store.mark_delivered(key, &pair, last_id) {
+                    tracing::error!(error = %e, "cannot record delivered direct messages");
+                }
+            }
+        }
         {
             let mut online = lock(&self.online);
             if online.get(key).is_some_and(|o| o.conn == conn) {
@@ -293,8 +309,19 @@ impl Registry {
                 ));
             }
         }
-        drop(_store);
+        drop(store);
         self.drop_slow(slow);
+    }
+
+    /// Notes direct lines up to `last_id` of `pair` handed to `key`'s connection `conn`.
+    fn handed(&self, (key, conn): (&str, ConnId), pair: &str, last_id: u64) {
+        let mut unconfirmed = lock(&self.unconfirmed);
+        let newest = unconfirmed
+            .entry((key.to_owned(), conn))
+            .or_default()
+            .entry(pair.to_owned())
+            .or_insert(last_id);
+        *newest = (*newest).max(last_id);
     }
 
     /// `JoinRoom`: enters a room, making it if nobody has. Answers `RoomJoined` with the recent
