@@ -1,8 +1,12 @@
-use std::{cell::Cell, sync::OnceLock};
+use std::{
+    cell::{Cell, RefCell},
+    collections::HashMap,
+    sync::OnceLock,
+};
 
 use adw::subclass::prelude::*;
 use gtk::{
-    CompositeTemplate,
+    CompositeTemplate, gio,
     glib::{self, subclass::Signal},
     prelude::*,
 };
@@ -35,6 +39,10 @@ pub struct ChatView {
     pub auto_scrolling: Cell<bool>,
     /// Lines added while the user was reading further up.
     pub unseen: Cell<u32>,
+    /// The store shown and the handler that counts its new lines.
+    pub model: RefCell<Option<(gio::ListStore, glib::SignalHandlerId)>>,
+    /// Where the user was reading in each store shown before (`None`: following the newest).
+    pub positions: RefCell<HashMap<gio::ListStore, Option<f64>>>,
 }
 
 #[glib::object_subclass]

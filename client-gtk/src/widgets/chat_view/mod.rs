@@ -5,6 +5,10 @@
 //! adjustment's `upper` grows after a layout pass, not when the model changes, so following is done
 //! on `notify::upper`; scroll positions we cause ourselves are told apart from the user's by
 //! `auto_scrolling`.
+//!
+//! One view shows every conversation: the window hands it the shown conversation's store. Where the
+//! user was reading in the one left is remembered, and restored on coming back (a view that
+//! followed the newest line follows it again).
 
 mod imp;
 
@@ -105,10 +109,18 @@ impl ChatView {
     /// Shows `model` (a store of [`Message`]s) and counts lines that arrive out of sight.
     pub fn set_model(&self, model: &gio::ListStore) {
         let imp = self.imp();
+        if imp.model.borrow().as_ref().map(|(m, _)| m) == Some(model) {
+            return;
+        }
+        if let Some((old, handler)) = imp.model.take() {
+            let position = (!imp.sticky.get()).then(|| imp.scroller.vadjustment().value());
+            imp.positions.borrow_mut().insert(old.clone(), position);
+            old.disconnect(handler);
+        }
         imp.list_view
             .set_model(Some(&gtk::NoSelection::new(Some(model.clone()))));
         imp.unseen.set(0);
-        model.connect_items_changed(glib::clone!(
+        let handler = model.connect_items_changed(glib::clone!(
             #[weak(rename_to = view)]
             self,
             move |_, _, _, added| {
@@ -119,7 +131,21 @@ impl ChatView {
                 }
             }
         ));
-        self.scroll_to_bottom();
+        imp.model.replace(Some((model.clone(), handler)));
+        let reading_at = imp.positions.borrow().get(model).copied().flatten();
+        match reading_at {
+            // Back where the user was reading, once the list has its height again.
+            Some(value) => {
+                imp.sticky.set(false);
+                self.update_jump_button();
+                glib::idle_add_local_once(glib::clone!(
+                    #[weak(rename_to = view)]
+                    self,
+                    move || view.imp().scroller.vadjustment().set_value(value)
+                ));
+            }
+            None => self.scroll_to_bottom(),
+        }
     }
 
     /// Follow the newest line again (after sending, or the jump button).
