@@ -21,7 +21,7 @@ mod imp {
         #[template_child]
         pub spoken: TemplateChild<gtk::Label>,
         #[template_child]
-        pub hash: TemplateChild<gtk::Label>,
+        pub room_icon: TemplateChild<gtk::Image>,
         #[template_child]
         pub avatar: TemplateChild<adw::Avatar>,
         #[template_child]
@@ -74,7 +74,7 @@ impl ConversationRow {
         // The name doubles as a stable handle for tests and for finding a row.
         row.set_widget_name(&format!("conversation:{name}"));
         let direct = conversation.direct();
-        imp.hash.set_visible(!direct);
+        imp.room_icon.set_visible(!direct);
         imp.avatar.set_visible(direct);
         imp.avatar.set_text(Some(&name));
         imp.name.set_label(name.strip_prefix('#').unwrap_or(&name));
