@@ -307,8 +307,6 @@ impl Window {
         } else {
             imp.users_button.popdown();
         }
-        imp.users_button
-            .set_visible(room && imp.stack.visible_child_name().as_deref() == Some("chat"));
         imp.sidebar.select(conversation);
         imp.leaflet.set_visible_child(&imp.chat_view.get());
         if let Some((old, handler)) = imp.topic_handler.take() {
@@ -362,12 +360,17 @@ impl Window {
                 == Some(imp.sidebar.upcast_ref::<gtk::Widget>());
         imp.back_button
             .set_visible(on_chat && folded && !sidebar_only);
+        // A narrow header has no room for Exit beside the name: closing the window is Exit too.
+        imp.exit_button.set_visible(on_chat && !folded);
         let signed_in = fill(
             // Translators: the window's subtitle when signed in, e.g. "ann on localhost:1234".
             &gettext("{user} on {server}"),
             &[("user", &session.you()), ("server", &session.server())],
         );
         let shown = session.shown().filter(|_| on_chat && !sidebar_only);
+        // The users list is the shown room's: none for a direct conversation or the sidebar alone.
+        imp.users_button
+            .set_visible(shown.as_ref().is_some_and(|c| !c.direct()));
         imp.window_title.set_title(&match &shown {
             Some(conversation) => conversation.name(),
             None => gettext("Chat"),
