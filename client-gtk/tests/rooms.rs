@@ -140,6 +140,45 @@ fn rooms_joined_through_the_dialog_keep_their_own_lines_and_unread_counts() {
         window.header_title()
     );
     assert_eq!(sidebar.shown_names(), ["#general", "#brand-new", "#rust"]);
+
+    // Set Topic… shows the new topic under the name.
+    window.present();
+    menu(&window, "win.set-topic");
+    let dialog = dialog_over(&window);
+    named::<adw::EntryRow>(&dialog, "topic").set_text("launch plans");
+    dialog.response("set");
+    assert!(
+        wait_until(|| window.subtitle() == "launch plans"),
+        "{}",
+        window.subtitle()
+    );
+
+    // Leave Room takes the room out and goes back to the default room, which cannot be left.
+    menu(&window, "win.leave-room");
+    assert!(
+        wait_until(|| sidebar.shown_names() == ["#general", "#rust"]),
+        "{:?}",
+        sidebar.shown_names()
+    );
+    assert_eq!(window.header_title(), "#general");
+    assert!(
+        !window
+            .lookup_action("leave-room")
+            .is_some_and(|a| a.is_enabled()),
+        "no Leave Room for the default room"
+    );
+
+    // What the server refuses is said in plain words.
+    window.present();
+    menu(&window, "win.join-room");
+    let dialog = dialog_over(&window);
+    named::<adw::EntryRow>(&dialog, "room-name").set_text("#no spaces please");
+    dialog.response("join");
+    assert!(
+        wait_until(|| window.last_toast().starts_with("That is not a room name")),
+        "toast: {}",
+        window.last_toast()
+    );
     exit(&window);
     server.rt.block_on(bob.quit());
 }
@@ -214,6 +253,11 @@ fn a_direct_conversation_starts_from_the_users_list_and_mentions_are_highlighted
         Some(("carol".to_owned(), "carol".to_owned(), "psst".to_owned())),
         "a direct line elsewhere is notified"
     );
+    // Clicking the notification (its default action) shows carol's conversation.
+    app().activate_action("show-conversation", Some(&"carol".to_variant()));
+    assert_eq!(window.header_title(), "carol");
+    assert_eq!(sidebar.badge("carol"), None, "read once shown");
+    select(&window, "bob");
 
     // A mention in #general while ann reads bob's conversation: notified, and highlighted there.
     say(&bob, room("#general"), "ANN: look at this");
