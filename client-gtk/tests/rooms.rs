@@ -292,3 +292,46 @@ fn a_direct_conversation_starts_from_the_users_list_and_mentions_are_highlighted
     server.rt.block_on(bob.quit());
     server.rt.block_on(carol.quit());
 }
+
+/// Each conversation opens on its newest lines, following them: read halfway up a room, go to
+/// another conversation and back, and the view is at the bottom again, and what is sent follows.
+#[gtk::test]
+fn switching_back_shows_the_newest_lines_and_follows_them() {
+    let server = start_server();
+    let (bob, _bob_events) = server.connect_as("bob", other_identity());
+    let window = window_for(&server, "ann");
+    sign_in(&window);
+    let view = window.chat_view();
+    for i in 0..40 {
+        say(&bob, room("#general"), &format!("line {i}"));
+    }
+    assert!(wait_until(|| find(&window, "line 39").is_some()));
+    let adjustment = view.list_view().vadjustment().expect("list scrolls");
+    let at_bottom = || adjustment.value() + adjustment.page_size() >= adjustment.upper() - 4.0;
+    assert!(wait_until(
+        || adjustment.upper() > adjustment.page_size() * 1.5
+    ));
+    assert!(wait_until(at_bottom));
+    adjustment.set_value((adjustment.upper() - adjustment.page_size()) / 2.0);
+    assert!(wait_until(|| !view.is_following()));
+
+    let direct = window.session().open_direct("bob");
+    window.show_conversation(&direct);
+    assert_eq!(window.header_title(), "bob");
+    select(&window, "#general");
+    assert!(wait_until(at_bottom), "back on the newest lines");
+    assert!(view.is_following());
+    view.entry().set_text("my reply");
+    view.entry().emit_activate();
+    assert!(wait_until(|| find(&window, "my reply").is_some()));
+    assert!(
+        wait_until(at_bottom),
+        "{} + {} of {}",
+        adjustment.value(),
+        adjustment.page_size(),
+        adjustment.upper()
+    );
+    assert!(view.is_following());
+    exit(&window);
+    server.rt.block_on(bob.quit());
+}

@@ -1,6 +1,5 @@
 use std::{
     cell::{Cell, RefCell},
-    collections::HashMap,
     sync::OnceLock,
 };
 
@@ -41,8 +40,6 @@ pub struct ChatView {
     pub unseen: Cell<u32>,
     /// The store shown and the handler that counts its new lines.
     pub model: RefCell<Option<(gio::ListStore, glib::SignalHandlerId)>>,
-    /// Where the user was reading in each store shown before (`None`: following the newest).
-    pub positions: RefCell<HashMap<gio::ListStore, Option<f64>>>,
 }
 
 #[glib::object_subclass]

@@ -6,9 +6,10 @@
 //! on `notify::upper`; scroll positions we cause ourselves are told apart from the user's by
 //! `auto_scrolling`.
 //!
-//! One view shows every conversation: the window hands it the shown conversation's store. Where the
-//! user was reading in the one left is remembered, and restored on coming back (a view that
-//! followed the newest line follows it again).
+//! One view shows every conversation: the window hands it the shown conversation's store, and it
+//! shows that conversation's newest lines. (Going back to where the user was reading in it was
+//! tried: setting the position before GTK 4.8's list view has measured the rows made the view stop
+//! following the next line now and then; `ListView::scroll_to` needs GTK 4.12.)
 
 mod imp;
 
@@ -113,8 +114,6 @@ impl ChatView {
             return;
         }
         if let Some((old, handler)) = imp.model.take() {
-            let position = (!imp.sticky.get()).then(|| imp.scroller.vadjustment().value());
-            imp.positions.borrow_mut().insert(old.clone(), position);
             old.disconnect(handler);
         }
         imp.list_view
@@ -132,20 +131,7 @@ impl ChatView {
             }
         ));
         imp.model.replace(Some((model.clone(), handler)));
-        let reading_at = imp.positions.borrow().get(model).copied().flatten();
-        match reading_at {
-            // Back where the user was reading, once the list has its height again.
-            Some(value) => {
-                imp.sticky.set(false);
-                self.update_jump_button();
-                glib::idle_add_local_once(glib::clone!(
-                    #[weak(rename_to = view)]
-                    self,
-                    move || view.imp().scroller.vadjustment().set_value(value)
-                ));
-            }
-            None => self.scroll_to_bottom(),
-        }
+        self.scroll_to_bottom();
     }
 
     /// Follow the newest line again (after sending, or the jump button).
