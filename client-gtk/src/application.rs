@@ -169,10 +169,36 @@ impl Application {
         let about = gio::ActionEntry::builder("about")
             .activate(|app: &Self, _, _| app.show_about())
             .build();
-        self.add_action_entries([quit, about]);
+        // A notification's default action: the window, showing that conversation.
+        let show = gio::ActionEntry::builder("show-conversation")
+            .parameter_type(Some(glib::VariantTy::STRING))
+            .activate(|app: &Self, _, target| {
+                let Some(key) = target.and_then(|t| t.get::<String>()) else {
+                    return;
+                };
+                if let Some(window) = app
+                    .windows()
+                    .into_iter()
+                    .find_map(|w| w.downcast::<Window>().ok())
+                {
+                    window.present();
+                    window.show_conversation_named(&key);
+                }
+            })
+            .build();
+        self.add_action_entries([quit, about, show]);
         self.set_accels_for_action("app.quit", &["<Control>q"]);
         self.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
         self.set_accels_for_action("win.show-users", &["<Control>u"]);
+        self.set_accels_for_action("win.join-room", &["<Control>j"]);
+        self.set_accels_for_action(
+            "win.previous-conversation",
+            &["<Alt>Up", "<Control>Page_Up"],
+        );
+        self.set_accels_for_action(
+            "win.next-conversation",
+            &["<Alt>Down", "<Control>Page_Down"],
+        );
     }
 
     /// The About window, over the active window.

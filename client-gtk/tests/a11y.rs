@@ -401,7 +401,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 fn keyboard_alone_signs_in_and_sends_and_a_screen_reader_can_name_every_control() {
     let _serial = one_at_a_time();
     let server = start_server();
-    let (_bob, bob_events) = server.connect("bob");
+    let (bob, bob_events) = server.connect("bob");
     let desktop = Desktop::start();
     let mut app = desktop.launch(&server, None);
     desktop.focus_window();
@@ -524,6 +524,39 @@ fn keyboard_alone_signs_in_and_sends_and_a_screen_reader_can_name_every_control(
     desktop.key("Escape");
     desktop.wait_for_tree("the users list to close", |t| {
         t.find("list", "2 people online").is_none()
+    });
+
+    // The sidebar is a named list. A direct line from bob gets a row that reads with its unread
+    // count, and a badge that says it; Alt+Down shows that conversation (now read), Alt+Up goes
+    // back; Ctrl+J opens the room dialog.
+    desktop.wait_for_tree("the sidebar", |t| {
+        t.find("list", "Conversations").is_some() && t.0.iter().any(|n| n.name == "#general, room")
+    });
+    bob.say_to(
+        client::Conversation::Direct("ann".into()),
+        "a word in private",
+    )
+    .expect("bob writes to ann");
+    desktop.wait_for_tree("bob's row, unread", |t| {
+        t.0.iter()
+            .any(|n| n.name == "bob, direct conversation, 1 unread")
+            && t.0
+                .iter()
+                .any(|n| n.role == "label" && n.description == "1 unread")
+    });
+    desktop.key("alt+Down");
+    desktop.wait_for_tree("the conversation with bob, read", |t| {
+        t.0.iter().any(|n| n.name == "bob, direct conversation")
+            && t.0.iter().any(|n| n.name == "bob: a word in private")
+    });
+    desktop.key("alt+Up");
+    desktop.key("ctrl+j");
+    desktop.wait_for_tree("the room dialog", |t| {
+        t.find("label", "Join or Create a Room").is_some()
+    });
+    desktop.key("Escape");
+    desktop.wait_for_tree("the room dialog to close", |t| {
+        t.find("label", "Join or Create a Room").is_none()
     });
 
     // F10 opens the main menu; its last item is the About window; Escape closes that.

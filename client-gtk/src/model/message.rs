@@ -56,6 +56,9 @@ mod imp {
         /// Why delivery failed; empty otherwise.
         #[property(get, set)]
         status: RefCell<String>,
+        /// Somebody else's line that names us (highlighted).
+        #[property(get, set)]
+        mention: Cell<bool>,
     }
 
     #[glib::object_subclass]

@@ -13,7 +13,10 @@ use gtk::{
     subclass::prelude::*,
 };
 
-use super::{ChatState, SessionState, requests::PendingReplies};
+use super::{
+    ChatState, SessionState,
+    requests::{PendingReplies, PendingRooms},
+};
 
 #[derive(Debug, Default, glib::Properties)]
 #[properties(wrapper_type = super::ChatSession)]
@@ -39,12 +42,10 @@ pub struct ChatSession {
     /// the users list then offers Kick and Ban.
     #[property(get)]
     pub(super) operator: Cell<bool>,
-    /// The conversation: a store of `Message`s, the same one for the session's whole life.
-    #[property(get = Self::messages)]
-    messages: PhantomData<gio::ListStore>,
-    /// Who is here: a store of `User`s, kept live.
-    #[property(get = Self::users)]
-    users: PhantomData<gio::ListStore>,
+    /// The sidebar's conversations: a store of `Conversation`s, the same one for the session's
+    /// whole life; each holds its own messages and users.
+    #[property(get = Self::conversations)]
+    conversations: PhantomData<gio::ListStore>,
 
     pub(super) chat: Rc<ChatState>,
     pub(super) client: RefCell<Option<client::Session>>,
@@ -52,6 +53,8 @@ pub struct ChatSession {
     pub(super) config: RefCell<Option<SessionConfig>>,
     /// The one future on the GLib main context that reads the library's events.
     pub(super) event_loop: RefCell<Option<glib::JoinHandle<()>>>,
+    /// Who waits for the server's list of rooms.
+    pub(super) pending_rooms: RefCell<PendingRooms>,
     /// Requests sent, waiting for their replies.
     pub(super) pending: RefCell<PendingReplies>,
     /// The goodbye is done (or there was nobody to say it to).
@@ -59,12 +62,8 @@ pub struct ChatSession {
 }
 
 impl ChatSession {
-    fn messages(&self) -> gio::ListStore {
-        self.chat.messages.model()
-    }
-
-    fn users(&self) -> gio::ListStore {
-        self.chat.users.model()
+    fn conversations(&self) -> gio::ListStore {
+        self.chat.conversations.model()
     }
 }
 
@@ -83,6 +82,20 @@ impl ObjectImpl for ChatSession {
                 // Somebody else said something (sender, text): for notifications.
                 Signal::builder("incoming-message")
                     .param_types([String::static_type(), String::static_type()])
+                    .build(),
+                // A direct line or a mention where the user is not looking (conversation key,
+                // sender, text, direct): for notifications.
+                Signal::builder("attention")
+                    .param_types([
+                        String::static_type(),
+                        String::static_type(),
+                        String::static_type(),
+                        bool::static_type(),
+                    ])
+                    .build(),
+                // The window should show this conversation (its key).
+                Signal::builder("show-conversation")
+                    .param_types([String::static_type()])
                     .build(),
                 // A short piece of news to show over the chat.
                 Signal::builder("toast")

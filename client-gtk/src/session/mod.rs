@@ -3,14 +3,16 @@
 //! As in Fractal, the window only shows: this object owns the `client::Session` (on the tokio
 //! runtime), the models, the ONE future on the GLib main context that reads the library's events,
 //! Reconnect, and Exit with its flags. The window binds to its properties (`state`, `status-text`,
-//! `can-reconnect`, `leaving`, the `messages` and `users` stores) and connects to its signals
-//! (`incoming-message`, `toast`, `left`).
+//! `can-reconnect`, `leaving`, the `conversations` store, each conversation with its own
+//! messages and users) and connects to its signals (`incoming-message`, `attention`,
+//! `show-conversation`, `toast`, `left`).
 //!
 //! What each event does to the models is [`ChatState::apply`] (in `state.rs`): plain logic, tested
 //! without a display. This file is the glue around it: commands go to the library on the tokio
 //! runtime; the library's events come back on an `async-channel` awaited on the GLib main context.
 
 mod imp;
+mod problems;
 mod refusal;
 mod requests;
 mod state;
@@ -18,8 +20,8 @@ mod state;
 use std::time::Duration;
 
 use client::{
-    ClientError, Event, Session, SessionConfig, SignedIn,
-    wire::{Reply, Request},
+    ClientError, Conversation as Address, Event, Session, SessionConfig, SignedIn,
+    wire::{Reply, Request, RoomInfo},
 };
 use gtk::{
     glib::{self, closure_local},
@@ -27,11 +29,13 @@ use gtk::{
     subclass::prelude::*,
 };
 
+pub use problems::problem_text;
 pub use refusal::refusal_text;
 pub use state::{ChatState, Effect, Status};
 
 use crate::{
     i18n::{fill, gettext, ngettext},
+    model::Conversation,
     runtime,
 };
 
@@ -126,6 +130,9 @@ impl ChatSession {
         let Some(session) = self.imp().client.borrow().clone() else {
             return false;
         };
+        let Some(conversation) = self.chat().shown() else {
+            return false;
+        };
         let lines = pasted_lines(text);
         let longest = session.longest_line();
         if let Some((at, line)) = lines.iter().enumerate().find(|(_, l)| l.len() > longest) {
@@ -154,8 +161,8 @@ impl ChatSession {
             return false;
         }
         for line in lines {
-            match session.say(line) {
-                Ok(nonce) => self.chat().said(nonce, line),
+            match session.say_to(conversation.address(), line) {
+                Ok(nonce) => self.chat().said(&conversation, nonce, line),
                 Err(e) => {
                     self.emit_toast(&fill(
                         &gettext("Not sent: {error}"),
@@ -168,11 +175,95 @@ impl ChatSession {
         true
     }
 
-    /// Asks for the user list (the list is kept live anyway; this repairs any drift).
+    /// Asks for the shown room's user list (the list is kept live anyway; this repairs any drift).
     pub fn list_users(&self) {
+        let Some(Address::Room(room)) = self.chat().shown().map(|c| c.address()) else {
+            return;
+        };
         if let Some(session) = self.imp().client.borrow().as_ref() {
             // A failure only means the session is ending; the state shows that already.
-            let _ = session.list_users();
+            let _ = session.list_users_in(room);
+        }
+    }
+
+    /// The window shows `conversation` now.
+    pub fn show(&self, conversation: &Conversation) {
+        self.chat().show(conversation);
+    }
+
+    /// The window became active or stopped being: what it shows is read while it is.
+    pub fn set_active(&self, active: bool) {
+        self.chat().set_active(active);
+    }
+
+    /// The conversation the window shows.
+    pub fn shown(&self) -> Option<Conversation> {
+        self.chat().shown()
+    }
+
+    /// The conversation an action's target names, if it is listed.
+    pub fn conversation(&self, key: &str) -> Option<Conversation> {
+        self.chat()
+            .conversations
+            .find(&crate::model::address_from_key(key))
+    }
+
+    /// Opens (or finds) the direct conversation with `name`.
+    pub fn open_direct(&self, name: &str) -> Conversation {
+        self.chat().open_direct(name)
+    }
+
+    /// Joins `room` (or makes it), `#` added if missing; the window shows it once it is in.
+    /// False (and a toast) when there is no session.
+    pub fn join_room(&self, room: &str) -> bool {
+        let room = room.trim();
+        let room = if room.starts_with('#') {
+            room.to_owned()
+        } else {
+            format!("#{room}")
+        };
+        if let Some(found) = self.chat().conversations.find(&Address::Room(room.clone())) {
+            self.emit_by_name::<()>("show-conversation", &[&found.name()]);
+            return true;
+        }
+        self.chat().want(&room);
+        self.command(|session| session.join_room(room))
+    }
+
+    /// Leaves `room`; the server's `RoomLeft` takes it out of the sidebar.
+    pub fn part_room(&self, room: &str) -> bool {
+        let room = room.to_owned();
+        self.command(|session| session.part_room(room))
+    }
+
+    /// Sets a room's topic; the server's `Topic` shows it.
+    pub fn set_topic(&self, room: &str, topic: &str) -> bool {
+        let (room, topic) = (room.to_owned(), topic.trim().to_owned());
+        self.command(|session| session.set_topic(room, topic))
+    }
+
+    /// Asks for the server's rooms; `on_rooms` gets them (nothing if the session ends first).
+    pub fn list_rooms(&self, on_rooms: impl FnOnce(Vec<RoomInfo>) + 'static) {
+        if self.command(client::Session::list_rooms) {
+            self.imp()
+                .pending_rooms
+                .borrow_mut()
+                .add(Box::new(on_rooms));
+        }
+    }
+
+    /// Sends a command to the library; a toast when there is no session to send it on.
+    fn command(&self, f: impl FnOnce(&Session) -> Result<(), ClientError>) -> bool {
+        let sent = match self.imp().client.borrow().as_ref() {
+            Some(session) => f(session).map_err(|e| e.to_string()),
+            None => Err(gettext("not signed in")),
+        };
+        match sent {
+            Ok(()) => true,
+            Err(e) => {
+                self.emit_toast(&fill(&gettext("Not done: {reason}"), &[("reason", &e)]));
+                false
+            }
         }
     }
 
@@ -300,6 +391,37 @@ impl ChatSession {
         )
     }
 
+    /// `f(session, conversation key, from, text, direct)`: a direct line or a mention where the
+    /// user is not looking; worth a notification.
+    pub fn connect_attention<F: Fn(&Self, String, String, String, bool) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "attention",
+            false,
+            closure_local!(move |this: &Self,
+                                 key: String,
+                                 from: String,
+                                 text: String,
+                                 direct: bool| {
+                f(this, key, from, text, direct)
+            }),
+        )
+    }
+
+    /// `f(session, conversation key)`: the window should show that conversation.
+    pub fn connect_show_conversation<F: Fn(&Self, String) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "show-conversation",
+            false,
+            closure_local!(move |this: &Self, key: String| f(this, key)),
+        )
+    }
+
     pub fn connect_toast<F: Fn(&Self, String) + 'static>(&self, f: F) -> glib::SignalHandlerId {
         self.connect_closure(
             "toast",
@@ -335,7 +457,7 @@ impl ChatSession {
         chat.signed_in(signed_in);
         if fresh {
             let count = signed_in.users.len();
-            chat.messages.add_system(&fill(
+            chat.add_system(&fill(
                 &ngettext(
                     "Welcome, {you}. {count} here: {users}.",
                     "Welcome, {you}. {count} here: {users}.",
@@ -348,7 +470,7 @@ impl ChatSession {
                 ],
             ));
         } else {
-            chat.messages.add_system(&gettext("Reconnected"));
+            chat.add_system(&gettext("Reconnected"));
         }
         if let Some(old) = imp.event_loop.replace(Some(self.spawn_event_loop(events))) {
             old.abort();
@@ -393,6 +515,21 @@ impl ChatSession {
             Effect::Incoming { from, text } => {
                 self.emit_by_name::<()>("incoming-message", &[&from, &text]);
             }
+            Effect::Attention {
+                conversation,
+                from,
+                text,
+                direct,
+            } => {
+                self.emit_by_name::<()>("attention", &[&conversation, &from, &text, &direct]);
+            }
+            Effect::Show(key) => self.emit_by_name::<()>("show-conversation", &[&key]),
+            Effect::Rooms(list) => {
+                let waiting = self.imp().pending_rooms.borrow_mut().take_all();
+                for on_rooms in waiting {
+                    on_rooms(list.clone());
+                }
+            }
             Effect::Toast(text) => self.emit_toast(&text),
             Effect::Reply { id, reply } => {
                 // Taken out first: the answer may well send the next request.
@@ -410,6 +547,7 @@ impl ChatSession {
                 can_reconnect,
             }) => {
                 self.imp().client.replace(None);
+                self.imp().pending_rooms.borrow_mut().take_all();
                 let waiting = self.imp().pending.borrow_mut().take_all();
                 for on_reply in waiting {
                     on_reply(Err(gettext("the connection ended")));

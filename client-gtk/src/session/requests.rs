@@ -35,6 +35,28 @@ impl PendingReplies {
     }
 }
 
+/// Who waits for the server's list of rooms: `ListRooms` has no id, and its answer is for all of
+/// them.
+#[derive(Default)]
+pub struct PendingRooms(Vec<Box<dyn FnOnce(Vec<client::wire::RoomInfo>)>>);
+
+impl std::fmt::Debug for PendingRooms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} waiting for the rooms", self.0.len())
+    }
+}
+
+impl PendingRooms {
+    pub fn add(&mut self, on_rooms: Box<dyn FnOnce(Vec<client::wire::RoomInfo>)>) {
+        self.0.push(on_rooms);
+    }
+
+    /// The answer came (or the session ended): everybody waiting.
+    pub fn take_all(&mut self) -> Vec<Box<dyn FnOnce(Vec<client::wire::RoomInfo>)>> {
+        std::mem::take(&mut self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::{cell::RefCell, rc::Rc};

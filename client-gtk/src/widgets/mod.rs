@@ -4,12 +4,14 @@
 mod chat_view;
 pub mod dialogs;
 mod message_row;
+mod sidebar;
 mod sign_in;
 mod users_popover;
 mod window;
 
 pub use chat_view::ChatView;
 pub use message_row::MessageRow;
+pub use sidebar::Sidebar;
 pub use sign_in::SignIn;
 pub use users_popover::UsersPopover;
 pub use window::Window;

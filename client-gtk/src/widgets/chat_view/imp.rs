@@ -1,8 +1,11 @@
-use std::{cell::Cell, sync::OnceLock};
+use std::{
+    cell::{Cell, RefCell},
+    sync::OnceLock,
+};
 
 use adw::subclass::prelude::*;
 use gtk::{
-    CompositeTemplate,
+    CompositeTemplate, gio,
     glib::{self, subclass::Signal},
     prelude::*,
 };
@@ -35,6 +38,8 @@ pub struct ChatView {
     pub auto_scrolling: Cell<bool>,
     /// Lines added while the user was reading further up.
     pub unseen: Cell<u32>,
+    /// The store shown and the handler that counts its new lines.
+    pub model: RefCell<Option<(gio::ListStore, glib::SignalHandlerId)>>,
 }
 
 #[glib::object_subclass]

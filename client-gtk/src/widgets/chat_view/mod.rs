@@ -5,6 +5,11 @@
 //! adjustment's `upper` grows after a layout pass, not when the model changes, so following is done
 //! on `notify::upper`; scroll positions we cause ourselves are told apart from the user's by
 //! `auto_scrolling`.
+//!
+//! One view shows every conversation: the window hands it the shown conversation's store, and it
+//! shows that conversation's newest lines. (Going back to where the user was reading in it was
+//! tried: setting the position before GTK 4.8's list view has measured the rows made the view stop
+//! following the next line now and then; `ListView::scroll_to` needs GTK 4.12.)
 
 mod imp;
 
@@ -105,10 +110,16 @@ impl ChatView {
     /// Shows `model` (a store of [`Message`]s) and counts lines that arrive out of sight.
     pub fn set_model(&self, model: &gio::ListStore) {
         let imp = self.imp();
+        if imp.model.borrow().as_ref().map(|(m, _)| m) == Some(model) {
+            return;
+        }
+        if let Some((old, handler)) = imp.model.take() {
+            old.disconnect(handler);
+        }
         imp.list_view
             .set_model(Some(&gtk::NoSelection::new(Some(model.clone()))));
         imp.unseen.set(0);
-        model.connect_items_changed(glib::clone!(
+        let handler = model.connect_items_changed(glib::clone!(
             #[weak(rename_to = view)]
             self,
             move |_, _, _, added| {
@@ -119,6 +130,7 @@ impl ChatView {
                 }
             }
         ));
+        imp.model.replace(Some((model.clone(), handler)));
         self.scroll_to_bottom();
     }
 

@@ -1,5 +1,5 @@
 //! The small dialogs of owned names (issue 17): your identity, linking another device, your
-//! devices, and the operators' Kick and Ban. Each is an `AdwMessageDialog` (libadwaita 1.2) built in code: a heading,
+//! devices, and the operators' Kick and Ban; and of rooms (issue 18): join or create, topic. Each is an `AdwMessageDialog` (libadwaita 1.2) built in code: a heading,
 //! a sentence, a few labels and buttons; a template would be longer than the code. Widgets a test
 //! or a screen reader needs to find carry a widget name (`fingerprint`, `link-code`, `reason`...).
 
@@ -7,11 +7,13 @@ mod devices;
 mod identity;
 mod link;
 mod moderation;
+mod rooms;
 
 pub use devices::devices_dialog;
 pub use identity::identity_dialog;
 pub use link::link_dialog;
 pub use moderation::{Moderation, moderation_dialog};
+pub use rooms::{join_room_dialog, topic_dialog};
 
 use adw::prelude::*;
 

@@ -96,6 +96,7 @@ impl MessageRow {
         });
         self.set_class("own", kind == MessageKind::Own);
         self.set_class("system", system);
+        self.set_class("mention", message.mention());
         self.set_class("pending", state == DeliveryState::Pending);
         self.set_class("failed", state == DeliveryState::Failed);
     }

@@ -17,6 +17,8 @@ pub struct UsersPopover {
     pub model: RefCell<Option<gio::ListStore>>,
     /// Offer Kick and Ban on the others' rows.
     pub operator: Cell<bool>,
+    /// The count follows the model shown: its handler, to let go when another room is shown.
+    pub count_handler: RefCell<Option<(gio::ListStore, glib::SignalHandlerId)>>,
 }
 
 #[glib::object_subclass]
@@ -42,6 +44,10 @@ impl ObjectImpl for UsersPopover {
             vec![
                 Signal::builder("moderate")
                     .param_types([String::static_type(), bool::static_type()])
+                    .build(),
+                // The user asked to write to the user named (a direct conversation).
+                Signal::builder("message-user")
+                    .param_types([String::static_type()])
                     .build(),
             ]
         })

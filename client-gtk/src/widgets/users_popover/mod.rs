@@ -1,6 +1,7 @@
-//! `ChatUsersPopover`: the people in the room, live (the list box is bound to the user model, so
-//! joins and leaves show while it is open). For an operator each other user's row also has Kick
-//! and Ban buttons, which emit `moderate`; the window asks for confirmation and sends the request.
+//! `ChatUsersPopover`: the people in the room shown, live (the list box is bound to that room's
+//! user model, so joins and leaves show while it is open). Each other user's row has a Message
+//! button, which emits `message-user` (the window opens the direct conversation); for an operator
+//! also Kick and Ban, which emit `moderate`; the window asks for confirmation and sends the request.
 
 mod imp;
 
@@ -25,15 +26,41 @@ impl Default for UsersPopover {
 }
 
 impl UsersPopover {
+    /// Shows `users` (a store of [`User`]s), instead of the room shown before.
     pub fn set_model(&self, users: &gio::ListStore) {
-        self.imp().model.replace(Some(users.clone()));
+        let imp = self.imp();
+        if imp.model.borrow().as_ref() == Some(users) {
+            return;
+        }
+        if let Some((old, handler)) = imp.count_handler.take() {
+            old.disconnect(handler);
+        }
+        imp.model.replace(Some(users.clone()));
         self.bind_rows();
         self.update_count(users.n_items());
-        users.connect_items_changed(glib::clone!(
+        let handler = users.connect_items_changed(glib::clone!(
             #[weak(rename_to = popover)]
             self,
             move |users, _, _, _| popover.update_count(users.n_items())
         ));
+        imp.count_handler.replace(Some((users.clone(), handler)));
+    }
+
+    /// `f(popover, user)`: the user chose Message on `user`'s row.
+    pub fn connect_message_user<F: Fn(&Self, String) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "message-user",
+            false,
+            closure_local!(move |popover: &Self, user: String| f(popover, user)),
+        )
+    }
+
+    /// The Message button of `user`'s row, if shown.
+    pub fn message_button(&self, user: &str) -> Option<gtk::Button> {
+        self.row_widget(&format!("message:{user}"))
     }
 
     /// Whether to offer Kick and Ban (the server takes us for an operator).
@@ -68,6 +95,11 @@ impl UsersPopover {
                 return gtk::Label::new(None).upcast();
             };
             let row = user_row(user);
+            if !user.is_you()
+                && let Some(row) = row.downcast_ref::<gtk::Box>()
+            {
+                add_message_button(row, &user.name(), popover.clone());
+            }
             if operator
                 && !user.is_you()
                 && let Some(row) = row.downcast_ref::<gtk::Box>()
@@ -80,7 +112,11 @@ impl UsersPopover {
 
     /// The Kick (`ban` false) or Ban button of `user`'s row, if shown.
     pub fn moderation_button(&self, user: &str, ban: bool) -> Option<gtk::Button> {
-        let wanted = format!("{}:{user}", if ban { "ban" } else { "kick" });
+        self.row_widget(&format!("{}:{user}", if ban { "ban" } else { "kick" }))
+    }
+
+    /// The widget named `wanted` in one of the rows.
+    fn row_widget(&self, wanted: &str) -> Option<gtk::Button> {
         let list = &self.imp().list;
         (0..)
             .map_while(|i| list.row_at_index(i))
@@ -134,6 +170,26 @@ fn user_row(user: &User) -> gtk::Widget {
         row.append(&you);
     }
     row.upcast()
+}
+
+/// Message: write to `name` in a direct conversation.
+fn add_message_button(row: &gtk::Box, name: &str, popover: glib::WeakRef<UsersPopover>) {
+    let button = gtk::Button::with_label(&gettext("Message"));
+    button.set_widget_name(&format!("message:{name}"));
+    button.add_css_class("flat");
+    button.set_valign(gtk::Align::Center);
+    button.set_tooltip_text(Some(&fill(
+        &gettext("Write to {user} in a direct conversation"),
+        &[("user", name)],
+    )));
+    let name = name.to_owned();
+    button.connect_clicked(move |_| {
+        if let Some(popover) = popover.upgrade() {
+            popover.popdown();
+            popover.emit_by_name::<()>("message-user", &[&name]);
+        }
+    });
+    row.append(&button);
 }
 
 /// An operator's Kick and Ban for `name`, at the end of its row.

@@ -7,8 +7,9 @@ use adw::subclass::prelude::*;
 use gtk::{CompositeTemplate, glib, prelude::*};
 
 use crate::{
+    model::Conversation,
     session::ChatSession,
-    widgets::{ChatView, SignIn, UsersPopover},
+    widgets::{ChatView, Sidebar, SignIn, UsersPopover},
 };
 
 #[derive(Debug, Default, CompositeTemplate)]
@@ -16,6 +17,8 @@ use crate::{
 pub struct Window {
     #[template_child]
     pub window_title: TemplateChild<adw::WindowTitle>,
+    #[template_child]
+    pub back_button: TemplateChild<gtk::Button>,
     #[template_child]
     pub users_button: TemplateChild<gtk::MenuButton>,
     #[template_child]
@@ -28,6 +31,10 @@ pub struct Window {
     pub stack: TemplateChild<gtk::Stack>,
     #[template_child]
     pub sign_in: TemplateChild<SignIn>,
+    #[template_child]
+    pub leaflet: TemplateChild<adw::Leaflet>,
+    #[template_child]
+    pub sidebar: TemplateChild<Sidebar>,
     #[template_child]
     pub chat_view: TemplateChild<ChatView>,
 
@@ -43,6 +50,10 @@ pub struct Window {
     pub last_toast: RefCell<String>,
     /// Lines from others that arrived while the window was not focused.
     pub unread: Cell<u32>,
+    /// The last notification sent (conversation key, title, body).
+    pub last_notification: RefCell<Option<(String, String, String)>>,
+    /// The shown conversation's topic is followed into the header: its handler.
+    pub topic_handler: RefCell<Option<(Conversation, glib::SignalHandlerId)>>,
 }
 
 #[glib::object_subclass]
@@ -56,6 +67,7 @@ impl ObjectSubclass for Window {
         SignIn::ensure_type();
         ChatView::ensure_type();
         UsersPopover::ensure_type();
+        Sidebar::ensure_type();
         klass.bind_template();
     }
 

@@ -1,5 +1,7 @@
-//! `ChatWindow`: sign-in, then the chat. It only shows: the [`ChatSession`] it holds owns the
-//! connection, the models and Exit; the window binds to its properties and signals.
+//! `ChatWindow`: sign-in, then the chat: the sidebar of conversations beside the one shown. It
+//! only shows: the [`ChatSession`] it holds owns the connection, the models and Exit; the window
+//! binds to its properties and signals, and tells it which conversation it shows and whether it
+//! is active (which decides what is unread and what is worth a notification).
 
 mod imp;
 
@@ -11,16 +13,20 @@ use gtk::{gio, glib};
 
 use crate::{
     i18n::{fill, gettext},
+    model::Conversation,
     runtime,
     session::{ChatSession, SessionState},
     widgets::{
-        ChatView, SignIn, UsersPopover,
+        ChatView, Sidebar, SignIn, UsersPopover,
         dialogs::{self, Moderation},
     },
 };
 
-/// The notification id: one at a time, replaced by the next message, withdrawn on focus.
-const NOTIFICATION_ID: &str = "new-message";
+/// A conversation's notification id: one per conversation, replaced by its next line, withdrawn
+/// when the conversation is seen.
+fn notification_id(key: &str) -> String {
+    format!("conversation:{key}")
+}
 
 glib::wrapper! {
     pub struct Window(ObjectSubclass<imp::Window>)
@@ -65,9 +71,51 @@ impl Window {
             move |_| session.list_users()
         ));
 
-        // The session's models are the same for its whole life: bound once.
-        imp.chat_view.set_model(&session.messages());
-        imp.users_popover.set_model(&session.users());
+        // The session's conversations are the same for its whole life: bound once. Each has its
+        // own messages and users, which the chat view and the users list show in turn.
+        imp.sidebar.set_model(&session.conversations());
+        imp.sidebar.connect_conversation_selected(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, conversation| window.show_conversation(&conversation)
+        ));
+        session.connect_show_conversation(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, key| {
+                window.show_conversation_named(&key);
+            }
+        ));
+        session.connect_attention(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, key, from, text, direct| window.notify_attention(&key, &from, &text, direct)
+        ));
+        imp.users_popover.connect_message_user(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, user| window.message_user(&user)
+        ));
+        imp.back_button.connect_clicked(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_| {
+                window
+                    .imp()
+                    .leaflet
+                    .navigate(adw::NavigationDirection::Back);
+            }
+        ));
+        for property in ["folded", "visible-child"] {
+            imp.leaflet.connect_notify_local(
+                Some(property),
+                glib::clone!(
+                    #[weak(rename_to = window)]
+                    self,
+                    move |_, _| window.update_header()
+                ),
+            );
+        }
         for property in ["state", "status-text", "can-reconnect", "leaving"] {
             session.connect_notify_local(
                 Some(property),
@@ -111,6 +159,7 @@ impl Window {
             move |_| window.close()
         ));
         self.connect_is_active_notify(|window| {
+            window.session().set_active(window.is_active());
             if window.is_active() {
                 window.mark_read();
             }
@@ -155,17 +204,196 @@ impl Window {
                 window.show_devices();
             })
             .build();
-        self.add_action_entries([show_users, identity, link, devices]);
+        let join = gio::ActionEntry::builder("join-room")
+            .activate(|window: &Self, _, _| {
+                window.show_join_room();
+            })
+            .build();
+        let topic = gio::ActionEntry::builder("set-topic")
+            .activate(|window: &Self, _, _| {
+                window.show_set_topic();
+            })
+            .build();
+        let leave = gio::ActionEntry::builder("leave-room")
+            .activate(|window: &Self, _, _| window.leave_room())
+            .build();
+        let previous = gio::ActionEntry::builder("previous-conversation")
+            .activate(|window: &Self, _, _| window.step_conversation(-1))
+            .build();
+        let next = gio::ActionEntry::builder("next-conversation")
+            .activate(|window: &Self, _, _| window.step_conversation(1))
+            .build();
+        self.add_action_entries([
+            show_users, identity, link, devices, join, topic, leave, previous, next,
+        ]);
         self.set_signed_in_actions(false);
     }
 
-    /// Actions that need a session: only offered while online.
+    /// Actions that need a session: only offered while online; the room actions only for a room
+    /// (Leave Room not for the default room, which nobody can leave).
     fn set_signed_in_actions(&self, online: bool) {
-        for name in ["link-device", "devices"] {
+        let shown = self.session().shown();
+        let room = shown.as_ref().is_some_and(|c| !c.direct());
+        let leavable = room && shown.as_ref().is_some_and(|c| !c.default_room());
+        for (name, enabled) in [
+            ("link-device", online),
+            ("devices", online),
+            ("join-room", online),
+            ("set-topic", online && room),
+            ("leave-room", online && leavable),
+        ] {
             if let Some(action) = self.lookup_action(name).and_downcast::<gio::SimpleAction>() {
-                action.set_enabled(online);
+                action.set_enabled(enabled);
             }
         }
+    }
+
+    /// "Join or Create a Room…" (Ctrl+J).
+    pub fn show_join_room(&self) -> adw::MessageDialog {
+        let dialog = dialogs::join_room_dialog(self, &self.session());
+        dialog.present();
+        dialog
+    }
+
+    /// "Set Topic…" for the room shown.
+    pub fn show_set_topic(&self) -> Option<adw::MessageDialog> {
+        let room = self.session().shown().filter(|c| !c.direct())?;
+        let dialog = dialogs::topic_dialog(self, &self.session(), &room.name(), &room.topic());
+        dialog.present();
+        Some(dialog)
+    }
+
+    /// "Leave Room": the room shown (never the default room).
+    fn leave_room(&self) {
+        if let Some(room) = self
+            .session()
+            .shown()
+            .filter(|c| !c.direct() && !c.default_room())
+        {
+            self.session().part_room(&room.name());
+        }
+    }
+
+    /// The conversation `step` rows above (negative) or below the one shown, if there is one.
+    fn step_conversation(&self, step: i32) {
+        let session = self.session();
+        let conversations = session.conversations();
+        let Some(shown) = session.shown() else {
+            return;
+        };
+        let Some(at) = conversations.find(&shown) else {
+            return;
+        };
+        let target = i64::from(at) + i64::from(step);
+        if let Some(next) = u32::try_from(target)
+            .ok()
+            .and_then(|i| conversations.item(i))
+            .and_downcast::<Conversation>()
+        {
+            self.show_conversation(&next);
+        }
+    }
+
+    /// Shows `conversation`: its lines, its users, its name and topic in the header; its row
+    /// selected in the sidebar; on a folded window, the chat instead of the sidebar.
+    pub fn show_conversation(&self, conversation: &Conversation) {
+        let imp = self.imp();
+        let session = self.session();
+        session.show(conversation);
+        imp.chat_view.set_model(&conversation.messages().model());
+        let room = !conversation.direct();
+        if room {
+            imp.users_popover.set_model(&conversation.users().model());
+        } else {
+            imp.users_button.popdown();
+        }
+        imp.sidebar.select(conversation);
+        imp.leaflet.set_visible_child(&imp.chat_view.get());
+        if let Some((old, handler)) = imp.topic_handler.take() {
+            old.disconnect(handler);
+        }
+        let handler = conversation.connect_topic_notify(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_| window.update_header()
+        ));
+        imp.topic_handler
+            .replace(Some((conversation.clone(), handler)));
+        if self.is_active()
+            && let Some(app) = self.application()
+        {
+            app.withdraw_notification(&notification_id(&conversation.name()));
+        }
+        self.set_signed_in_actions(session.state() == SessionState::Online && !session.leaving());
+        self.update_header();
+        imp.chat_view.focus_entry();
+    }
+
+    /// Shows the conversation an action's target names (a notification, the session); false if
+    /// it is not listed.
+    pub fn show_conversation_named(&self, key: &str) -> bool {
+        match self.session().conversation(key) {
+            Some(conversation) => {
+                self.show_conversation(&conversation);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Message on a user's row: the direct conversation with them, opened and shown.
+    fn message_user(&self, user: &str) {
+        let conversation = self.session().open_direct(user);
+        self.show_conversation(&conversation);
+    }
+
+    /// The header: the conversation's name and topic; the connection's state while it is not
+    /// online; on a folded window showing the sidebar, the app's name; the back button when
+    /// folded on the chat.
+    fn update_header(&self) {
+        let imp = self.imp();
+        let session = &imp.session;
+        let on_chat = imp.stack.visible_child_name().as_deref() == Some("chat");
+        let folded = imp.leaflet.is_folded();
+        let sidebar_only = folded
+            && imp.leaflet.visible_child().as_ref()
+                == Some(imp.sidebar.upcast_ref::<gtk::Widget>());
+        imp.back_button
+            .set_visible(on_chat && folded && !sidebar_only);
+        // A narrow header has no room for Exit beside the name: closing the window is Exit too.
+        imp.exit_button.set_visible(on_chat && !folded);
+        let signed_in = fill(
+            // Translators: the window's subtitle when signed in, e.g. "ann on localhost:1234".
+            &gettext("{user} on {server}"),
+            &[("user", &session.you()), ("server", &session.server())],
+        );
+        let shown = session.shown().filter(|_| on_chat && !sidebar_only);
+        // The users list is the shown room's: none for a direct conversation or the sidebar alone.
+        imp.users_button
+            .set_visible(shown.as_ref().is_some_and(|c| !c.direct()));
+        imp.window_title.set_title(&match &shown {
+            Some(conversation) => conversation.name(),
+            None => gettext("Chat"),
+        });
+        if !on_chat {
+            return;
+        }
+        let subtitle = if session.leaving() {
+            gettext("Leaving…")
+        } else {
+            match session.state() {
+                SessionState::Online => match &shown {
+                    Some(c) if !c.topic().is_empty() => c.topic(),
+                    _ => signed_in,
+                },
+                SessionState::Connecting | SessionState::Reconnecting => gettext("Reconnecting…"),
+                SessionState::Closed => gettext("Offline"),
+                SessionState::SignedOut => String::new(),
+            }
+        };
+        imp.window_title.set_subtitle(&subtitle);
+        imp.window_title
+            .set_tooltip_text(Some(subtitle.as_str()).filter(|s| !s.is_empty()));
     }
 
     /// "Your Identity": the fingerprint (and, signed in, the names it owns), with Copy.
@@ -380,12 +608,14 @@ impl Window {
         }
     }
 
-    /// Signed in: from the sign-in page to the chat.
+    /// Signed in: from the sign-in page to the chat, in the default room.
     fn show_chat(&self) {
         let imp = self.imp();
-        imp.users_button.set_visible(true);
         imp.exit_button.set_visible(true);
         imp.stack.set_visible_child_name("chat");
+        if let Some(room) = imp.session.chat().default_conversation() {
+            self.show_conversation(&room);
+        }
         imp.chat_view.scroll_to_bottom();
         imp.chat_view.focus_entry();
     }
@@ -405,8 +635,8 @@ impl Window {
         let session = &imp.session;
         let view = &imp.chat_view;
         self.set_signed_in_actions(session.state() == SessionState::Online && !session.leaving());
+        self.update_header();
         if session.leaving() {
-            imp.window_title.set_subtitle(&gettext("Leaving…"));
             // How many lines are still on their way, once leaving takes a moment.
             if !session.status_text().is_empty() {
                 view.show_banner(&session.status_text(), false);
@@ -420,11 +650,6 @@ impl Window {
             SessionState::Online => {
                 view.hide_banner();
                 view.set_composer_sensitive(true);
-                imp.window_title.set_subtitle(&fill(
-                    // Translators: the window's subtitle when signed in, e.g. "ann on localhost:1234".
-                    &gettext("{user} on {server}"),
-                    &[("user", &session.you()), ("server", &session.server())],
-                ));
             }
             // Signing in shows on the sign-in page; Reconnect after the end shows here.
             SessionState::Connecting
@@ -432,11 +657,9 @@ impl Window {
             SessionState::Connecting | SessionState::Reconnecting => {
                 // The library queues lines said meanwhile, so the composer stays usable.
                 view.show_banner(&session.status_text(), false);
-                imp.window_title.set_subtitle(&gettext("Reconnecting…"));
             }
             SessionState::Closed => {
                 view.set_composer_sensitive(false);
-                imp.window_title.set_subtitle(&gettext("Offline"));
                 if session.can_reconnect() {
                     view.show_banner(&session.status_text(), true);
                 }
@@ -444,18 +667,44 @@ impl Window {
         }
     }
 
-    fn incoming(&self, from: &str, text: &str) {
+    /// A line from somebody else: counted in the window's title while it is in the background.
+    fn incoming(&self, _from: &str, _text: &str) {
         if self.is_active() {
             return;
         }
         let imp = self.imp();
         imp.unread.set(imp.unread.get() + 1);
         self.update_title();
-        if let Some(app) = self.application() {
-            let notification = gio::Notification::new(from);
-            notification.set_body(Some(text));
-            app.send_notification(Some(NOTIFICATION_ID), &notification);
-        }
+    }
+
+    /// A direct line or a mention where the user is not looking: a notification, which shows
+    /// that conversation when clicked (`app.show-conversation`).
+    fn notify_attention(&self, key: &str, from: &str, text: &str, direct: bool) {
+        let Some(app) = self.application() else {
+            return;
+        };
+        let title = if direct {
+            from.to_owned()
+        } else {
+            // Translators: a notification's title for a line that mentions you, e.g. "bob in #rust".
+            fill(
+                &gettext("{user} in {room}"),
+                &[("user", from), ("room", key)],
+            )
+        };
+        let notification = gio::Notification::new(&title);
+        notification.set_body(Some(text));
+        notification
+            .set_default_action_and_target_value("app.show-conversation", Some(&key.to_variant()));
+        app.send_notification(Some(&notification_id(key)), &notification);
+        self.imp()
+            .last_notification
+            .replace(Some((key.to_owned(), title, text.to_owned())));
+    }
+
+    /// The last notification sent: conversation key, title, body (for tests: GLib keeps none).
+    pub fn last_notification(&self) -> Option<(String, String, String)> {
+        self.imp().last_notification.borrow().clone()
     }
 
     fn mark_read(&self) {
@@ -463,8 +712,8 @@ impl Window {
         if imp.unread.replace(0) > 0 {
             self.update_title();
         }
-        if let Some(app) = self.application() {
-            app.withdraw_notification(NOTIFICATION_ID);
+        if let (Some(app), Some(shown)) = (self.application(), imp.session.shown()) {
+            app.withdraw_notification(&notification_id(&shown.name()));
         }
     }
 
@@ -480,7 +729,6 @@ impl Window {
             gettext("Chat")
         };
         self.set_title(Some(&title));
-        self.imp().window_title.set_title(&title);
     }
 
     pub fn toast(&self, text: &str) {
@@ -522,6 +770,23 @@ impl Window {
 
     pub fn chat_view(&self) -> ChatView {
         self.imp().chat_view.get()
+    }
+
+    pub fn sidebar(&self) -> Sidebar {
+        self.imp().sidebar.get()
+    }
+
+    pub fn leaflet(&self) -> adw::Leaflet {
+        self.imp().leaflet.get()
+    }
+
+    pub fn back_button(&self) -> gtk::Button {
+        self.imp().back_button.get()
+    }
+
+    /// The header's title: the conversation shown.
+    pub fn header_title(&self) -> glib::GString {
+        self.imp().window_title.title()
     }
 
     pub fn users_button(&self) -> gtk::MenuButton {
