@@ -187,7 +187,9 @@ impl Registry {
 
     /// Whether `room` names the default room.
     pub(crate) fn is_default(&self, room: &str) -> bool {
-        room_key(room) == self.default_key
+        // Clients name it as `Welcome` did, so the look-alike folding (several allocations and
+        // table lookups, on every line) is needed only for other spellings.
+        room == self.default.name || room_key(room) == self.default_key
     }
 
     /// The sequencer, or why there is none.
