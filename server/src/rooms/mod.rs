@@ -13,12 +13,16 @@
 //! conversation, everything is stored before anyone sees it, and a sign-in's replay meets the live
 //! lines with no gap and no duplicate), then `memberships`, `rooms`, `online` (each briefly), then
 //! one room's lock, never two. The default room's lock is taken only after a room's lock is let go
-//! (to drop a member that is too slow). In a cluster there is no sequencer: only the default room
-//! works there for now, and everything else is refused with `Problem(Unsupported)`.
+//! (to drop a member that is too slow). In a cluster there is no sequencer: the shared log
+//! (`log::SharedLog`, JetStream) orders each conversation and every node applies it (`clustered`).
 //!
-//! `room` holds one named room, `direct` the direct messages, `store` the tables.
+//! `room` holds one named room, `direct` the direct messages, `store` the tables; `log` is what a
+//! cluster offers, `clustered` and `clustered_direct` the registry's work on a cluster node.
 
+mod clustered;
+mod clustered_direct;
 mod direct;
+mod log;
 mod room;
 mod store;
 
@@ -38,6 +42,9 @@ use crate::{
     store::{StoreError, now_ms},
 };
 
+pub(crate) use log::{
+    Appended, Channel, Dedup, DirectRecord, Event, Loaded, MemberRecord, RoomRecord, SharedLog,
+};
 use room::{NamedRoom, RoomState, Slow};
 pub(crate) use store::RoomStore;
 
@@ -100,6 +107,16 @@ pub(crate) struct Registry {
     default_key: String,
     /// The sequencer (single node only).
     store: Option<Mutex<RoomStore>>,
+    /// The shared log and registry (cluster node only).
+    shared: Option<Arc<dyn SharedLog>>,
+    /// Random per process: tells this registry's own membership events from the others'.
+    origin: u64,
+    /// In a cluster: who is connected to another node, by name key.
+    remote: Mutex<clustered::Remote>,
+    /// In a cluster: direct lines for members whose sign-in replay is under way, by name key.
+    held: Mutex<HashMap<String, Vec<clustered_direct::Held>>>,
+    /// In a cluster: each pair's tail (log position, id), by pair key.
+    pairs: Mutex<HashMap<String, clustered_direct::PairTail>>,
     /// Rooms per name key (not counting the default room).
     memberships: Mutex<HashMap<String, BTreeSet<String>>>,
     /// Every room but the default, by room key.
@@ -142,6 +159,10 @@ impl Registry {
                 online: Default::default(),
                 recent,
                 next_id: stored.last_id + 1,
+                remote: BTreeSet::new(),
+                tail: (0, 0),
+                applied: 0,
+                loaded: true,
             };
             rooms.insert(stored.key, Arc::new(NamedRoom::new(stored.name, state)));
         }
@@ -152,9 +173,18 @@ impl Registry {
         Ok(registry)
     }
 
-    /// The registry of a cluster node: the default room only, for now.
-    pub(crate) fn clustered(config: &Config, default: Arc<Room>) -> Self {
-        Self::empty(config, default)
+    /// The registry of a cluster node: rooms and memberships as the shared registry has them.
+    /// Returns the log position to follow from.
+    pub(crate) async fn clustered(
+        config: &Config,
+        default: Arc<Room>,
+        shared: Arc<dyn SharedLog>,
+    ) -> Result<(Self, u64), crate::room::PeerError> {
+        let loaded = shared.load().await?;
+        let mut registry = Self::empty(config, default);
+        registry.shared = Some(shared);
+        let last_seq = registry.load_shared(loaded);
+        Ok((registry, last_seq))
     }
 
     fn empty(config: &Config, default: Arc<Room>) -> Self {
@@ -163,6 +193,11 @@ impl Registry {
             limits: default.limits.clone(),
             default,
             store: None,
+            shared: None,
+            origin: rand::random(),
+            remote: Mutex::new(clustered::Remote::default()),
+            held: Mutex::new(HashMap::new()),
+            pairs: Mutex::new(HashMap::new()),
             memberships: Mutex::new(HashMap::new()),
             rooms: Mutex::new(HashMap::new()),
             online: Mutex::new(HashMap::new()),
@@ -212,7 +247,14 @@ impl Registry {
     /// A member was welcomed into the default room: it is back in its other rooms (each told as
     /// `RoomJoined` with what it missed after its resume point there, or the recent lines), and is
     /// handed the direct messages it has not seen. Queued right behind its `Welcome`.
-    pub(crate) fn sign_in(&self, who: &Who<'_>, resume: &[ResumePoint]) {
+    pub(crate) async fn sign_in(&self, who: &Who<'_>, resume: &[ResumePoint]) {
+        match &self.shared {
+            Some(shared) => self.sign_in_shared(shared.as_ref(), who, resume).await,
+            None => self.sign_in_local(who, resume),
+        }
+    }
+
+    fn sign_in_local(&self, who: &Who<'_>, resume: &[ResumePoint]) {
         let Ok(store) = self.sequencer() else {
             return;
         };
@@ -264,9 +306,7 @@ impl Registry {
 
     /// A member's session ended (`conn`): the others in its rooms see it leave.
     pub(crate) fn sign_out(&self, key: &str, conn: ConnId, why: LeaveReason) {
-        let Ok(_store) = self.sequencer() else {
-            return;
-        };
+        let _store = self.store.as_ref().map(lock);
         {
             let mut online = lock(&self.online);
             if online.get(key).is_some_and(|o| o.conn == conn) {
@@ -299,7 +339,14 @@ impl Registry {
 
     /// `JoinRoom`: enters a room, making it if nobody has. Answers `RoomJoined` with the recent
     /// lines; the others see a `Presence` join. Joining a room again answers `RoomJoined` again.
-    pub(crate) fn join(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
+    pub(crate) async fn join(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
+        match &self.shared {
+            Some(shared) => self.join_shared(shared.as_ref(), who, name).await,
+            None => self.join_local(who, name),
+        }
+    }
+
+    fn join_local(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
         validate_room_name(name).map_err(|why| refusal(ProblemCode::InvalidRoomName, why))?;
         let key = room_key(name);
         if key == self.default_key {
@@ -387,7 +434,14 @@ impl Registry {
     }
 
     /// `PartRoom`: leaves a room (durably). Answers `RoomLeft`; the others see a `Presence` leave.
-    pub(crate) fn part(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
+    pub(crate) async fn part(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
+        match &self.shared {
+            Some(shared) => self.part_shared(shared.as_ref(), who, name).await,
+            None => self.part_local(who, name),
+        }
+    }
+
+    fn part_local(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
         validate_room_name(name).map_err(|why| refusal(ProblemCode::InvalidRoomName, why))?;
         let key = room_key(name);
         if key == self.default_key {
@@ -477,7 +531,22 @@ impl Registry {
     }
 
     /// `SetTopic`: every member of the room (everybody, for the default room) gets `Topic`.
-    pub(crate) fn set_topic(&self, who: &Who<'_>, name: &str, topic: &str) -> Result<(), Refusal> {
+    pub(crate) async fn set_topic(
+        &self,
+        who: &Who<'_>,
+        name: &str,
+        topic: &str,
+    ) -> Result<(), Refusal> {
+        match &self.shared {
+            Some(shared) => {
+                self.set_topic_shared(shared.as_ref(), who, name, topic)
+                    .await
+            }
+            None => self.set_topic_local(who, name, topic),
+        }
+    }
+
+    fn set_topic_local(&self, who: &Who<'_>, name: &str, topic: &str) -> Result<(), Refusal> {
         let max = self.limits.current().max_topic_bytes;
         if topic.len() > max {
             return Err(refusal(
@@ -541,7 +610,19 @@ impl Registry {
 
     /// Says lines in a room other than the default: ids one by one in that room, stored before
     /// anyone sees them, sent to its connected members (the sender's copy is its receipt).
-    pub(crate) fn say(&self, who: &Who<'_>, name: &str, lines: Vec<(u64, String)>) -> Vec<Said> {
+    pub(crate) async fn say(
+        &self,
+        who: &Who<'_>,
+        name: &str,
+        lines: Vec<(u64, String)>,
+    ) -> Vec<Said> {
+        match &self.shared {
+            Some(shared) => self.say_shared(shared.as_ref(), who, name, lines).await,
+            None => self.say_local(who, name, lines),
+        }
+    }
+
+    fn say_local(&self, who: &Who<'_>, name: &str, lines: Vec<(u64, String)>) -> Vec<Said> {
         let fail = |lines: Vec<(u64, String)>, r: Refusal| -> Vec<Said> {
             lines
                 .into_iter()
