@@ -1071,3 +1071,89 @@ async fn a_sigkill_of_the_nodes_keeps_rooms_memberships_topics_and_pending_direc
         _ => unreachable!(),
     }
 }
+
+/// A member that leaves one node and signs in on another with its resume points gets exactly the
+/// lines it missed in its room, once, in order; the others in the room, on the first node, see it
+/// go and come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_resumes_its_room_exactly_on_another_node_and_presence_follows() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 2).await;
+    let mut ana = nodes[0].join(dir.path(), "ana").await;
+    let mut ben = nodes[1].join(dir.path(), "ben").await;
+    join_room(&mut ana, "#ops").await;
+    join_room(&mut ben, "#ops").await;
+    for n in 1..=3 {
+        say_in(&mut ben, in_room("#ops"), n, &format!("seen{n}")).await;
+    }
+    let seen = room_chats(&mut ben, "#ops", 3).await;
+    let last_seen = seen.last().map(|m| m.id).expect("three lines");
+    room_chats(&mut ana, "#ops", 3).await;
+
+    // Ben goes; ana, on the other node, sees him leave #ops.
+    bye(ben).await;
+    match until_whole(
+        &mut ana,
+        |f| matches!(f, ServerFrame::Presence { room, .. } if room == "#ops"),
+    )
+    .await
+    {
+        ServerFrame::Presence { changes, .. } => assert!(
+            matches!(&changes[..], [wire::PresenceChange::Left { user, .. }] if user == "ben"),
+            "{changes:?}"
+        ),
+        _ => unreachable!(),
+    }
+    for n in 1..=4 {
+        say_in(&mut ana, in_room("#ops"), n, &format!("missed{n}")).await;
+    }
+    room_chats(&mut ana, "#ops", 4).await;
+
+    // Ben comes back on node0 with his resume point in #ops: exactly the four he missed.
+    let resume = [wire::ResumePoint {
+        conversation: in_room("#ops"),
+        last_id: last_seen,
+    }];
+    let me = client::Identity::for_this_process().expect("identity");
+    let (mut ben, _) = Connector::new(&Trust::CaFile(ca(dir.path())), &me, nodes[0].addr)
+        .expect("connector")
+        .connect(&nodes[0].server_addr(), nodes[0].addr, "ben", &resume)
+        .await
+        .expect("ben signs in on node0");
+    match until_whole(&mut ben, |f| matches!(f, ServerFrame::RoomJoined(_))).await {
+        ServerFrame::RoomJoined(state) => {
+            assert_eq!(state.room, "#ops");
+            let got: Vec<(u64, &str)> = state
+                .history
+                .iter()
+                .map(|m| (m.id, m.text.as_str()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (4, "missed1"),
+                    (5, "missed2"),
+                    (6, "missed3"),
+                    (7, "missed4")
+                ],
+                "exactly what ben missed"
+            );
+        }
+        _ => unreachable!(),
+    }
+    match until_whole(
+        &mut ana,
+        |f| matches!(f, ServerFrame::Presence { room, .. } if room == "#ops"),
+    )
+    .await
+    {
+        ServerFrame::Presence { changes, .. } => assert_eq!(
+            changes,
+            [wire::PresenceChange::Joined { user: "ben".into() }]
+        ),
+        _ => unreachable!(),
+    }
+}
