@@ -330,7 +330,7 @@ impl SharedLog for Cluster {
 /// long as the node runs; after an error or a reconnection to NATS, again from the first event
 /// not yet applied.
 pub(crate) async fn follow(cluster: Arc<Cluster>, registry: Arc<Registry>, from: u64) {
-    let next = AtomicU64::new(from + 1);
+    let next = AtomicU64::new(from.saturating_add(1));
     loop {
         let disconnects = cluster.disconnects.load(Ordering::Relaxed);
         let renewed = async {
@@ -371,7 +371,7 @@ pub(crate) async fn follow(cluster: Arc<Cluster>, registry: Arc<Registry>, from:
                     }
                     Err(e) => tracing::warn!(seq, error = %e, "skipping an unreadable event"),
                 }
-                next.store(seq + 1, Ordering::Relaxed);
+                next.store(seq.saturating_add(1), Ordering::Relaxed);
             }
             Ok::<_, ClusterError>(())
         };

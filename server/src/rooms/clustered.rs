@@ -128,7 +128,7 @@ impl Registry {
             .recent
             .back()
             .map_or(tail.1, |(_, m)| m.id.max(tail.1));
-        state.next_id = state.next_id.max(newest + 1);
+        state.next_id = state.next_id.max(newest.saturating_add(1));
         state.advance(tail.0, tail.1);
         state.applied = state.applied.max(tail.0);
         state.loaded = true;
@@ -544,7 +544,7 @@ impl Registry {
                 room.lock().advance(tail.0, tail.1);
                 continue;
             }
-            message.id = id + 1;
+            message.id = id.saturating_add(1);
             let event = Event::Line {
                 room: room.name.clone(),
                 sender: sender.to_owned(),

@@ -125,7 +125,7 @@ impl Registry {
                 .get(pair)
                 .map(|p| p.tail)
                 .unwrap_or_default();
-            message.id = id + 1;
+            message.id = id.saturating_add(1);
             let event = Event::Direct {
                 from: from.clone(),
                 to: to.clone(),

@@ -94,7 +94,7 @@ impl RoomState {
     }
 
     pub(super) fn keep(&mut self, key: String, message: ChatMessage, most: usize) {
-        self.next_id = message.id + 1;
+        self.next_id = message.id.saturating_add(1);
         self.recent.push_back((key, message));
         while self.recent.len() > most {
             self.recent.pop_front();
