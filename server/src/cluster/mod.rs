@@ -122,6 +122,8 @@ pub(crate) struct Cluster {
     disconnects: Arc<AtomicU64>,
     /// The highest stream sequence JetStream acknowledged to this node: the follower must reach it.
     acked: AtomicU64,
+    /// The same for the rooms stream.
+    rooms_acked: AtomicU64,
     heartbeat_every: Duration,
     node_ttl: Duration,
     stop: CancellationToken,
@@ -233,6 +235,7 @@ impl Cluster {
             nodes,
             disconnects,
             acked: AtomicU64::new(0),
+            rooms_acked: AtomicU64::new(0),
             heartbeat_every: settings.heartbeat_every,
             node_ttl: settings.node_ttl,
             stop: CancellationToken::new(),

@@ -259,10 +259,13 @@ impl SharedLog for Cluster {
                 .await
                 .map_err(peer)?;
             match sent.await {
-                Ok(ack) => Ok(Appended::Done {
-                    seq: ack.sequence,
-                    duplicate: ack.duplicate,
-                }),
+                Ok(ack) => {
+                    self.rooms_acked.fetch_max(ack.sequence, Ordering::Relaxed);
+                    Ok(Appended::Done {
+                        seq: ack.sequence,
+                        duplicate: ack.duplicate,
+                    })
+                }
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Ok(Appended::Behind),
                 Err(e) => Err(peer(e)),
             }
@@ -327,17 +330,27 @@ impl SharedLog for Cluster {
 }
 
 /// Applies the rooms stream to the registry in order, from the position after `from`, for as
-/// long as the node runs; after an error or a reconnection to NATS, again from the first event
-/// not yet applied.
+/// long as the node runs; after an error, a reconnection to NATS, or when an event this node
+/// published is not back after two checks, again from the first event not yet applied.
 pub(crate) async fn follow(cluster: Arc<Cluster>, registry: Arc<Registry>, from: u64) {
     let next = AtomicU64::new(from.saturating_add(1));
     loop {
         let disconnects = cluster.disconnects.load(Ordering::Relaxed);
         let renewed = async {
+            let mut stalled_at: Option<u64> = None;
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 if cluster.disconnects.load(Ordering::Relaxed) != disconnects {
-                    return;
+                    return "the connection to NATS was renewed";
+                }
+                let at = next.load(Ordering::Relaxed);
+                if cluster.rooms_acked.load(Ordering::Relaxed) >= at {
+                    if stalled_at == Some(at) {
+                        return "published events are not coming back";
+                    }
+                    stalled_at = Some(at);
+                } else {
+                    stalled_at = None;
                 }
             }
         };
@@ -377,7 +390,7 @@ pub(crate) async fn follow(cluster: Arc<Cluster>, registry: Arc<Registry>, from:
         };
         tokio::select! {
             () = cluster.stop.cancelled() => return,
-            () = renewed => tracing::info!("following the rooms stream again after a reconnection"),
+            why = renewed => tracing::info!(why, "following the rooms stream again"),
             ended = following => match ended {
                 Ok(()) => tracing::warn!("the rooms stream consumer ended; following again"),
                 Err(e) => tracing::warn!(error = %e, "following the rooms stream failed; retrying"),
