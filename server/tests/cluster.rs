@@ -1157,3 +1157,67 @@ async fn a_member_resumes_its_room_exactly_on_another_node_and_presence_follows(
         _ => unreachable!(),
     }
 }
+
+/// A room goes on after NATS restarts: a line said while it is down is refused with a reason,
+/// and once it is back lines get the next id and reach the member on the other node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_resumes_after_nats_restarts() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut nats, nodes) = cluster(dir.path(), 2).await;
+    let mut a = nodes[0].join(dir.path(), "anna").await;
+    let mut b = nodes[1].join(dir.path(), "bert").await;
+    join_room(&mut a, "#night").await;
+    join_room(&mut b, "#night").await;
+    say_in(&mut a, in_room("#night"), 1, "before").await;
+    let first = room_chats(&mut b, "#night", 1).await;
+    assert_eq!(first[0].id, 1);
+    assert_eq!(room_chats(&mut a, "#night", 1).await, first, "anna's receipt");
+
+    nats.child.start_kill().expect("SIGKILL nats-server");
+    nats.child.wait().await.expect("reaped");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    say_in(&mut b, in_room("#night"), 2, "during").await;
+    match until_whole(&mut b, |f| {
+        matches!(f, ServerFrame::Problem { .. })
+            || matches!(f, ServerFrame::Chat { conversation, .. } if *conversation == in_room("#night"))
+    })
+    .await
+    {
+        ServerFrame::Problem { code, nonce, .. } => {
+            assert_eq!((code, nonce), (ProblemCode::ServerError, Some(2)));
+        }
+        other => panic!("a line said while NATS is down: {other:?}"),
+    }
+    nats.restart(Duration::from_millis(500)).await;
+    let restarted = tokio::time::Instant::now();
+    let mut nonce = 10;
+    let after = loop {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(20),
+            "the room resumes in time"
+        );
+        say_in(&mut b, in_room("#night"), nonce, "after").await;
+        match until_whole(&mut b, |f| {
+            matches!(f, ServerFrame::Problem { .. })
+                || matches!(f, ServerFrame::Chat { conversation, .. } if *conversation == in_room("#night"))
+        })
+        .await
+        {
+            ServerFrame::Chat { message, .. } => break message,
+            _ => {
+                nonce += 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    assert_eq!(after.id, 2, "ids continue after the restart");
+    let got = room_chats(&mut a, "#night", 1).await;
+    assert_eq!(
+        (got[0].id, got[0].text.as_str()),
+        (2, "after"),
+        "anna's node follows again"
+    );
+}
