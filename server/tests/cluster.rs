@@ -1174,7 +1174,11 @@ async fn a_room_resumes_after_nats_restarts() {
     say_in(&mut a, in_room("#night"), 1, "before").await;
     let first = room_chats(&mut b, "#night", 1).await;
     assert_eq!(first[0].id, 1);
-    assert_eq!(room_chats(&mut a, "#night", 1).await, first, "anna's receipt");
+    assert_eq!(
+        room_chats(&mut a, "#night", 1).await,
+        first,
+        "anna's receipt"
+    );
 
     nats.child.start_kill().expect("SIGKILL nats-server");
     nats.child.wait().await.expect("reaped");
@@ -1220,4 +1224,45 @@ async fn a_room_resumes_after_nats_restarts() {
         (2, "after"),
         "anna's node follows again"
     );
+}
+
+/// Two nodes making one room at the same instant (spelled differently) agree on it: one room,
+/// named the way the first maker typed it, with both members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_making_one_room_at_once_agree_on_it() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 2).await;
+    let mut ana = nodes[0].join(dir.path(), "ana").await;
+    let mut ben = nodes[1].join(dir.path(), "ben").await;
+    let (a, b) = tokio::join!(join_room(&mut ana, "#Same"), join_room(&mut ben, "#same"));
+    assert_eq!(a.room, b.room, "one spelling for both");
+    // Both are members of that one room: each sees the other's line in it.
+    say_in(&mut ana, in_room("#same"), 1, "from ana").await;
+    say_in(&mut ben, in_room("#SAME"), 1, "from ben").await;
+    let mut ana_saw: Vec<String> = room_chats(&mut ana, &a.room, 2)
+        .await
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    let mut ben_saw: Vec<String> = room_chats(&mut ben, &b.room, 2)
+        .await
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    ana_saw.sort();
+    ben_saw.sort();
+    assert_eq!(ana_saw, ["from ana", "from ben"]);
+    assert_eq!(ben_saw, ana_saw);
+    ana.send(&ClientFrame::ListRooms).await.expect("sent");
+    match until_whole(&mut ana, |f| matches!(f, ServerFrame::Rooms { .. })).await {
+        ServerFrame::Rooms { list } => {
+            let same: Vec<_> = list.iter().filter(|r| r.room == a.room).collect();
+            assert_eq!(same.len(), 1, "{list:?}");
+            assert_eq!(same[0].members, 2, "{list:?}");
+        }
+        _ => unreachable!(),
+    }
 }
