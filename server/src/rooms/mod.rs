@@ -17,8 +17,10 @@
 //! (`log::SharedLog`, JetStream) orders each conversation and every node applies it (`clustered`).
 //!
 //! `room` holds one named room, `direct` the direct messages, `store` the tables; `log` is what a
-//! cluster offers, `clustered` and `clustered_direct` the registry's work on a cluster node.
+//! cluster offers, `clustered` and `clustered_direct` the registry's work on a cluster node,
+//! `applied` what it does with the log's events and other nodes' presence.
 
+mod applied;
 mod clustered;
 mod clustered_direct;
 mod direct;
@@ -112,7 +114,7 @@ pub(crate) struct Registry {
     /// Random per process: tells this registry's own membership events from the others'.
     origin: u64,
     /// In a cluster: who is connected to another node, by name key.
-    remote: Mutex<clustered::Remote>,
+    remote: Mutex<applied::Remote>,
     /// In a cluster: direct lines for members whose sign-in replay is under way, by name key.
     held: Mutex<HashMap<String, Vec<clustered_direct::Held>>>,
     /// In a cluster: each pair's tail (log position, id), by pair key.
@@ -195,7 +197,7 @@ impl Registry {
             store: None,
             shared: None,
             origin: rand::random(),
-            remote: Mutex::new(clustered::Remote::default()),
+            remote: Mutex::new(applied::Remote::default()),
             held: Mutex::new(HashMap::new()),
             pairs: Mutex::new(HashMap::new()),
             memberships: Mutex::new(HashMap::new()),
