@@ -1266,3 +1266,65 @@ async fn two_nodes_making_one_room_at_once_agree_on_it() {
         _ => unreachable!(),
     }
 }
+
+/// The limits count the whole cluster: rooms per name follow the name to another node, and rooms
+/// made on one node count on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_limits_count_the_whole_cluster() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nats = Nats::start(dir.path()).await;
+    let flags = ["--max-rooms-per-user", "2", "--max-rooms", "3"];
+    let first = Node::start_with(dir.path(), &nats, "node0", &flags).await;
+    let second = Node::start_with(dir.path(), &nats, "node1", &flags).await;
+    let mut ana = first.join(dir.path(), "ana").await;
+    join_room(&mut ana, "#one").await;
+    bye(ana).await;
+    // Ana on the other node: back in #one, and that is as many rooms as she may be in.
+    let mut ana = second.join(dir.path(), "ana").await;
+    match until_whole(&mut ana, |f| matches!(f, ServerFrame::RoomJoined(_))).await {
+        ServerFrame::RoomJoined(state) => assert_eq!(state.room, "#one"),
+        _ => unreachable!(),
+    }
+    ana.send(&ClientFrame::JoinRoom {
+        room: "#two".into(),
+    })
+    .await
+    .expect("sent");
+    match until_whole(&mut ana, |f| matches!(f, ServerFrame::Problem { .. })).await {
+        ServerFrame::Problem { code, .. } => assert_eq!(code, ProblemCode::TooManyRooms),
+        _ => unreachable!(),
+    }
+    // Ben makes the third room on node1; node0 then has no room for a fourth.
+    let mut ben = second.join(dir.path(), "ben").await;
+    join_room(&mut ben, "#two").await;
+    say_in(&mut ben, in_room("#two"), 1, "made").await;
+    room_chats(&mut ben, "#two", 1).await;
+    let mut cyd = first.join(dir.path(), "cyd").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        cyd.send(&ClientFrame::ListRooms).await.expect("sent");
+        if let ServerFrame::Rooms { list } =
+            until_whole(&mut cyd, |f| matches!(f, ServerFrame::Rooms { .. })).await
+            && list.iter().any(|r| r.room == "#two")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node0 knows #two in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cyd.send(&ClientFrame::JoinRoom {
+        room: "#three".into(),
+    })
+    .await
+    .expect("sent");
+    match until_whole(&mut cyd, |f| matches!(f, ServerFrame::Problem { .. })).await {
+        ServerFrame::Problem { code, .. } => assert_eq!(code, ProblemCode::ServerRoomsFull),
+        _ => unreachable!(),
+    }
+}
