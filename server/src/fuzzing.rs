@@ -358,7 +358,10 @@ impl Run<'_> {
                                 conn: self.conn,
                                 tx: &member.tx,
                             };
-                            self.rooms.sign_in(&who, &resume);
+                            self.rooms
+                                .sign_in(&who, &resume)
+                                .now_or_never()
+                                .expect("a single node signs in without waiting");
                         }
                         self.drain();
                     }
@@ -399,12 +402,18 @@ impl Run<'_> {
                     Conversation::Direct(other) => {
                         let member = self.member.as_ref().expect("a member");
                         let who = self.who(member);
-                        self.rooms.say_direct(&who, other, lines)
+                        self.rooms
+                            .say_direct(&who, other, lines)
+                            .now_or_never()
+                            .expect("a single node says without waiting")
                     }
                     Conversation::Room(r) => {
                         let member = self.member.as_ref().expect("a member");
                         let who = self.who(member);
-                        self.rooms.say(&who, r, lines)
+                        self.rooms
+                            .say(&who, r, lines)
+                            .now_or_never()
+                            .expect("a single node says without waiting")
                     }
                 };
                 let target = conversation_key(&to);
@@ -450,17 +459,18 @@ impl Run<'_> {
                 let member = self.member.as_ref().expect("a member");
                 let who = self.who(member);
                 let done = match request {
-                    RoomRequest::Join { room } => self.rooms.join(&who, &room),
-                    RoomRequest::Part { room } => self.rooms.part(&who, &room),
+                    RoomRequest::Join { room } => self.rooms.join(&who, &room).now_or_never(),
+                    RoomRequest::Part { room } => self.rooms.part(&who, &room).now_or_never(),
                     RoomRequest::SetTopic { room, topic } => {
-                        self.rooms.set_topic(&who, &room, &topic)
+                        self.rooms.set_topic(&who, &room, &topic).now_or_never()
                     }
                     RoomRequest::List => {
                         let list = self.rooms.list();
                         self.reply(&list);
-                        Ok(())
+                        Some(Ok(()))
                     }
                 };
+                let done = done.expect("a single node answers room requests without waiting");
                 if let Err(refused) = done {
                     self.reply(&ServerFrame::Problem {
                         code: refused.code,
@@ -476,7 +486,7 @@ impl Run<'_> {
                     self.room.leave(self.conn, &key, why),
                     "the member was not in the room"
                 );
-                self.rooms.sign_out(&key, self.conn, why);
+                let _single_node_has_nothing_to_record = self.rooms.sign_out(&key, self.conn, why);
             }
             Action::End { leave, close } => {
                 if let Some(why) = leave {
@@ -486,7 +496,8 @@ impl Run<'_> {
                     );
                     let key = self.member_key();
                     self.room.leave(self.conn, &key, why);
-                    self.rooms.sign_out(&key, self.conn, why);
+                    let _single_node_has_nothing_to_record =
+                        self.rooms.sign_out(&key, self.conn, why);
                 }
                 if let Some(close) = close {
                     self.closed(close);

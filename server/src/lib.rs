@@ -11,7 +11,8 @@
 //! `shutdown` (the signal), `metrics` (what it counts, and the scrape endpoint), `rooms` (the
 //! registry of the other rooms, memberships and direct messages, next to the default room; protocol
 //! 5), and `cluster` (several nodes sharing the room through NATS, opt-in).
-//! Imports run one way: `listener` → `session` → `rooms` → `room` ← `cluster`.
+//! Imports run one way: `listener` → `session` → `rooms` → `room` ← `cluster` (which implements
+//! `room::Peers` and `rooms::SharedLog`).
 //!
 //! Where each rule of the protocol lives:
 //!
@@ -30,6 +31,7 @@
 //! | a room's lines: ids one by one per room, stored before anyone sees them, only its members get them | `rooms/mod.rs`, `rooms/room.rs` |
 //! | direct messages: ids per pair, only the two ends, kept for an offline receiver and handed over at its sign-in once | `rooms/direct.rs` |
 //! | what rooms, memberships, topics and direct messages look like on disk | `rooms/store.rs` |
+//! | in a cluster: one order per room and per pair across nodes, rooms made once, memberships and topics shared, presence of other nodes' members, sign-in replay | `rooms/clustered.rs`, `rooms/clustered_direct.rs`, `cluster/rooms.rs` |
 //! | frame sizes, encodings, close code numbers | the `wire` crate |
 //! | which limits a reload (`SIGHUP`) changes, and when each is read | `config.rs` (`LiveLimits`) |
 //! | what is counted for `/metrics`, and the scrape endpoint | `metrics/` |

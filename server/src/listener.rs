@@ -94,7 +94,7 @@ impl Server {
             Some(path) => RoomStore::open(path)?,
             None => RoomStore::in_memory()?,
         };
-        let rooms = Registry::new(&config, room.clone(), rooms)?;
+        let rooms = Arc::new(Registry::new(&config, room.clone(), rooms)?);
         // The owners' tables live in the history's file: one file to back up.
         let owners = match &config.history_db {
             Some(path) => SqliteOwners::open(path)?,
@@ -122,7 +122,11 @@ impl Server {
         let history = u64::try_from(config.history_len).unwrap_or(u64::MAX);
         let first = last.saturating_sub(history) + 1;
         let room = Arc::new(Room::with_peers(&config, cluster.clone(), first));
-        cluster.start(&room);
+        let (rooms, from) = Registry::clustered(&config, room.clone(), cluster.clone())
+            .await
+            .map_err(|e| ClusterError::JetStream(format!("rooms: {e}")))?;
+        let rooms = Arc::new(rooms);
+        cluster.start(&room, &rooms, from);
         let deadline = tokio::time::Instant::now() + CATCH_UP_TIMEOUT;
         while room.next_id() <= last && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -134,7 +138,6 @@ impl Server {
             );
         }
         let owners = Owners::Cluster(Box::new(NatsOwners::new(cluster.owners_bucket())));
-        let rooms = Registry::clustered(&config, room.clone());
         Ok(Self::with_room(
             endpoint,
             dev_ca,
@@ -147,7 +150,7 @@ impl Server {
     fn with_room(
         endpoint: Endpoint,
         dev_ca: Option<PathBuf>,
-        (room, rooms): (Arc<Room>, Registry),
+        (room, rooms): (Arc<Room>, Arc<Registry>),
         (config, owners): (&Config, Owners),
         cluster: Option<Arc<Cluster>>,
     ) -> Self {

@@ -17,7 +17,8 @@ use client::{
 use support::{WAIT, chats, closed_with, next, say, spawn_chat_server, until};
 use tokio::process::Child;
 use wire::{
-    ChatMessage, ClientFrame, LeaveReason, ProblemCode, RefuseReason, Reply, Request, ServerFrame,
+    ChatMessage, ClientFrame, Conversation, LeaveReason, ProblemCode, RefuseReason, Reply, Request,
+    ServerFrame,
 };
 
 /// Whether to run: `nats-server` found (on `PATH` or in `/usr/sbin`). Without it the test fails,
@@ -717,37 +718,657 @@ async fn a_binding_and_a_ban_outlive_the_node_that_made_them() {
     );
 }
 
-/// Stage 1 of rooms: a cluster has the default room only; anything else is refused with a typed
-/// problem that says so, and the default room goes on.
+// Rooms and direct messages across nodes (issue 18, stage 2).
+
+/// Reads whole frames until `want` matches one; returns it.
+async fn until_whole(conn: &mut Connection, want: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, conn.next_whole())
+            .await
+            .expect("the awaited frame in time")
+            .expect("readable")
+            .expect("stream open");
+        if want(&frame) {
+            return frame;
+        }
+    }
+}
+
+fn in_room(name: &str) -> Conversation {
+    Conversation::Room(name.into())
+}
+
+async fn say_in(conn: &mut Connection, to: Conversation, nonce: u64, text: &str) {
+    conn.send(&ClientFrame::Say {
+        nonce,
+        to,
+        text: text.into(),
+    })
+    .await
+    .expect("sent");
+}
+
+/// Joins `name` and returns the `RoomJoined` answer.
+async fn join_room(conn: &mut Connection, name: &str) -> wire::RoomState {
+    conn.send(&ClientFrame::JoinRoom { room: name.into() })
+        .await
+        .expect("sent");
+    match until_whole(conn, |f| {
+        matches!(f, ServerFrame::RoomJoined(_) | ServerFrame::Problem { .. })
+    })
+    .await
+    {
+        ServerFrame::RoomJoined(state) => state,
+        other => panic!("joining {name}: {other:?}"),
+    }
+}
+
+/// Every `Chat` until the reader's own line `nonce` comes back in `to`, that one included.
+async fn chats_until_receipt(
+    conn: &mut Connection,
+    to: &Conversation,
+    nonce: u64,
+) -> Vec<(Conversation, ChatMessage)> {
+    let mut got = Vec::new();
+    loop {
+        if let ServerFrame::Chat {
+            conversation,
+            message,
+        } = until_whole(conn, |f| matches!(f, ServerFrame::Chat { .. })).await
+        {
+            let done = conversation == *to && message.nonce == nonce;
+            got.push((conversation, message));
+            if done {
+                return got;
+            }
+        }
+    }
+}
+
+/// The next `count` lines in `room`, skipping everything else.
+async fn room_chats(conn: &mut Connection, room: &str, count: usize) -> Vec<ChatMessage> {
+    let mut got = Vec::with_capacity(count);
+    while got.len() < count {
+        if let ServerFrame::Chat {
+            conversation,
+            message,
+        } = until_whole(conn, |f| matches!(f, ServerFrame::Chat { .. })).await
+            && conversation == in_room(room)
+        {
+            got.push(message);
+        }
+    }
+    got
+}
+
+/// A room made on one node is listed and joinable on another; its members on both nodes see each
+/// other come and its lines in one order with ids +1, also when both nodes publish at once; a
+/// member of another room sees none of them; a topic reaches every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_refuses_other_rooms_and_direct_messages_for_now() {
+async fn a_room_spans_nodes_with_one_order_and_only_its_members_see_it() {
     if !nats_installed() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_nats, _nodes, mut conns) = one_user_per_node(dir.path(), &["ana"]).await;
-    let ana = &mut conns[0];
-    let frames = [
-        ClientFrame::JoinRoom {
-            room: "#rust".into(),
-        },
-        ClientFrame::Say {
-            nonce: 1,
-            to: wire::Conversation::Direct("ana".into()),
-            text: "to myself".into(),
-        },
-    ];
-    for frame in frames {
-        ana.send(&frame).await.expect("sent");
-        match until(ana, |f| matches!(f, ServerFrame::Problem { .. })).await {
-            ServerFrame::Problem { code, detail, .. } => {
-                assert_eq!(code, wire::ProblemCode::Unsupported, "{frame:?}");
-                assert!(detail.contains("cluster"), "{detail}");
-            }
-            _ => unreachable!(),
+    let (_nats, nodes) = cluster(dir.path(), 2).await;
+    let mut ana = nodes[0].join(dir.path(), "ana").await;
+    let mut ben = nodes[1].join(dir.path(), "ben").await;
+    let mut cyd = nodes[1].join(dir.path(), "cyd").await;
+
+    let made = join_room(&mut ana, "#Rust").await;
+    assert_eq!(
+        (made.room.as_str(), made.users.as_slice()),
+        ("#Rust", &["ana".to_owned()][..])
+    );
+    // Node1 lists it (as its maker typed it, once it has followed the stream that far) and lets
+    // ben in.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        ben.send(&ClientFrame::ListRooms).await.expect("sent");
+        if let ServerFrame::Rooms { list } =
+            until_whole(&mut ben, |f| matches!(f, ServerFrame::Rooms { .. })).await
+            && let Some(rust) = list.iter().find(|r| r.room == "#Rust")
+        {
+            assert_eq!(rust.members, 1, "{list:?}");
+            break;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node1 lists #Rust in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    say(ana, 2, "still here").await;
-    let got = chats(ana, 1).await;
-    assert_eq!(got[0].text, "still here");
+    let joined = join_room(&mut ben, "#rust").await;
+    assert_eq!(joined.room, "#Rust");
+    assert_eq!(
+        joined.users,
+        ["ana", "ben"],
+        "ana, on the other node, is there"
+    );
+    // Ana, on node0, sees ben come.
+    match until_whole(
+        &mut ana,
+        |f| matches!(f, ServerFrame::Presence { room, .. } if room == "#Rust"),
+    )
+    .await
+    {
+        ServerFrame::Presence { room, changes } => {
+            assert_eq!(room, "#Rust");
+            assert_eq!(
+                changes,
+                [wire::PresenceChange::Joined { user: "ben".into() }]
+            );
+        }
+        _ => unreachable!(),
+    }
+    join_room(&mut cyd, "#go").await;
+
+    // Both talk at once, each through its own node.
+    const LINES: usize = 15;
+    let talk = |mut conn: Connection, who: &'static str| {
+        tokio::spawn(async move {
+            for n in 0..LINES {
+                say_in(
+                    &mut conn,
+                    in_room("#rust"),
+                    n as u64 + 1,
+                    &format!("{who}{n}"),
+                )
+                .await;
+            }
+            let seen = room_chats(&mut conn, "#Rust", 2 * LINES).await;
+            (conn, seen)
+        })
+    };
+    let (ana_task, ben_task) = (talk(ana, "a"), talk(ben, "b"));
+    let (mut ana, ana_saw) = ana_task.await.expect("ana's task");
+    let (mut ben, ben_saw) = ben_task.await.expect("ben's task");
+    let ids: Vec<u64> = ana_saw.iter().map(|m| m.id).collect();
+    assert_eq!(
+        ids,
+        (1..=(2 * LINES) as u64).collect::<Vec<_>>(),
+        "ids +1 in #Rust"
+    );
+    let order = |v: &[ChatMessage]| v.iter().map(|m| (m.id, m.text.clone())).collect::<Vec<_>>();
+    assert_eq!(order(&ana_saw), order(&ben_saw), "one order on both nodes");
+    for who in ["a", "b"] {
+        let mine: Vec<String> = ana_saw
+            .iter()
+            .filter(|m| m.text.starts_with(who))
+            .map(|m| m.text.clone())
+            .collect();
+        let typed: Vec<String> = (0..LINES).map(|n| format!("{who}{n}")).collect();
+        assert_eq!(mine, typed, "{who}'s lines once each, in the order typed");
+    }
+
+    // Cyd, in #go on node1, got none of it: her own line is the first thing she is sent.
+    say_in(&mut cyd, in_room("#go"), 1, "anyone here?").await;
+    let cyd_saw = chats_until_receipt(&mut cyd, &in_room("#go"), 1).await;
+    assert_eq!(cyd_saw.len(), 1, "{cyd_saw:?}");
+    assert_eq!(cyd_saw[0].1.id, 1, "#go has its own ids");
+
+    // A topic set on node1 reaches node0.
+    ben.send(&ClientFrame::SetTopic {
+        room: "#rust".into(),
+        topic: "borrowing".into(),
+    })
+    .await
+    .expect("sent");
+    match until_whole(&mut ana, |f| matches!(f, ServerFrame::Topic { .. })).await {
+        ServerFrame::Topic { room, topic, by } => {
+            assert_eq!(
+                (room.as_str(), topic.as_str(), by.as_str()),
+                ("#Rust", "borrowing", "ben")
+            );
+        }
+        _ => unreachable!(),
+    }
+    // Ben leaves the room: ana sees it.
+    ben.send(&ClientFrame::PartRoom {
+        room: "#rust".into(),
+    })
+    .await
+    .expect("sent");
+    match until_whole(
+        &mut ana,
+        |f| matches!(f, ServerFrame::Presence { room, .. } if room == "#Rust"),
+    )
+    .await
+    {
+        ServerFrame::Presence { room, changes } => {
+            assert_eq!(room, "#Rust");
+            assert!(
+                matches!(&changes[..], [wire::PresenceChange::Left { user, .. }] if user == "ben"),
+                "{changes:?}"
+            );
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// A direct message to somebody offline, sent through node0, is handed over when they sign in on
+/// node1, once; the answer reaches the sender live on the other node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_message_to_an_offline_user_arrives_once_on_another_node() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 2).await;
+    // Dan owns his name (signed in once), then goes.
+    bye(nodes[1].join(dir.path(), "dan").await).await;
+    let mut ana = nodes[0].join(dir.path(), "ana").await;
+    say_in(&mut ana, Conversation::Direct("dan".into()), 1, "psst, dan").await;
+    let receipt = chats_until_receipt(&mut ana, &Conversation::Direct("dan".into()), 1).await;
+    assert_eq!(receipt.len(), 1);
+    assert_eq!(receipt[0].1.id, 1);
+
+    let mut dan = nodes[1].join(dir.path(), "dan").await;
+    match until_whole(&mut dan, |f| matches!(f, ServerFrame::Chat { .. })).await {
+        ServerFrame::Chat {
+            conversation,
+            message,
+        } => {
+            assert_eq!(conversation, Conversation::Direct("ana".into()));
+            assert_eq!((message.id, message.text.as_str()), (1, "psst, dan"));
+        }
+        _ => unreachable!(),
+    }
+    // Dan answers; ana gets it live on node0.
+    say_in(&mut dan, Conversation::Direct("ana".into()), 7, "hi ana").await;
+    let dan_saw = chats_until_receipt(&mut dan, &Conversation::Direct("ana".into()), 7).await;
+    assert_eq!(dan_saw.len(), 1, "{dan_saw:?}");
+    assert_eq!(dan_saw[0].1.id, 2);
+    match until_whole(&mut ana, |f| matches!(f, ServerFrame::Chat { .. })).await {
+        ServerFrame::Chat {
+            conversation,
+            message,
+        } => {
+            assert_eq!(conversation, Conversation::Direct("dan".into()));
+            assert_eq!((message.id, message.text.as_str()), (2, "hi ana"));
+        }
+        _ => unreachable!(),
+    }
+    bye(dan).await;
+    // Delivered once: a sign-in on node0 without a resume point does not get either line again.
+    let mut dan = nodes[0].join(dir.path(), "dan").await;
+    say(&mut dan, 8, "back").await;
+    let dan_saw = chats_until_receipt(&mut dan, &in_room("#general"), 8).await;
+    assert_eq!(dan_saw.len(), 1, "nothing but dan's own line: {dan_saw:?}");
+}
+
+/// A direct line handed to a connection that then vanished (no `Bye`) may never have been shown:
+/// the next sign-in, on another node, is handed it again; after a `Bye` it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_message_to_a_vanished_connection_comes_again_on_another_node() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 2).await;
+    let mut dan = nodes[1].join(dir.path(), "dan").await;
+    let mut ana = nodes[0].join(dir.path(), "ana").await;
+    say_in(
+        &mut ana,
+        Conversation::Direct("dan".into()),
+        1,
+        "did you see this?",
+    )
+    .await;
+    match until_whole(&mut dan, |f| matches!(f, ServerFrame::Chat { .. })).await {
+        ServerFrame::Chat { conversation, .. } => {
+            assert_eq!(conversation, Conversation::Direct("ana".into()));
+        }
+        _ => unreachable!(),
+    }
+    drop(dan);
+    let direct_before_own_line = |mut dan: client::Connection, nonce: u64| async move {
+        say(&mut dan, nonce, "here").await;
+        let saw = chats_until_receipt(&mut dan, &in_room("#general"), nonce).await;
+        let direct: Vec<String> = saw
+            .into_iter()
+            .filter(|(c, _)| matches!(c, Conversation::Direct(_)))
+            .map(|(_, m)| m.text)
+            .collect();
+        (dan, direct)
+    };
+    let dan = nodes[0].join(dir.path(), "dan").await;
+    let (dan, direct) = direct_before_own_line(dan, 2).await;
+    assert_eq!(direct, ["did you see this?"], "handed over again");
+    bye(dan).await;
+    let dan = nodes[1].join(dir.path(), "dan").await;
+    let (_dan, direct) = direct_before_own_line(dan, 3).await;
+    assert!(direct.is_empty(), "after Bye it is delivered: {direct:?}");
+}
+
+/// Everything a room and a pending direct message are is in NATS: after every node is SIGKILLed,
+/// a fresh node has the room, its topic, its members, its lines, and the direct message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_of_the_nodes_keeps_rooms_memberships_topics_and_pending_direct_messages() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (nats, mut nodes) = cluster(dir.path(), 2).await;
+    bye(nodes[1].join(dir.path(), "eve").await).await;
+    let mut ana = nodes[0].join(dir.path(), "ana").await;
+    join_room(&mut ana, "#keep").await;
+    ana.send(&ClientFrame::SetTopic {
+        room: "#keep".into(),
+        topic: "kept".into(),
+    })
+    .await
+    .expect("sent");
+    until_whole(&mut ana, |f| matches!(f, ServerFrame::Topic { .. })).await;
+    say_in(&mut ana, in_room("#keep"), 1, "one").await;
+    say_in(&mut ana, in_room("#keep"), 2, "two").await;
+    room_chats(&mut ana, "#keep", 2).await;
+    say_in(&mut ana, Conversation::Direct("eve".into()), 3, "for eve").await;
+    chats_until_receipt(&mut ana, &Conversation::Direct("eve".into()), 3).await;
+    // Ana signs off (her name is free at once), then both nodes die.
+    bye(ana).await;
+    for node in &mut nodes {
+        node.child.start_kill().expect("SIGKILL");
+        node.child.wait().await.expect("reaped");
+    }
+    let fresh = Node::start(dir.path(), &nats, "node2").await;
+
+    let (mut ana, _) = fresh
+        .sign_in(
+            dir.path(),
+            &client::Identity::for_this_process().expect("identity"),
+            "ana",
+        )
+        .await
+        .expect("ana signs in");
+    match until_whole(&mut ana, |f| matches!(f, ServerFrame::RoomJoined(_))).await {
+        ServerFrame::RoomJoined(state) => {
+            assert_eq!(
+                (state.room.as_str(), state.topic.as_str()),
+                ("#keep", "kept")
+            );
+            assert_eq!(state.users, ["ana"]);
+            let lines: Vec<(u64, &str)> = state
+                .history
+                .iter()
+                .map(|m| (m.id, m.text.as_str()))
+                .collect();
+            assert_eq!(lines, [(1, "one"), (2, "two")]);
+        }
+        _ => unreachable!(),
+    }
+    // The room goes on with the next id.
+    say_in(&mut ana, in_room("#keep"), 4, "three").await;
+    let next_line = room_chats(&mut ana, "#keep", 1).await;
+    assert_eq!((next_line[0].id, next_line[0].text.as_str()), (3, "three"));
+
+    let mut eve = fresh.join(dir.path(), "eve").await;
+    match until_whole(&mut eve, |f| matches!(f, ServerFrame::Chat { .. })).await {
+        ServerFrame::Chat {
+            conversation,
+            message,
+        } => {
+            assert_eq!(conversation, Conversation::Direct("ana".into()));
+            assert_eq!((message.id, message.text.as_str()), (1, "for eve"));
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// A member that leaves one node and signs in on another with its resume points gets exactly the
+/// lines it missed in its room, once, in order; the others in the room, on the first node, see it
+/// go and come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_resumes_its_room_exactly_on_another_node_and_presence_follows() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 2).await;
+    let mut ana = nodes[0].join(dir.path(), "ana").await;
+    let mut ben = nodes[1].join(dir.path(), "ben").await;
+    join_room(&mut ana, "#ops").await;
+    join_room(&mut ben, "#ops").await;
+    for n in 1..=3 {
+        say_in(&mut ben, in_room("#ops"), n, &format!("seen{n}")).await;
+    }
+    let seen = room_chats(&mut ben, "#ops", 3).await;
+    let last_seen = seen.last().map(|m| m.id).expect("three lines");
+    room_chats(&mut ana, "#ops", 3).await;
+
+    // Ben goes; ana, on the other node, sees him leave #ops.
+    bye(ben).await;
+    match until_whole(
+        &mut ana,
+        |f| matches!(f, ServerFrame::Presence { room, .. } if room == "#ops"),
+    )
+    .await
+    {
+        ServerFrame::Presence { changes, .. } => assert!(
+            matches!(&changes[..], [wire::PresenceChange::Left { user, .. }] if user == "ben"),
+            "{changes:?}"
+        ),
+        _ => unreachable!(),
+    }
+    for n in 1..=4 {
+        say_in(&mut ana, in_room("#ops"), n, &format!("missed{n}")).await;
+    }
+    room_chats(&mut ana, "#ops", 4).await;
+
+    // Ben comes back on node0 with his resume point in #ops: exactly the four he missed.
+    let resume = [wire::ResumePoint {
+        conversation: in_room("#ops"),
+        last_id: last_seen,
+    }];
+    let me = client::Identity::for_this_process().expect("identity");
+    let (mut ben, _) = Connector::new(&Trust::CaFile(ca(dir.path())), &me, nodes[0].addr)
+        .expect("connector")
+        .connect(&nodes[0].server_addr(), nodes[0].addr, "ben", &resume)
+        .await
+        .expect("ben signs in on node0");
+    match until_whole(&mut ben, |f| matches!(f, ServerFrame::RoomJoined(_))).await {
+        ServerFrame::RoomJoined(state) => {
+            assert_eq!(state.room, "#ops");
+            let got: Vec<(u64, &str)> = state
+                .history
+                .iter()
+                .map(|m| (m.id, m.text.as_str()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (4, "missed1"),
+                    (5, "missed2"),
+                    (6, "missed3"),
+                    (7, "missed4")
+                ],
+                "exactly what ben missed"
+            );
+        }
+        _ => unreachable!(),
+    }
+    match until_whole(
+        &mut ana,
+        |f| matches!(f, ServerFrame::Presence { room, .. } if room == "#ops"),
+    )
+    .await
+    {
+        ServerFrame::Presence { changes, .. } => assert_eq!(
+            changes,
+            [wire::PresenceChange::Joined { user: "ben".into() }]
+        ),
+        _ => unreachable!(),
+    }
+}
+
+/// A room goes on after NATS restarts: a line said while it is down is refused with a reason,
+/// and once it is back lines get the next id and reach the member on the other node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_resumes_after_nats_restarts() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut nats, nodes) = cluster(dir.path(), 2).await;
+    let mut a = nodes[0].join(dir.path(), "anna").await;
+    let mut b = nodes[1].join(dir.path(), "bert").await;
+    join_room(&mut a, "#night").await;
+    join_room(&mut b, "#night").await;
+    say_in(&mut a, in_room("#night"), 1, "before").await;
+    let first = room_chats(&mut b, "#night", 1).await;
+    assert_eq!(first[0].id, 1);
+    assert_eq!(
+        room_chats(&mut a, "#night", 1).await,
+        first,
+        "anna's receipt"
+    );
+
+    nats.child.start_kill().expect("SIGKILL nats-server");
+    nats.child.wait().await.expect("reaped");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    say_in(&mut b, in_room("#night"), 2, "during").await;
+    match until_whole(&mut b, |f| {
+        matches!(f, ServerFrame::Problem { .. })
+            || matches!(f, ServerFrame::Chat { conversation, .. } if *conversation == in_room("#night"))
+    })
+    .await
+    {
+        ServerFrame::Problem { code, nonce, .. } => {
+            assert_eq!((code, nonce), (ProblemCode::ServerError, Some(2)));
+        }
+        other => panic!("a line said while NATS is down: {other:?}"),
+    }
+    nats.restart(Duration::from_millis(500)).await;
+    let restarted = tokio::time::Instant::now();
+    let mut nonce = 10;
+    let after = loop {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(20),
+            "the room resumes in time"
+        );
+        say_in(&mut b, in_room("#night"), nonce, "after").await;
+        match until_whole(&mut b, |f| {
+            matches!(f, ServerFrame::Problem { .. })
+                || matches!(f, ServerFrame::Chat { conversation, .. } if *conversation == in_room("#night"))
+        })
+        .await
+        {
+            ServerFrame::Chat { message, .. } => break message,
+            _ => {
+                nonce += 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    assert_eq!(after.id, 2, "ids continue after the restart");
+    let got = room_chats(&mut a, "#night", 1).await;
+    assert_eq!(
+        (got[0].id, got[0].text.as_str()),
+        (2, "after"),
+        "anna's node follows again"
+    );
+}
+
+/// Two nodes making one room at the same instant (spelled differently) agree on it: one room,
+/// named the way the first maker typed it, with both members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_making_one_room_at_once_agree_on_it() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nodes) = cluster(dir.path(), 2).await;
+    let mut ana = nodes[0].join(dir.path(), "ana").await;
+    let mut ben = nodes[1].join(dir.path(), "ben").await;
+    let (a, b) = tokio::join!(join_room(&mut ana, "#Same"), join_room(&mut ben, "#same"));
+    assert_eq!(a.room, b.room, "one spelling for both");
+    // Both are members of that one room: each sees the other's line in it.
+    say_in(&mut ana, in_room("#same"), 1, "from ana").await;
+    say_in(&mut ben, in_room("#SAME"), 1, "from ben").await;
+    let mut ana_saw: Vec<String> = room_chats(&mut ana, &a.room, 2)
+        .await
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    let mut ben_saw: Vec<String> = room_chats(&mut ben, &b.room, 2)
+        .await
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    ana_saw.sort();
+    ben_saw.sort();
+    assert_eq!(ana_saw, ["from ana", "from ben"]);
+    assert_eq!(ben_saw, ana_saw);
+    ana.send(&ClientFrame::ListRooms).await.expect("sent");
+    match until_whole(&mut ana, |f| matches!(f, ServerFrame::Rooms { .. })).await {
+        ServerFrame::Rooms { list } => {
+            let same: Vec<_> = list.iter().filter(|r| r.room == a.room).collect();
+            assert_eq!(same.len(), 1, "{list:?}");
+            assert_eq!(same[0].members, 2, "{list:?}");
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// The limits count the whole cluster: rooms per name follow the name to another node, and rooms
+/// made on one node count on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_limits_count_the_whole_cluster() {
+    if !nats_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nats = Nats::start(dir.path()).await;
+    let flags = ["--max-rooms-per-user", "2", "--max-rooms", "3"];
+    let first = Node::start_with(dir.path(), &nats, "node0", &flags).await;
+    let second = Node::start_with(dir.path(), &nats, "node1", &flags).await;
+    let mut ana = first.join(dir.path(), "ana").await;
+    join_room(&mut ana, "#one").await;
+    bye(ana).await;
+    // Ana on the other node: back in #one, and that is as many rooms as she may be in.
+    let mut ana = second.join(dir.path(), "ana").await;
+    match until_whole(&mut ana, |f| matches!(f, ServerFrame::RoomJoined(_))).await {
+        ServerFrame::RoomJoined(state) => assert_eq!(state.room, "#one"),
+        _ => unreachable!(),
+    }
+    ana.send(&ClientFrame::JoinRoom {
+        room: "#two".into(),
+    })
+    .await
+    .expect("sent");
+    match until_whole(&mut ana, |f| matches!(f, ServerFrame::Problem { .. })).await {
+        ServerFrame::Problem { code, .. } => assert_eq!(code, ProblemCode::TooManyRooms),
+        _ => unreachable!(),
+    }
+    // Ben makes the third room on node1; node0 then has no room for a fourth.
+    let mut ben = second.join(dir.path(), "ben").await;
+    join_room(&mut ben, "#two").await;
+    say_in(&mut ben, in_room("#two"), 1, "made").await;
+    room_chats(&mut ben, "#two", 1).await;
+    let mut cyd = first.join(dir.path(), "cyd").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        cyd.send(&ClientFrame::ListRooms).await.expect("sent");
+        if let ServerFrame::Rooms { list } =
+            until_whole(&mut cyd, |f| matches!(f, ServerFrame::Rooms { .. })).await
+            && list.iter().any(|r| r.room == "#two")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node0 knows #two in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cyd.send(&ClientFrame::JoinRoom {
+        room: "#three".into(),
+    })
+    .await
+    .expect("sent");
+    match until_whole(&mut cyd, |f| matches!(f, ServerFrame::Problem { .. })).await {
+        ServerFrame::Problem { code, .. } => assert_eq!(code, ProblemCode::ServerRoomsFull),
+        _ => unreachable!(),
+    }
 }

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use wire::LeaveReason;
 
 use super::{Cluster, ClusterError, REQUEST_TIMEOUT, membership::latest};
-use crate::room::Room;
+use crate::{room::Room, rooms::Registry};
 
-pub(crate) async fn run(cluster: Arc<Cluster>, room: Arc<Room>) {
+pub(crate) async fn run(cluster: Arc<Cluster>, room: Arc<Room>, rooms: Arc<Registry>) {
     // Renewing runs on its own: a check slowed down by NATS must never delay our heartbeat past
     // its expiry, or the other nodes would rightly take this node for dead and drop its users.
     tokio::spawn(renew(cluster.clone()));
@@ -38,7 +38,7 @@ pub(crate) async fn run(cluster: Arc<Cluster>, room: Arc<Room>) {
         healthy_since.get_or_insert_with(Instant::now);
         let may_reap = healthy_since
             .is_some_and(|t| t.elapsed() >= cluster.node_ttl + cluster.heartbeat_every);
-        if let Err(e) = check(&cluster, &room, may_reap, &mut missing).await {
+        if let Err(e) = check(&cluster, (&room, &rooms), may_reap, &mut missing).await {
             tracing::warn!(error = %e, "cannot check the cluster's users");
         }
     }
@@ -77,7 +77,7 @@ async fn renew(cluster: Arc<Cluster>) {
 /// before nodes, so a node that registered a user has also renewed its entry by the time we look.
 async fn check(
     cluster: &Cluster,
-    room: &Room,
+    (room, rooms): (&Room, &Registry),
     may_reap: bool,
     missing: &mut HashMap<(String, String), Instant>,
 ) -> Result<(), ClusterError> {
@@ -120,11 +120,13 @@ async fn check(
                 .await
             {
                 room.remote_left(&record.key, LeaveReason::TimedOut);
+                rooms.remote_left(&record.key, LeaveReason::TimedOut);
             }
             continue;
         }
         others.push((record.key, record.name));
     }
+    rooms.reconcile_remote(&others, started);
     room.reconcile(others, started);
     Ok(())
 }

@@ -14,7 +14,10 @@ use wire::LeaveReason;
 use super::{
     Cluster, ClusterError, EVICT_SUBJECT, PRESENCE_SUBJECT, REQUEST_TIMEOUT, js_error, kv_key,
 };
-use crate::room::{Eviction, Room};
+use crate::{
+    room::{Eviction, Room},
+    rooms::Registry,
+};
 
 /// What the users bucket holds for one name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,7 +204,7 @@ enum Told {
 /// Passes the other nodes' joins, leaves and evictions to the room. Core NATS subscriptions are
 /// renewed by the client after a reconnection; joins and leaves missed meanwhile are repaired by the
 /// heartbeat's snapshot (an eviction missed is not: see `Peers::evict`).
-pub(crate) async fn listen(cluster: Arc<Cluster>, room: Arc<Room>) {
+pub(crate) async fn listen(cluster: Arc<Cluster>, room: Arc<Room>, rooms: Arc<Registry>) {
     loop {
         let subscriptions = tokio::select! {
             () = cluster.stop.cancelled() => return,
@@ -242,8 +245,14 @@ pub(crate) async fn listen(cluster: Arc<Cluster>, room: Arc<Room>) {
                         continue;
                     }
                     match p.left {
-                        None => room.remote_joined(p.key, p.name),
-                        Some(why) => room.remote_left(&p.key, why),
+                        None => {
+                            rooms.remote_joined(&p.key, &p.name);
+                            room.remote_joined(p.key, p.name);
+                        }
+                        Some(why) => {
+                            room.remote_left(&p.key, why);
+                            rooms.remote_left(&p.key, why);
+                        }
                     }
                 }
                 Some(Told::Evict(eviction)) => {

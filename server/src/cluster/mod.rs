@@ -13,12 +13,16 @@
 //!   `node_ttl`; users of a node whose heartbeat expired are removed by whichever node sees it first
 //!   (a delete that expects the entry's revision, so only one node announces it).
 //!
+//! - **Rooms and direct messages** (`rooms`): a second stream with a subject per conversation, and
+//!   buckets for the rooms, the memberships and each end's direct conversations; see there.
+//!
 //! The room itself stays single-lock and await-free: sessions publish outside the lock, and the task
 //! following the stream applies messages under it. Imports run one way: this module uses the room
 //! and implements the room's [`Peers`] trait; the room never names the cluster.
 
 mod heartbeat;
 mod membership;
+mod rooms;
 mod sequencer;
 
 use std::{
@@ -38,6 +42,7 @@ use wire::{ChatMessage, LeaveReason};
 use crate::{
     config::Config,
     room::{self, PeerError, Peers, Pending, Published, Room},
+    rooms::Registry,
 };
 
 use membership::Claim;
@@ -104,6 +109,11 @@ pub(crate) struct Cluster {
     /// its previous life left in the bucket.
     incarnation: String,
     chat: stream::Stream,
+    /// Rooms' and direct conversations' lines, joins, parts and topics (`rooms`).
+    rooms_stream: stream::Stream,
+    rooms_kv: kv::Store,
+    members_kv: kv::Store,
+    direct_kv: kv::Store,
     users: kv::Store,
     nodes: kv::Store,
     /// Who owns which name (`owners::NatsOwners` reads and writes it).
@@ -112,6 +122,8 @@ pub(crate) struct Cluster {
     disconnects: Arc<AtomicU64>,
     /// The highest stream sequence JetStream acknowledged to this node: the follower must reach it.
     acked: AtomicU64,
+    /// The same for the rooms stream.
+    rooms_acked: AtomicU64,
     heartbeat_every: Duration,
     node_ttl: Duration,
     stop: CancellationToken,
@@ -191,6 +203,20 @@ impl Cluster {
             })
             .await
             .map_err(|e| ClusterError::JetStream(format!("stream {CHAT_STREAM}: {e}")))?;
+        let rooms_stream = js
+            .get_or_create_stream(stream::Config {
+                name: rooms::ROOMS_STREAM.into(),
+                subjects: rooms::ROOMS_SUBJECTS.iter().map(|s| (*s).into()).collect(),
+                storage: stream::StorageType::File,
+                duplicate_window: Duration::from_secs(120),
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ClusterError::JetStream(format!("stream {}: {e}", rooms::ROOMS_STREAM)))?;
+        let rooms_kv = open_bucket(&js, rooms::ROOMS_BUCKET, Duration::ZERO).await?;
+        let members_kv = open_bucket(&js, rooms::MEMBERS_BUCKET, Duration::ZERO).await?;
+        let direct_kv = open_bucket(&js, rooms::DIRECT_BUCKET, Duration::ZERO).await?;
         let users = open_bucket(&js, USERS_BUCKET, Duration::ZERO).await?;
         let owners = open_bucket(&js, OWNERS_BUCKET, Duration::ZERO).await?;
         let nodes = open_bucket(&js, NODES_BUCKET, settings.node_ttl).await?;
@@ -200,11 +226,16 @@ impl Cluster {
             node: settings.node,
             incarnation: format!("{:016x}", rand::random::<u64>()),
             chat,
+            rooms_stream,
+            rooms_kv,
+            members_kv,
+            direct_kv,
             users,
             owners,
             nodes,
             disconnects,
             acked: AtomicU64::new(0),
+            rooms_acked: AtomicU64::new(0),
             heartbeat_every: settings.heartbeat_every,
             node_ttl: settings.node_ttl,
             stop: CancellationToken::new(),
@@ -216,11 +247,17 @@ impl Cluster {
         self.owners.clone()
     }
 
-    /// Starts following the stream, the announcements and the heartbeats on behalf of `room`.
-    pub(crate) fn start(self: &Arc<Self>, room: &Arc<Room>) {
+    /// Starts following the streams (the rooms' from the position after `from`), the
+    /// announcements and the heartbeats on behalf of `room` and `rooms`.
+    pub(crate) fn start(self: &Arc<Self>, room: &Arc<Room>, rooms: &Arc<Registry>, from: u64) {
         tokio::spawn(sequencer::follow(self.clone(), room.clone()));
-        tokio::spawn(membership::listen(self.clone(), room.clone()));
-        tokio::spawn(heartbeat::run(self.clone(), room.clone()));
+        tokio::spawn(rooms::follow(self.clone(), rooms.clone(), from));
+        tokio::spawn(membership::listen(
+            self.clone(),
+            room.clone(),
+            rooms.clone(),
+        ));
+        tokio::spawn(heartbeat::run(self.clone(), room.clone(), rooms.clone()));
     }
 
     /// Graceful leave: releases the names of this node's users and its heartbeat, then stops the

@@ -33,12 +33,22 @@ pub(super) fn pair_key(a: &str, b: &str) -> String {
 
 impl Registry {
     /// Says lines to `to` (a name somebody owns: the caller checked). Ids go up by one per pair.
-    pub(crate) fn say_direct(
+    pub(crate) async fn say_direct(
         &self,
         who: &Who<'_>,
         to: &str,
         lines: Vec<(u64, String)>,
     ) -> Vec<Said> {
+        match &self.shared {
+            Some(shared) => {
+                self.say_direct_shared(shared.as_ref(), who, to, lines)
+                    .await
+            }
+            None => self.say_direct_local(who, to, lines),
+        }
+    }
+
+    fn say_direct_local(&self, who: &Who<'_>, to: &str, lines: Vec<(u64, String)>) -> Vec<Said> {
         let fail = |lines: Vec<(u64, String)>, r: Refusal| -> Vec<Said> {
             lines
                 .into_iter()
@@ -125,7 +135,12 @@ impl Registry {
         if let (Some(receiver), Some(last)) = (&receiver, messages.last())
             && to_key != who.key
         {
-            self.handed((&to_key, receiver.conn), &pair, last.id);
+            self.handed(
+                (&to_key, receiver.conn),
+                &pair,
+                (who.key, who.name),
+                last.id,
+            );
         }
         let mut slow = Vec::new();
         for message in messages {
@@ -203,7 +218,12 @@ impl Registry {
                     push_own(who, bytes, slow);
                 }
             }
-            self.handed((who.key, who.conn), &pair.pair, last);
+            self.handed(
+                (who.key, who.conn),
+                &pair.pair,
+                (&other_key, &pair.other),
+                last,
+            );
         }
     }
 }

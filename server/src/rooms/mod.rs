@@ -13,12 +13,18 @@
 //! conversation, everything is stored before anyone sees it, and a sign-in's replay meets the live
 //! lines with no gap and no duplicate), then `memberships`, `rooms`, `online` (each briefly), then
 //! one room's lock, never two. The default room's lock is taken only after a room's lock is let go
-//! (to drop a member that is too slow). In a cluster there is no sequencer: only the default room
-//! works there for now, and everything else is refused with `Problem(Unsupported)`.
+//! (to drop a member that is too slow). In a cluster there is no sequencer: the shared log
+//! (`log::SharedLog`, JetStream) orders each conversation and every node applies it (`clustered`).
 //!
-//! `room` holds one named room, `direct` the direct messages, `store` the tables.
+//! `room` holds one named room, `direct` the direct messages, `store` the tables; `log` is what a
+//! cluster offers, `clustered` and `clustered_direct` the registry's work on a cluster node,
+//! `applied` what it does with the log's events and other nodes' presence.
 
+mod applied;
+mod clustered;
+mod clustered_direct;
 mod direct;
+mod log;
 mod room;
 mod store;
 
@@ -38,6 +44,9 @@ use crate::{
     store::{StoreError, now_ms},
 };
 
+pub(crate) use log::{
+    Appended, Channel, Dedup, DirectRecord, Event, Loaded, MemberRecord, RoomRecord, SharedLog,
+};
 use room::{NamedRoom, RoomState, Slow};
 pub(crate) use store::RoomStore;
 
@@ -66,6 +75,32 @@ impl Who<'_> {
             tx: self.tx.clone(),
         }
     }
+}
+
+/// What a cluster node still has to record after a session's `Bye`: the direct lines it was
+/// handed arrived. Awaited before the session's stream ends, so that a sign-in right after it
+/// (on any node) finds them delivered.
+#[must_use = "await `record` so the delivered direct lines are not handed over again"]
+pub(crate) struct Confirmation(Option<(Arc<dyn SharedLog>, Vec<DirectRecord>)>);
+
+impl Confirmation {
+    pub(crate) async fn record(self) {
+        let Some((shared, records)) = self.0 else {
+            return;
+        };
+        for record in records {
+            if let Err(e) = shared.put_direct(&record, false).await {
+                tracing::error!(error = %e, "cannot record delivered direct messages");
+            }
+        }
+    }
+}
+
+/// Direct lines of one pair handed to a connection and not yet known to have arrived.
+pub(crate) struct Handed {
+    last_id: u64,
+    other_key: String,
+    other_name: String,
 }
 
 /// A request not carried out, told to the member as `Problem`.
@@ -100,6 +135,16 @@ pub(crate) struct Registry {
     default_key: String,
     /// The sequencer (single node only).
     store: Option<Mutex<RoomStore>>,
+    /// The shared log and registry (cluster node only).
+    shared: Option<Arc<dyn SharedLog>>,
+    /// Random per process: tells this registry's own membership events from the others'.
+    origin: u64,
+    /// In a cluster: who is connected to another node, by name key.
+    remote: Mutex<applied::Remote>,
+    /// In a cluster: direct lines for members whose sign-in replay is under way, by name key.
+    held: Mutex<HashMap<String, Vec<clustered_direct::Held>>>,
+    /// In a cluster: each pair's tail (log position, id), by pair key.
+    pairs: Mutex<HashMap<String, clustered_direct::PairTail>>,
     /// Rooms per name key (not counting the default room).
     memberships: Mutex<HashMap<String, BTreeSet<String>>>,
     /// Every room but the default, by room key.
@@ -110,7 +155,7 @@ pub(crate) struct Registry {
     /// connection): pair key → newest id. Recorded as delivered only when the session ends with
     /// `Bye` (its queue is then written out) or the client names them in a resume point; a
     /// connection that died unnoticed would otherwise swallow what was sent to it.
-    unconfirmed: Mutex<HashMap<(String, ConnId), HashMap<String, u64>>>,
+    unconfirmed: Mutex<HashMap<(String, ConnId), HashMap<String, Handed>>>,
     limits: Arc<LiveLimits>,
     sizes: Sizes,
 }
@@ -147,6 +192,10 @@ impl Registry {
                 online: Default::default(),
                 recent,
                 next_id: stored.last_id + 1,
+                remote: BTreeSet::new(),
+                tail: (0, 0),
+                applied: 0,
+                loaded: true,
             };
             rooms.insert(stored.key, Arc::new(NamedRoom::new(stored.name, state)));
         }
@@ -157,9 +206,18 @@ impl Registry {
         Ok(registry)
     }
 
-    /// The registry of a cluster node: the default room only, for now.
-    pub(crate) fn clustered(config: &Config, default: Arc<Room>) -> Self {
-        Self::empty(config, default)
+    /// The registry of a cluster node: rooms and memberships as the shared registry has them.
+    /// Returns the log position to follow from.
+    pub(crate) async fn clustered(
+        config: &Config,
+        default: Arc<Room>,
+        shared: Arc<dyn SharedLog>,
+    ) -> Result<(Self, u64), crate::room::PeerError> {
+        let loaded = shared.load().await?;
+        let mut registry = Self::empty(config, default);
+        registry.shared = Some(shared);
+        let last_seq = registry.load_shared(loaded);
+        Ok((registry, last_seq))
     }
 
     fn empty(config: &Config, default: Arc<Room>) -> Self {
@@ -168,6 +226,11 @@ impl Registry {
             limits: default.limits.clone(),
             default,
             store: None,
+            shared: None,
+            origin: rand::random(),
+            remote: Mutex::new(applied::Remote::default()),
+            held: Mutex::new(HashMap::new()),
+            pairs: Mutex::new(HashMap::new()),
             memberships: Mutex::new(HashMap::new()),
             rooms: Mutex::new(HashMap::new()),
             online: Mutex::new(HashMap::new()),
@@ -220,7 +283,14 @@ impl Registry {
     /// A member was welcomed into the default room: it is back in its other rooms (each told as
     /// `RoomJoined` with what it missed after its resume point there, or the recent lines), and is
     /// handed the direct messages it has not seen. Queued right behind its `Welcome`.
-    pub(crate) fn sign_in(&self, who: &Who<'_>, resume: &[ResumePoint]) {
+    pub(crate) async fn sign_in(&self, who: &Who<'_>, resume: &[ResumePoint]) {
+        match &self.shared {
+            Some(shared) => self.sign_in_shared(shared.as_ref(), who, resume).await,
+            None => self.sign_in_local(who, resume),
+        }
+    }
+
+    fn sign_in_local(&self, who: &Who<'_>, resume: &[ResumePoint]) {
         let Ok(store) = self.sequencer() else {
             return;
         };
@@ -273,16 +343,23 @@ impl Registry {
     /// A member's session ended (`conn`): the others in its rooms see it leave. After `Bye`, the
     /// direct lines handed to it count as delivered; after anything else they are handed over again
     /// at the name's next sign-in (at least once rather than lost).
-    pub(crate) fn sign_out(&self, key: &str, conn: ConnId, why: LeaveReason) {
-        let Ok(store) = self.sequencer() else {
-            return;
-        };
+    pub(crate) fn sign_out(&self, key: &str, conn: ConnId, why: LeaveReason) -> Confirmation {
+        let mut confirmation = Confirmation(None);
+        let store = self.store.as_ref().map(lock);
         let handed = lock(&self.unconfirmed).remove(&(key.to_owned(), conn));
-        if why == LeaveReason::Quit {
-            for (pair, last_id) in handed.into_iter().flatten() {
-                if let Err(e) = store.mark_delivered(key, &pair, last_id) {
-                    tracing::error!(error = %e, "cannot record delivered direct messages");
+        if let (LeaveReason::Quit, Some(handed)) = (why, handed) {
+            match (&store, &self.shared) {
+                (Some(store), _) => {
+                    for (pair, handed) in handed {
+                        if let Err(e) = store.mark_delivered(key, &pair, handed.last_id) {
+                            tracing::error!(error = %e, "cannot record delivered direct messages");
+                        }
+                    }
                 }
+                (None, Some(shared)) => {
+                    confirmation = clustered_direct::confirmation(shared.clone(), key, handed);
+                }
+                (None, None) => {}
             }
         }
         {
@@ -313,22 +390,52 @@ impl Registry {
         }
         drop(store);
         self.drop_slow(slow);
+        confirmation
     }
 
-    /// Notes direct lines up to `last_id` of `pair` handed to `key`'s connection `conn`.
-    fn handed(&self, (key, conn): (&str, ConnId), pair: &str, last_id: u64) {
+    /// Raises what is pending confirmation for `pair` on this connection, if anything is, to
+    /// `last_id` (the shared record is overwritten, never merged).
+    fn raise_handed(&self, (key, conn): (&str, ConnId), pair: &str, last_id: u64) {
+        if let Some(handed) = lock(&self.unconfirmed)
+            .get_mut(&(key.to_owned(), conn))
+            .and_then(|pairs| pairs.get_mut(pair))
+        {
+            handed.last_id = handed.last_id.max(last_id);
+        }
+    }
+
+    /// Notes direct lines up to `last_id` of `pair` (with `other`: key, name) handed to `key`'s
+    /// connection `conn`.
+    fn handed(
+        &self,
+        (key, conn): (&str, ConnId),
+        pair: &str,
+        (other_key, other_name): (&str, &str),
+        last_id: u64,
+    ) {
         let mut unconfirmed = lock(&self.unconfirmed);
-        let newest = unconfirmed
+        let handed = unconfirmed
             .entry((key.to_owned(), conn))
             .or_default()
             .entry(pair.to_owned())
-            .or_insert(last_id);
-        *newest = (*newest).max(last_id);
+            .or_insert_with(|| Handed {
+                last_id,
+                other_key: other_key.to_owned(),
+                other_name: other_name.to_owned(),
+            });
+        handed.last_id = handed.last_id.max(last_id);
     }
 
     /// `JoinRoom`: enters a room, making it if nobody has. Answers `RoomJoined` with the recent
     /// lines; the others see a `Presence` join. Joining a room again answers `RoomJoined` again.
-    pub(crate) fn join(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
+    pub(crate) async fn join(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
+        match &self.shared {
+            Some(shared) => self.join_shared(shared.as_ref(), who, name).await,
+            None => self.join_local(who, name),
+        }
+    }
+
+    fn join_local(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
         validate_room_name(name).map_err(|why| refusal(ProblemCode::InvalidRoomName, why))?;
         let key = room_key(name);
         if key == self.default_key {
@@ -416,7 +523,14 @@ impl Registry {
     }
 
     /// `PartRoom`: leaves a room (durably). Answers `RoomLeft`; the others see a `Presence` leave.
-    pub(crate) fn part(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
+    pub(crate) async fn part(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
+        match &self.shared {
+            Some(shared) => self.part_shared(shared.as_ref(), who, name).await,
+            None => self.part_local(who, name),
+        }
+    }
+
+    fn part_local(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
         validate_room_name(name).map_err(|why| refusal(ProblemCode::InvalidRoomName, why))?;
         let key = room_key(name);
         if key == self.default_key {
@@ -506,7 +620,22 @@ impl Registry {
     }
 
     /// `SetTopic`: every member of the room (everybody, for the default room) gets `Topic`.
-    pub(crate) fn set_topic(&self, who: &Who<'_>, name: &str, topic: &str) -> Result<(), Refusal> {
+    pub(crate) async fn set_topic(
+        &self,
+        who: &Who<'_>,
+        name: &str,
+        topic: &str,
+    ) -> Result<(), Refusal> {
+        match &self.shared {
+            Some(shared) => {
+                self.set_topic_shared(shared.as_ref(), who, name, topic)
+                    .await
+            }
+            None => self.set_topic_local(who, name, topic),
+        }
+    }
+
+    fn set_topic_local(&self, who: &Who<'_>, name: &str, topic: &str) -> Result<(), Refusal> {
         let max = self.limits.current().max_topic_bytes;
         if topic.len() > max {
             return Err(refusal(
@@ -570,7 +699,19 @@ impl Registry {
 
     /// Says lines in a room other than the default: ids one by one in that room, stored before
     /// anyone sees them, sent to its connected members (the sender's copy is its receipt).
-    pub(crate) fn say(&self, who: &Who<'_>, name: &str, lines: Vec<(u64, String)>) -> Vec<Said> {
+    pub(crate) async fn say(
+        &self,
+        who: &Who<'_>,
+        name: &str,
+        lines: Vec<(u64, String)>,
+    ) -> Vec<Said> {
+        match &self.shared {
+            Some(shared) => self.say_shared(shared.as_ref(), who, name, lines).await,
+            None => self.say_local(who, name, lines),
+        }
+    }
+
+    fn say_local(&self, who: &Who<'_>, name: &str, lines: Vec<(u64, String)>) -> Vec<Said> {
         let fail = |lines: Vec<(u64, String)>, r: Refusal| -> Vec<Said> {
             lines
                 .into_iter()

@@ -6,7 +6,7 @@
 //! sender): a frame for several rooms still goes through one queue, so the writer stays one loop
 //! and every member sees its rooms' frames in the order they were sent.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -30,6 +30,16 @@ pub(super) struct RoomState {
     /// The newest lines with their senders' name keys (re-sends are found here), oldest first.
     pub(super) recent: VecDeque<(String, ChatMessage)>,
     pub(super) next_id: u64,
+    /// In a cluster: the members connected to other nodes (by name key).
+    pub(super) remote: BTreeSet<String>,
+    /// In a cluster: the log position and id of the room's last line (0: not known yet), what a
+    /// new line expects to follow.
+    pub(super) tail: (u64, u64),
+    /// In a cluster: the log position of the last line applied (a re-read one is not applied twice).
+    pub(super) applied: u64,
+    /// In a cluster: whether `recent` holds the room's newest lines, not only those seen since
+    /// this node started.
+    pub(super) loaded: bool,
 }
 
 impl RoomState {
@@ -64,8 +74,27 @@ impl RoomState {
             .any(|(k, m)| m.nonce == nonce && k == key)
     }
 
+    /// Names of the members connected anywhere, in name-key order.
+    pub(super) fn connected(&self) -> Vec<&str> {
+        if self.remote.is_empty() {
+            return self.online.values().map(|o| o.name.as_str()).collect();
+        }
+        self.members
+            .iter()
+            .filter(|(k, _)| self.online.contains_key(*k) || self.remote.contains(*k))
+            .map(|(_, n)| n.as_str())
+            .collect()
+    }
+
+    /// A line channel's new tail, if it is newer than the one known.
+    pub(super) fn advance(&mut self, seq: u64, id: u64) {
+        if seq > self.tail.0 {
+            self.tail = (seq, id);
+        }
+    }
+
     pub(super) fn keep(&mut self, key: String, message: ChatMessage, most: usize) {
-        self.next_id = message.id + 1;
+        self.next_id = message.id.saturating_add(1);
         self.recent.push_back((key, message));
         while self.recent.len() > most {
             self.recent.pop_front();
@@ -93,6 +122,10 @@ impl NamedRoom {
                 online: BTreeMap::new(),
                 recent: VecDeque::new(),
                 next_id: 1,
+                remote: BTreeSet::new(),
+                tail: (0, 0),
+                applied: 0,
+                loaded: false,
             },
         )
     }
@@ -105,7 +138,7 @@ impl NamedRoom {
 
     /// `RoomJoined` for a member entering with `history`.
     pub(super) fn joined_frame(&self, state: &RoomState, history: &[ChatMessage]) -> Option<Bytes> {
-        let users: Vec<&str> = state.online.values().map(|o| o.name.as_str()).collect();
+        let users = state.connected();
         let frame = ServerFrameRef::RoomJoined(RoomStateRef {
             room: &self.name,
             topic: &state.topic,
@@ -120,7 +153,7 @@ impl NamedRoom {
     /// `Users` of the room: its connected members.
     pub(super) fn users_frame(&self) -> Option<Bytes> {
         let state = self.lock();
-        let users: Vec<&str> = state.online.values().map(|o| o.name.as_str()).collect();
+        let users = state.connected();
         let frame = ServerFrameRef::Users {
             room: &self.name,
             list: &users,

@@ -183,7 +183,7 @@ pub(crate) async fn serve(
         conn: session.conn,
         tx: &membership.tx,
     };
-    session.shared.rooms.sign_in(&who, &resume);
+    session.shared.rooms.sign_in(&who, &resume).await;
     drop(resume);
     session.run_member(membership).await;
 }
@@ -426,7 +426,7 @@ impl Session {
                     // before the close that explains them.
                     Event::Read(Action::Leave(why)) => {
                         room.leave(conn, &key, why);
-                        shared.rooms.sign_out(&key, conn, why);
+                        shared.rooms.sign_out(&key, conn, why).record().await;
                     }
                     other => break (other, removed),
                 }
@@ -458,7 +458,7 @@ impl Session {
             Action::End { leave, close: how } => {
                 if let Some(why) = leave {
                     room.leave(conn, &key, why);
-                    shared.rooms.sign_out(&key, conn, why);
+                    shared.rooms.sign_out(&key, conn, why).record().await;
                     if how.is_none() {
                         tracing::info!(user = %name, %why, "connection ended");
                     }
@@ -479,7 +479,7 @@ impl Session {
         }
         // Whatever ended it (a kick, a replacement, shutdown): out of its other rooms. Does
         // nothing when done above, or when a newer connection of the name holds its places.
-        shared.rooms.sign_out(&key, conn, why);
+        shared.rooms.sign_out(&key, conn, why).record().await;
     }
 }
 
@@ -536,13 +536,15 @@ async fn read_loop(
                 let rooms = &shared.rooms;
                 let who = me.who();
                 let done = match request {
-                    RoomRequest::Join { room } => rooms.join(&who, &room),
-                    RoomRequest::Part { room } => rooms.part(&who, &room),
+                    RoomRequest::Join { room } => rooms.join(&who, &room).await,
+                    RoomRequest::Part { room } => rooms.part(&who, &room).await,
                     RoomRequest::List => {
                         reply_to_self(room, me, &rooms.list());
                         Ok(())
                     }
-                    RoomRequest::SetTopic { room, topic } => rooms.set_topic(&who, &room, &topic),
+                    RoomRequest::SetTopic { room, topic } => {
+                        rooms.set_topic(&who, &room, &topic).await
+                    }
                 };
                 if let Err(refused) = done {
                     problem(room, me, refused);
@@ -564,7 +566,7 @@ async fn read_loop(
                     Conversation::Room(name) if shared.rooms.is_default(name) => {
                         room.speak_all(me.key, lines).await
                     }
-                    Conversation::Room(name) => shared.rooms.say(&me.who(), name, lines),
+                    Conversation::Room(name) => shared.rooms.say(&me.who(), name, lines).await,
                     Conversation::Direct(name) => say_direct(shared, me, name, lines).await,
                 };
                 for (nonce, outcome) in outcomes {
@@ -615,7 +617,7 @@ async fn say_direct(
         }
     };
     let refused = match owned {
-        Ok(true) => return shared.rooms.say_direct(&me.who(), to, lines),
+        Ok(true) => return shared.rooms.say_direct(&me.who(), to, lines).await,
         Ok(false) => (
             ProblemCode::NoSuchUser,
             format!("nobody owns the name {to}"),

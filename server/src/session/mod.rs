@@ -31,7 +31,7 @@ pub(crate) use driver::serve;
 pub(crate) struct Shared {
     pub(crate) room: Arc<Room>,
     /// The other rooms, memberships and direct messages.
-    pub(crate) rooms: Registry,
+    pub(crate) rooms: std::sync::Arc<Registry>,
     /// The limits in force (the room's, which a reload replaces); a session reads them once.
     pub(crate) limits: Arc<LiveLimits>,
     /// Handshakes started and not yet finished, for the Retry decision.
