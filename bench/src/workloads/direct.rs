@@ -19,8 +19,8 @@ use tokio::{sync::Semaphore, time::MissedTickBehavior};
 use wire::{ClientFrame, Conversation};
 
 use super::{
-    FrameSkipper, Member, Meter, Pool, Target, WAIT, join, join_all, round2, say_to, send_frame,
-    settle,
+    FrameSkipper, Member, Meter, Pool, Target, WAIT, fill_and_settle, join, round2, say_to,
+    send_frame,
     tally::{self, Expect, FIRST_SEQ, Tally},
 };
 use crate::report::{Report, latency_histogram};
@@ -67,8 +67,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     };
 
     let fill = Meter::start(target)?;
-    let members = join_all(&pool, target, &prefix, n, p.join_concurrency).await?;
-    let members = settle(members).await?;
+    let members = fill_and_settle(&pool, target, &prefix, n, p.join_concurrency, None).await?;
     let fill_cost = fill.finish()?;
 
     let send_time = Duration::from_secs_f64(lines_per_pair as f64 / p.rate.max(1e-9));

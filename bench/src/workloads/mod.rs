@@ -625,43 +625,94 @@ pub async fn join_all(
     Ok(all.into_iter().map(|(_, m)| m).collect())
 }
 
-/// The settling line's text (see [`settle`]).
+/// The settling line's text (see [`fill_and_settle`]).
 const SETTLE_LINE: &str = "settle";
 
-/// Waits until every member has read what filling the server left in its queue (presence notices
-/// of everyone who joined after it): one line in the default room, queued behind all of that,
-/// tells each member it has caught up. It is said with nonce 0 by the first member. Returns the
-/// members in the order given.
-pub async fn settle(mut members: Vec<Member>) -> Result<Vec<Member>> {
-    let Some(first) = members.first_mut() else {
-        return Ok(members);
-    };
-    say(&mut first.send, 0, SETTLE_LINE.to_owned()).await?;
-    let mut readers = tokio::task::JoinSet::new();
-    for (i, mut member) in members.into_iter().enumerate() {
-        readers.spawn(async move {
-            tokio::time::timeout(WAIT, async {
-                loop {
-                    match member.recv.next_chat_in().await? {
-                        Some((Conversation::Room(room), m))
-                            if room == ROOM && m.text == SETTLE_LINE =>
-                        {
-                            return anyhow::Ok(());
-                        }
-                        Some(_) => {}
-                        None => bail!("stream ended before the settling line"),
-                    }
+/// Joins `n` clients named `{prefix}{i}` (at most `concurrency` connecting at once), client `i` also
+/// entering `room_of(i)` when given, and waits until every one has read what filling the server
+/// left it (presence notices of everyone who came after it): one line in the default room, said
+/// with nonce 0 by the first client once all are in, queued behind all of that, tells each it has
+/// caught up. Each client's frames are read from its join on: unread for the minute a fill of
+/// 10,000 takes, the first clients' queues overflowed and the server dropped them as too slow.
+/// Returns the clients in index order.
+pub async fn fill_and_settle(
+    pool: &std::sync::Arc<Pool>,
+    target: &Target,
+    prefix: &str,
+    n: usize,
+    concurrency: usize,
+    room_of: Option<std::sync::Arc<dyn Fn(usize) -> String + Send + Sync>>,
+) -> Result<Vec<Member>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.clamp(1, n.max(1)) {
+        let (pool, target, next, prefix, room_of) = (
+            pool.clone(),
+            target.clone(),
+            next.clone(),
+            prefix.to_owned(),
+            room_of.clone(),
+        );
+        workers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
                 }
-            })
-            .await
-            .context("the settling line did not arrive in time")??;
-            anyhow::Ok((i, member))
+                let mut member = join(&pool, i, &target, &format!("{prefix}{i}")).await?;
+                if let Some(room_of) = &room_of {
+                    join_room(&mut member, &room_of(i)).await?;
+                }
+                let Member {
+                    conn,
+                    send,
+                    mut recv,
+                    handshake,
+                    join,
+                    users_in_welcome,
+                } = member;
+                let reader = tokio::spawn(async move {
+                    loop {
+                        match recv.next_chat_in().await? {
+                            Some((Conversation::Room(room), m))
+                                if room == ROOM && m.text == SETTLE_LINE =>
+                            {
+                                return anyhow::Ok(recv);
+                            }
+                            Some(_) => {}
+                            None => bail!("stream ended before the settling line"),
+                        }
+                    }
+                });
+                mine.push((i, (conn, send, handshake, join, users_in_welcome), reader));
+            }
+            anyhow::Ok(mine)
         });
     }
-    let mut all = Vec::with_capacity(readers.len());
-    while let Some(done) = readers.join_next().await {
-        all.push(done.context("a settling task panicked")??);
+    let mut all = Vec::with_capacity(n);
+    while let Some(done) = workers.join_next().await {
+        all.extend(done.context("a connecting task panicked")??);
     }
-    all.sort_by_key(|(i, _)| *i);
-    Ok(all.into_iter().map(|(_, m)| m).collect())
+    all.sort_by_key(|(i, _, _)| *i);
+    if let Some((_, (_, send, ..), _)) = all.first_mut() {
+        say(send, 0, SETTLE_LINE.to_owned()).await?;
+    }
+    let mut members = Vec::with_capacity(n);
+    for (_, (conn, send, handshake, join, users_in_welcome), reader) in all {
+        let recv = tokio::time::timeout(WAIT, reader)
+            .await
+            .context("the settling line did not arrive in time")?
+            .context("a settling task panicked")??;
+        members.push(Member {
+            conn,
+            send,
+            recv,
+            handshake,
+            join,
+            users_in_welcome,
+        });
+    }
+    Ok(members)
 }

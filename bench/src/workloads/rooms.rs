@@ -14,11 +14,11 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use tokio::{sync::Semaphore, time::MissedTickBehavior};
+use tokio::time::MissedTickBehavior;
 use wire::Conversation;
 
 use super::{
-    Meter, Pool, Target, WAIT, join_all, join_room, round2, say_to, settle,
+    Meter, Pool, Target, WAIT, fill_and_settle, round2, say_to,
     tally::{self, Expect, FIRST_SEQ, Tally},
 };
 use crate::report::Report;
@@ -59,23 +59,12 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
 
     // Client i is member i % M of room i / M.
     let fill = Meter::start(target)?;
-    let joined = join_all(&pool, target, &prefix, n, p.join_concurrency).await?;
-    let gate = Arc::new(Semaphore::new(p.join_concurrency.max(1)));
-    let mut entering = tokio::task::JoinSet::new();
-    for (i, mut member) in joined.into_iter().enumerate() {
-        let (gate, room) = (gate.clone(), room_name(&prefix, i / members));
-        entering.spawn(async move {
-            let _permit = gate.acquire_owned().await?;
-            join_room(&mut member, &room).await?;
-            anyhow::Ok((i, member))
-        });
-    }
-    let mut inside = Vec::with_capacity(n);
-    while let Some(done) = entering.join_next().await {
-        inside.push(done.context("a joining task panicked")??);
-    }
-    inside.sort_by_key(|(i, _)| *i);
-    let inside = settle(inside.into_iter().map(|(_, m)| m).collect()).await?;
+    let room_of = {
+        let prefix = prefix.clone();
+        Arc::new(move |i: usize| room_name(&prefix, i / members))
+    };
+    let inside =
+        fill_and_settle(&pool, target, &prefix, n, p.join_concurrency, Some(room_of)).await?;
     let fill_cost = fill.finish()?;
 
     let send_time = Duration::from_secs_f64(lines_per_room as f64 / p.rate.max(1e-9));
