@@ -114,6 +114,35 @@ enum Workload {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// N named rooms of M members (N·M connections), each room saying RATE lines per second for a
+    /// while, its members taking turns; checks that no line reaches another room.
+    Rooms {
+        #[arg(long, default_value_t = 1000)]
+        rooms: usize,
+        #[arg(short = 'm', long, default_value_t = 10)]
+        members: usize,
+        /// Lines per second in each room.
+        #[arg(short = 'r', long, default_value_t = 1.0)]
+        rate: f64,
+        /// How long the rooms talk after everybody is in.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// P pairs of users writing each other direct messages, RATE lines per second per pair, taking
+    /// turns; then each pair's second user leaves, receives K lines while away, and comes back to
+    /// exactly those.
+    Direct {
+        #[arg(long, default_value_t = 1000)]
+        pairs: usize,
+        /// Lines per second per pair (both directions together).
+        #[arg(short = 'r', long, default_value_t = 1.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Lines sent to each pair's second user while it is away.
+        #[arg(long, default_value_t = 5)]
+        offline_lines: u64,
+    },
     /// The issue's five target workloads, one after the other.
     Targets,
 }
@@ -250,7 +279,7 @@ async fn on_running_server(args: &Args, workload: &Workload) -> Result<Report> {
 }
 
 async fn on_started_server(args: &Args, workload: &Workload) -> Result<Report> {
-    let server = ServerProcess::start(&spawn(args)?).await?;
+    let server = ServerProcess::start(&spawn(args, workload)?).await?;
     let target = Target::single(
         server.addr,
         Trust::CaFile(server.ca.clone()),
@@ -269,7 +298,7 @@ async fn on_cluster(args: &Args, workload: &Workload) -> Result<Report> {
     }
     let spec = ClusterSpawn {
         nodes: args.nodes,
-        server: spawn(args)?,
+        server: spawn(args, workload)?,
         nats: match &args.cluster_nats {
             Some(url) => NatsSource::Existing { url: url.clone() },
             None => NatsSource::Start {
@@ -293,7 +322,15 @@ async fn on_cluster(args: &Args, workload: &Workload) -> Result<Report> {
 }
 
 /// How to start each server (or node).
-fn spawn(args: &Args) -> Result<Spawn> {
+fn spawn(args: &Args, workload: &Workload) -> Result<Spawn> {
+    let mut extra_args = args.server_args.clone();
+    // The server's default `--max-rooms` (1000, the default room included) is below the rooms
+    // workload's default; a limit given with --server-arg wins.
+    if let Workload::Rooms { rooms, .. } = workload
+        && !extra_args.iter().any(|a| a.starts_with("--max-rooms"))
+    {
+        extra_args.push(format!("--max-rooms={}", rooms + 1));
+    }
     Ok(Spawn {
         binary: match &args.server_bin {
             Some(bin) => bin.clone(),
@@ -302,7 +339,7 @@ fn spawn(args: &Args) -> Result<Spawn> {
         cpu: args.server_cpu.clone(),
         max_connections: args.max_connections,
         log: args.server_log.clone(),
-        extra_args: args.server_args.clone(),
+        extra_args,
     })
 }
 
@@ -362,6 +399,53 @@ async fn run_workload(target: &Target, workload: &Workload) -> Result<Report> {
                 eprint!("{}", outcome.report.to_table());
                 bail!(
                     "soak: {} violations of exactly-once, in-order delivery",
+                    outcome.violations
+                );
+            }
+            outcome.report
+        }
+        Workload::Rooms {
+            rooms,
+            members,
+            rate,
+            seconds,
+        } => {
+            let params = workloads::rooms::Params {
+                rooms,
+                members,
+                rate,
+                duration: std::time::Duration::from_secs(seconds),
+                join_concurrency: JOIN_CONCURRENCY,
+            };
+            let outcome = workloads::rooms::run(target, params).await?;
+            if outcome.violations > 0 {
+                eprint!("{}", outcome.report.to_table());
+                bail!(
+                    "rooms: {} lines reached another room, came twice or out of order",
+                    outcome.violations
+                );
+            }
+            outcome.report
+        }
+        Workload::Direct {
+            pairs,
+            rate,
+            seconds,
+            offline_lines,
+        } => {
+            let params = workloads::direct::Params {
+                pairs,
+                rate,
+                duration: std::time::Duration::from_secs(seconds),
+                offline_lines,
+                join_concurrency: JOIN_CONCURRENCY,
+            };
+            let outcome = workloads::direct::run(target, params).await?;
+            if outcome.violations > 0 {
+                eprint!("{}", outcome.report.to_table());
+                bail!(
+                    "direct: {} violations (another conversation's lines, repeats, lines out of \
+                     order, offline lines missing)",
                     outcome.violations
                 );
             }

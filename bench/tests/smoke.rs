@@ -129,6 +129,59 @@ async fn every_workload_counts_right() -> Result<()> {
     Ok(())
 }
 
+/// Named rooms and direct messages, small: 5 rooms of 3 members for 3 s, 5 pairs for 3.5 s with 3
+/// lines each while away. Every line reaches every member of its own room (or both ends of its
+/// pair) once, in order, and nobody else; an absent user gets exactly its lines on return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_and_direct_messages_reach_only_their_members() -> Result<()> {
+    let (target, server) = started_server().await?;
+    tokio::time::timeout(LIMIT, async {
+        let rooms = workloads::rooms::run(
+            &target,
+            workloads::rooms::Params {
+                rooms: 5,
+                members: 3,
+                rate: 2.0,
+                duration: Duration::from_secs(3),
+                join_concurrency: 4,
+            },
+        )
+        .await?;
+        assert_eq!(rooms.lines, 5 * 6, "{:?}", rooms.report);
+        assert_eq!(rooms.expected, 5 * 6 * 3);
+        assert_eq!(rooms.delivered, rooms.expected, "{:?}", rooms.report);
+        assert_eq!(rooms.violations, 0, "{:?}", rooms.report);
+
+        let direct = workloads::direct::run(
+            &target,
+            workloads::direct::Params {
+                pairs: 5,
+                rate: 2.0,
+                // 7 lines: the first end says the last, so its receiver's mark of what it was
+                // handed online (not the receiver's own line) is what keeps them from coming again.
+                duration: Duration::from_millis(3500),
+                offline_lines: 3,
+                join_concurrency: 4,
+            },
+        )
+        .await?;
+        assert_eq!(direct.lines, 5 * 7, "{:?}", direct.report);
+        assert_eq!(direct.expected, 2 * 5 * 7);
+        assert_eq!(direct.delivered, direct.expected, "{:?}", direct.report);
+        assert_eq!(direct.offline_expected, 5 * 3);
+        assert_eq!(
+            direct.offline_delivered, direct.offline_expected,
+            "{:?}",
+            direct.report
+        );
+        assert_eq!(direct.violations, 0, "{:?}", direct.report);
+        anyhow::Ok(())
+    })
+    .await??;
+    tokio::time::timeout(LIMIT, server.stop()).await??;
+    Ok(())
+}
+
 /// A short soak: users join, chat, drop politely or abruptly and resume, for a few seconds. The full
 /// run (`chat-bench soak`, minutes, hundreds of users) is not for CI; this one checks the invariant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

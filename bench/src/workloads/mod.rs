@@ -8,10 +8,13 @@
 //! their length prefix instead of decoding each one, so the load side stays cheap.
 
 pub mod connect;
+pub mod direct;
 pub mod fanout;
 pub mod idle;
 pub mod room;
+pub mod rooms;
 pub mod soak;
+mod tally;
 mod traffic;
 
 use std::{
@@ -24,7 +27,7 @@ use anyhow::{Context, Result, bail};
 use bytes::{Buf, BytesMut};
 use client::{Connector, ServerAddr, Trust};
 use quinn::{RecvStream, SendStream};
-use wire::{ChatMessage, ClientFrame, ServerFrame, ServerFrameKind, WelcomeRef};
+use wire::{ChatMessage, ClientFrame, Conversation, ServerFrame, ServerFrameKind, WelcomeRef};
 
 use crate::{
     proc_stats::{Sample, UdpCounters, steal_time},
@@ -414,7 +417,7 @@ async fn join_inner(pool: &Pool, i: usize, target: &Target, user: &str) -> Resul
             },
             kind => bail!("{user}: expected Welcome or Refused, got {kind:?}"),
         },
-        Some(Frame::Chat(_)) => bail!("{user}: Chat before Welcome"),
+        Some(Frame::Chat(..)) => bail!("{user}: Chat before Welcome"),
         None => bail!("{user}: stream ended before Welcome"),
     };
     Ok(Member {
@@ -434,19 +437,80 @@ pub const ROOM: &str = "#general";
 
 /// Sends one `Say` to [`ROOM`].
 pub async fn say(send: &mut SendStream, nonce: u64, text: String) -> Result<()> {
-    let to = wire::Conversation::Room(ROOM.to_owned());
-    let bytes = wire::encode(
-        &ClientFrame::Say { nonce, to, text },
-        wire::MAX_CLIENT_FRAME,
-    )?;
-    send.write_all(&bytes).await.context("cannot send Say")?;
+    say_to(send, nonce, Conversation::Room(ROOM.to_owned()), text).await
+}
+
+/// Sends one `Say` to a room or another user.
+pub async fn say_to(
+    send: &mut SendStream,
+    nonce: u64,
+    to: Conversation,
+    text: String,
+) -> Result<()> {
+    send_frame(send, &ClientFrame::Say { nonce, to, text }).await
+}
+
+/// Encodes and writes one client frame.
+pub async fn send_frame(send: &mut SendStream, frame: &ClientFrame) -> Result<()> {
+    let bytes = wire::encode(frame, wire::MAX_CLIENT_FRAME)?;
+    send.write_all(&bytes)
+        .await
+        .with_context(|| format!("cannot send {:?}", frame_name(frame)))?;
     Ok(())
 }
 
-/// A frame as the load tool sees it: a decoded `Chat`, or the raw body of anything else.
+/// The variant's name, for error messages (a frame's text is not worth printing).
+fn frame_name(frame: &ClientFrame) -> &'static str {
+    match frame {
+        ClientFrame::Say { .. } => "Say",
+        ClientFrame::JoinRoom { .. } => "JoinRoom",
+        ClientFrame::Bye => "Bye",
+        _ => "a frame",
+    }
+}
+
+/// Asks to enter `room` and reads until the server answers with its `RoomJoined`, skipping what
+/// comes before it (other rooms' presence); a `Problem` instead is an error that names it.
+pub async fn join_room(member: &mut Member, room: &str) -> Result<()> {
+    send_frame(
+        &mut member.send,
+        &ClientFrame::JoinRoom {
+            room: room.to_owned(),
+        },
+    )
+    .await?;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let body = match member.recv.next_frame().await? {
+                Some(Frame::Other(body)) => body,
+                Some(Frame::Chat(..)) => continue,
+                None => bail!("stream ended before RoomJoined {room}"),
+            };
+            match ServerFrameKind::of(&body) {
+                Some(ServerFrameKind::RoomJoined) => {
+                    if let ServerFrame::RoomJoined(state) = wire::decode_body::<ServerFrame>(&body)?
+                        && state.room == room
+                    {
+                        return Ok(());
+                    }
+                }
+                Some(ServerFrameKind::Problem) => {
+                    let problem = wire::decode_body::<ServerFrame>(&body)?;
+                    bail!("joining {room}: {problem:?}");
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .with_context(|| format!("no RoomJoined {room} in time"))?
+}
+
+/// A frame as the load tool sees it: a decoded `Chat` with its conversation, or the raw body of
+/// anything else.
 #[derive(Debug)]
 pub enum Frame {
-    Chat(ChatMessage),
+    Chat(Conversation, ChatMessage),
     Other(BytesMut),
 }
 
@@ -483,7 +547,10 @@ impl FrameSkipper {
                     return Ok(Some(
                         if ServerFrameKind::of(&body) == Some(ServerFrameKind::Chat) {
                             match wire::decode_body::<ServerFrame>(&body)? {
-                                ServerFrame::Chat { message, .. } => Frame::Chat(message),
+                                ServerFrame::Chat {
+                                    conversation,
+                                    message,
+                                } => Frame::Chat(conversation, message),
                                 other => bail!("a Chat body decoded as {:?}", other.kind()),
                             }
                         } else {
@@ -502,9 +569,15 @@ impl FrameSkipper {
 
     /// The next `Chat`, skipping everything else; `None` when the stream ended.
     pub async fn next_chat(&mut self) -> Result<Option<ChatMessage>> {
+        Ok(self.next_chat_in().await?.map(|(_, m)| m))
+    }
+
+    /// The next `Chat` and the conversation it belongs to, skipping everything else; `None` when
+    /// the stream ended.
+    pub async fn next_chat_in(&mut self) -> Result<Option<(Conversation, ChatMessage)>> {
         loop {
             match self.next_frame().await? {
-                Some(Frame::Chat(m)) => return Ok(Some(m)),
+                Some(Frame::Chat(conversation, m)) => return Ok(Some((conversation, m))),
                 Some(Frame::Other(_)) => self.skipped += 1,
                 None => return Ok(None),
             }
@@ -550,4 +623,96 @@ pub async fn join_all(
     }
     all.sort_by_key(|(i, _)| *i);
     Ok(all.into_iter().map(|(_, m)| m).collect())
+}
+
+/// The settling line's text (see [`fill_and_settle`]).
+const SETTLE_LINE: &str = "settle";
+
+/// Joins `n` clients named `{prefix}{i}` (at most `concurrency` connecting at once), client `i` also
+/// entering `room_of(i)` when given, and waits until every one has read what filling the server
+/// left it (presence notices of everyone who came after it): one line in the default room, said
+/// with nonce 0 by the first client once all are in, queued behind all of that, tells each it has
+/// caught up. Each client's frames are read from its join on: unread for the minute a fill of
+/// 10,000 takes, the first clients' queues overflowed and the server dropped them as too slow.
+/// Returns the clients in index order.
+pub async fn fill_and_settle(
+    pool: &std::sync::Arc<Pool>,
+    target: &Target,
+    prefix: &str,
+    n: usize,
+    concurrency: usize,
+    room_of: Option<std::sync::Arc<dyn Fn(usize) -> String + Send + Sync>>,
+) -> Result<Vec<Member>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.clamp(1, n.max(1)) {
+        let (pool, target, next, prefix, room_of) = (
+            pool.clone(),
+            target.clone(),
+            next.clone(),
+            prefix.to_owned(),
+            room_of.clone(),
+        );
+        workers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let mut member = join(&pool, i, &target, &format!("{prefix}{i}")).await?;
+                if let Some(room_of) = &room_of {
+                    join_room(&mut member, &room_of(i)).await?;
+                }
+                let Member {
+                    conn,
+                    send,
+                    mut recv,
+                    handshake,
+                    join,
+                    users_in_welcome,
+                } = member;
+                let reader = tokio::spawn(async move {
+                    loop {
+                        match recv.next_chat_in().await? {
+                            Some((Conversation::Room(room), m))
+                                if room == ROOM && m.text == SETTLE_LINE =>
+                            {
+                                return anyhow::Ok(recv);
+                            }
+                            Some(_) => {}
+                            None => bail!("stream ended before the settling line"),
+                        }
+                    }
+                });
+                mine.push((i, (conn, send, handshake, join, users_in_welcome), reader));
+            }
+            anyhow::Ok(mine)
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    while let Some(done) = workers.join_next().await {
+        all.extend(done.context("a connecting task panicked")??);
+    }
+    all.sort_by_key(|(i, _, _)| *i);
+    if let Some((_, (_, send, ..), _)) = all.first_mut() {
+        say(send, 0, SETTLE_LINE.to_owned()).await?;
+    }
+    let mut members = Vec::with_capacity(n);
+    for (_, (conn, send, handshake, join, users_in_welcome), reader) in all {
+        let recv = tokio::time::timeout(WAIT, reader)
+            .await
+            .context("the settling line did not arrive in time")?
+            .context("a settling task panicked")??;
+        members.push(Member {
+            conn,
+            send,
+            recv,
+            handshake,
+            join,
+            users_in_welcome,
+        });
+    }
+    Ok(members)
 }
