@@ -421,13 +421,23 @@ async fn chat(args: Args) -> Result<ExitCode, ClientError> {
 struct Talk {
     current: Conversation,
     default_room: String,
-    /// A room asked for with `/join` (or `--room`): spoken in once the server says we are in it.
-    joining: Option<String>,
+    /// A room asked for with `/join` (or `--room`), and where plain lines went before it: lines go
+    /// to the room at once (the server handles our frames in order, so a line typed right after
+    /// `/join` lands in the room, not where we were), and back if the server refuses the join.
+    joining: Option<(String, Conversation)>,
 }
 
 impl Talk {
     fn join(&mut self, session: &Session, room: &str) {
-        self.joining = Some(room.to_owned());
+        let to = Conversation::Room(room.to_owned());
+        eprintln!("chat-cli: plain lines now go to {room}");
+        let before = std::mem::replace(&mut self.current, to);
+        if same_room(room, &self.default_room) {
+            // Everybody is in it already: nothing to ask.
+            self.current = Conversation::Room(self.default_room.clone());
+            return;
+        }
+        self.joining = Some((room.to_owned(), before));
         let _ = session.join_room(room);
     }
 
@@ -467,23 +477,40 @@ impl Talk {
 
     /// A room joined is spoken in when we asked for it; a room left is not any more.
     fn event(&mut self, event: &Event) {
-        let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+        let same = same_room;
         match event {
             Event::RoomJoined(view)
-                if self.joining.as_deref().is_some_and(|r| same(r, &view.room)) =>
+                if self
+                    .joining
+                    .as_ref()
+                    .is_some_and(|(r, _)| same(r, &view.room)) =>
             {
                 self.joining = None;
-                self.current = Conversation::Room(view.room.clone());
-                eprintln!("chat-cli: plain lines now go to {}", view.room);
+                // The room as the server spells it.
+                if self.current_room().is_some_and(|r| same(&r, &view.room)) {
+                    self.current = Conversation::Room(view.room.clone());
+                }
             }
             Event::RoomLeft { room } if self.current_room().is_some_and(|r| same(&r, room)) => {
                 self.current = Conversation::Room(self.default_room.clone());
                 eprintln!("chat-cli: plain lines now go to {}", self.default_room);
             }
-            Event::Problem { nonce: None, .. } => self.joining = None,
+            Event::Problem { nonce: None, .. } => {
+                if let Some((room, before)) = self.joining.take()
+                    && self.current_room().is_some_and(|r| same(&r, &room))
+                {
+                    eprintln!("chat-cli: not in {room}; plain lines go to {before} again");
+                    self.current = before;
+                }
+            }
             _ => {}
         }
     }
+}
+
+/// Room names as a user retypes them (the server also folds look-alikes; this is for our own).
+fn same_room(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
 }
 
 fn plural(n: usize) -> &'static str {

@@ -133,13 +133,14 @@ async fn rooms_and_direct_messages_from_the_terminal() {
             { "room": "#rust", "topic": "", "members": 1 },
         ])
     );
+    // A line typed right behind /join goes to the room, not to where bob was.
     bob.type_line("/join #rust").await;
+    bob.type_line("hello rust").await;
     let joined = bob.expect("RoomJoined", |r| r["room"] == "#rust").await;
     assert_eq!(joined["history"][0]["text"], "crabs!");
     alice
         .expect("Joined", |j| j["room"] == "#rust" && j["user"] == "bob")
         .await;
-    bob.type_line("hello rust").await;
     alice
         .expect("Chat", |c| {
             c["conversation"] == json!({ "Room": "#rust" }) && c["text"] == "hello rust"
