@@ -1,7 +1,9 @@
 #!/bin/sh
 # Takes docs/screenshot.png: a real chat-server on loopback, chat-gtk signed in as "ann" on a private
-# Xvfb display, and chat-cli users talking to her. ann's earlier lines come from the server's history
-# (said from the terminal before the window signed in), so the picture shows her own lines too.
+# Xvfb display, and chat-cli users talking to her in rooms and directly. ann's earlier lines and rooms
+# come from the server (said and joined from the terminal before the window signed in), so the picture
+# shows her own lines, her rooms with unread counts, and a direct conversation. Every user has its
+# own identity in a temporary folder; nothing of the user's own is read or written.
 #
 # Usage: scripts/screenshot.sh [OUTPUT.png]   (builds debug binaries if none are there)
 set -eu
@@ -60,7 +62,8 @@ until [ -e "$work/certs/ca.pem" ] && [ -e "/tmp/.X11-unix/X$display" ]; do
 done
 
 cli() {
-    "$bin_dir/chat-cli" --server "127.0.0.1:$port" --ca "$work/certs/ca.pem" --user "$1"
+    "$bin_dir/chat-cli" --server "127.0.0.1:$port" --ca "$work/certs/ca.pem" --user "$1" \
+        --identity "$work/id-$1"
 }
 
 # bob stays for the whole session; his input is a script of lines with pauses.
@@ -70,7 +73,13 @@ cli() {
     sleep 1.6
     echo "Great. Handshakes are down to about a millisecond on loopback."
     sleep 2.4
-    echo "Anyone else want to try the reconnect? Restart the server and watch the banner."
+    echo "/join #rust"
+    echo "The borrow checker is happy with the new session code."
+    sleep 0.3
+    echo "Benchmarks are in bench/README.md."
+    sleep 0.3
+    echo "/switch #general"
+    echo "ann, could you look at the new sidebar?"
     linger
 } | cli bob >"$work/bob.log" 2>&1 &
 pids="$pids $!"
@@ -81,18 +90,24 @@ pids="$pids $!"
     echo "Thanks, Bob! Trying it now."
     sleep 0.6
     echo "Did the TLS change land too?"
+    echo "/topic Team chat: be kind, ship often"
+    echo "/join #design"
+    echo "/join #rust"
+    echo "/topic Crabs, lifetimes and the borrow checker"
     sleep 0.3
 } | cli ann >"$work/ann.log" 2>&1
 
-DISPLAY=":$display" GSK_RENDERER=cairo NO_AT_BRIDGE=1 \
+DISPLAY=":$display" GSK_RENDERER=cairo NO_AT_BRIDGE=1 GSETTINGS_BACKEND=memory \
     "$bin_dir/chat-gtk" --server "127.0.0.1:$port" --user ann --ca "$work/certs/ca.pem" \
-    >"$work/gtk.log" 2>&1 &
+    --identity "$work/id-ann" >"$work/gtk.log" 2>&1 &
 pids="$pids $!"
 
 sleep 1.5
 {
     sleep 0.5
     echo "Hi all, joining from the terminal client. Long lines wrap in the window, and the text stays selectable so you can copy a snippet out of a long explanation like this one."
+    sleep 0.3
+    echo "/msg ann Lunch at noon?"
     linger
 } | cli carol >"$work/carol.log" 2>&1 &
 pids="$pids $!"
