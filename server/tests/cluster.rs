@@ -14,7 +14,7 @@ use std::{
 use client::{
     Backoff, ClientError, Connection, Connector, Event, ServerAddr, Session, SessionConfig, Trust,
 };
-use support::{WAIT, chats, closed_with, next, say, spawn_chat_server, until};
+use support::{WAIT, chats, closed_with, next, say, spawn_chat_server, until, until_whole};
 use tokio::process::Child;
 use wire::{
     ChatMessage, ClientFrame, Conversation, LeaveReason, ProblemCode, RefuseReason, Reply, Request,
@@ -719,21 +719,6 @@ async fn a_binding_and_a_ban_outlive_the_node_that_made_them() {
 }
 
 // Rooms and direct messages across nodes (issue 18, stage 2).
-
-/// Reads whole frames until `want` matches one; returns it.
-async fn until_whole(conn: &mut Connection, want: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let frame = tokio::time::timeout_at(deadline, conn.next_whole())
-            .await
-            .expect("the awaited frame in time")
-            .expect("readable")
-            .expect("stream open");
-        if want(&frame) {
-            return frame;
-        }
-    }
-}
 
 fn in_room(name: &str) -> Conversation {
     Conversation::Room(name.into())

@@ -4,32 +4,11 @@
 mod support;
 
 use client::{Connection, Welcome};
-use support::{TestServer, WAIT, general, join_process, spawn_chat_server_in};
+use support::{
+    TestServer, WAIT, general, join_process, next_whole as next, spawn_chat_server_in,
+    until_whole as until,
+};
 use wire::{ClientFrame, Conversation, ProblemCode, ResumePoint, RoomState, ServerFrame};
-
-/// The next frame, whole (a `Presence` with its room), failing the test if none comes in time.
-async fn next(conn: &mut Connection) -> ServerFrame {
-    tokio::time::timeout(WAIT, conn.next_whole())
-        .await
-        .expect("a frame in time")
-        .expect("readable")
-        .expect("stream open")
-}
-
-/// Reads frames until `want` matches one; returns it.
-async fn until(conn: &mut Connection, want: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let frame = tokio::time::timeout_at(deadline, conn.next_whole())
-            .await
-            .expect("the awaited frame in time")
-            .expect("readable")
-            .expect("stream open");
-        if want(&frame) {
-            return frame;
-        }
-    }
-}
 
 fn room(name: &str) -> Conversation {
     Conversation::Room(name.into())

@@ -362,30 +362,7 @@ impl Registry {
         {
             tracing::warn!(error = %e, "cannot tell the other nodes about a part");
         }
-        if let Some(mine) = lock(&self.memberships).get_mut(who.key) {
-            mine.remove(&key);
-        }
-        let mut slow = Vec::new();
-        {
-            let mut state = room.lock();
-            state.members.remove(who.key);
-            if state.online.remove(who.key).is_some() {
-                slow.extend(room.announce(
-                    &mut state,
-                    PresenceChange::Left {
-                        user: who.name.to_owned(),
-                        why: LeaveReason::Quit,
-                    },
-                    who.key,
-                ));
-            }
-        }
-        let left = ServerFrame::RoomLeft {
-            room: room.name.clone(),
-        };
-        if let Ok(frame) = wire::encode(&left, wire::MAX_SERVER_FRAME) {
-            push_own(who, frame, &mut slow);
-        }
+        let slow = self.leave_here(who, &key, &room);
         self.drop_slow(slow);
         Ok(())
     }
@@ -544,22 +521,6 @@ impl Registry {
             detail: "the room is too busy right now; try again".into(),
         })
     }
-}
-
-/// The same refusal for every line.
-pub(super) fn fail_all(lines: Vec<(u64, String)>, r: &Refusal) -> Vec<Said> {
-    lines
-        .into_iter()
-        .map(|(nonce, _)| {
-            (
-                nonce,
-                Err(Rejection::Problem {
-                    code: r.code,
-                    detail: r.detail.clone(),
-                }),
-            )
-        })
-        .collect()
 }
 
 pub(super) fn store_failed(e: crate::room::PeerError) -> Rejection {

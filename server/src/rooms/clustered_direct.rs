@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use super::{clustered::fail_all, clustered::store_failed, direct::pair_key, log::Party, *};
+use super::{clustered::store_failed, direct::pair_key, log::Party, *};
 use crate::names::{name_key, validate_name};
 
 /// A direct line for a member whose sign-in replay is under way.

@@ -14,7 +14,7 @@
 
 use wire::{ChatMessage, Conversation, ProblemCode, ResumePoint, ServerFrame};
 
-use super::{Online, Refusal, Registry, RoomStore, Slow, Who, lock, push_own, refusal};
+use super::{Online, Registry, RoomStore, Slow, Who, fail_all, lock, push_own, refusal};
 use crate::{
     names::{name_key, validate_name},
     queue::PushError,
@@ -49,35 +49,21 @@ impl Registry {
     }
 
     fn say_direct_local(&self, who: &Who<'_>, to: &str, lines: Vec<(u64, String)>) -> Vec<Said> {
-        let fail = |lines: Vec<(u64, String)>, r: Refusal| -> Vec<Said> {
-            lines
-                .into_iter()
-                .map(|(nonce, _)| {
-                    (
-                        nonce,
-                        Err(Rejection::Problem {
-                            code: r.code,
-                            detail: r.detail.clone(),
-                        }),
-                    )
-                })
-                .collect()
-        };
         if validate_name(to).is_err() {
-            return fail(
+            return fail_all(
                 lines,
-                refusal(ProblemCode::NoSuchUser, format!("nobody is called {to}")),
+                &refusal(ProblemCode::NoSuchUser, format!("nobody is called {to}")),
             );
         }
         let mut store = match self.sequencer() {
             Ok(store) => store,
-            Err(r) => return fail(lines, r),
+            Err(r) => return fail_all(lines, &r),
         };
         let to_key = name_key(to);
         let pair = pair_key(who.key, &to_key);
         let (last_id, stored_name) = match store.pair(&pair, &to_key) {
             Ok(found) => found,
-            Err(e) => return fail(lines, super::server_error(e)),
+            Err(e) => return fail_all(lines, &super::server_error(e)),
         };
         let receiver: Option<Online> = lock(&self.online).get(&to_key).cloned();
         // The name as its owner last used it: online, or when the two last wrote.

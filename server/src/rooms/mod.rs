@@ -550,30 +550,7 @@ impl Registry {
             ));
         }
         store.remove_member(&key, who.key).map_err(server_error)?;
-        if let Some(mine) = lock(&self.memberships).get_mut(who.key) {
-            mine.remove(&key);
-        }
-        let mut slow = Vec::new();
-        {
-            let mut state = room.lock();
-            state.members.remove(who.key);
-            if state.online.remove(who.key).is_some() {
-                slow.extend(room.announce(
-                    &mut state,
-                    PresenceChange::Left {
-                        user: who.name.to_owned(),
-                        why: LeaveReason::Quit,
-                    },
-                    who.key,
-                ));
-            }
-        }
-        let left = ServerFrame::RoomLeft {
-            room: room.name.clone(),
-        };
-        if let Ok(frame) = wire::encode(&left, wire::MAX_SERVER_FRAME) {
-            push_own(who, frame, &mut slow);
-        }
+        let slow = self.leave_here(who, &key, &room);
         drop(store);
         self.drop_slow(slow);
         Ok(())
@@ -712,29 +689,15 @@ impl Registry {
     }
 
     fn say_local(&self, who: &Who<'_>, name: &str, lines: Vec<(u64, String)>) -> Vec<Said> {
-        let fail = |lines: Vec<(u64, String)>, r: Refusal| -> Vec<Said> {
-            lines
-                .into_iter()
-                .map(|(nonce, _)| {
-                    (
-                        nonce,
-                        Err(Rejection::Problem {
-                            code: r.code,
-                            detail: r.detail.clone(),
-                        }),
-                    )
-                })
-                .collect()
-        };
         let key = room_key(name);
         let mut store = match self.sequencer() {
             Ok(store) => store,
-            Err(r) => return fail(lines, r),
+            Err(r) => return fail_all(lines, &r),
         };
         let Some(room) = self.room(&key) else {
-            return fail(
+            return fail_all(
                 lines,
-                refusal(ProblemCode::NoSuchRoom, format!("there is no room {name}")),
+                &refusal(ProblemCode::NoSuchRoom, format!("there is no room {name}")),
             );
         };
         let mut outcomes = Vec::with_capacity(lines.len());
@@ -743,9 +706,9 @@ impl Registry {
             let state = room.lock();
             if !state.members.contains_key(who.key) {
                 drop(state);
-                return fail(
+                return fail_all(
                     lines,
-                    refusal(
+                    &refusal(
                         ProblemCode::NotInRoom,
                         format!("you are not in {}; /join it first", room.name),
                     ),
@@ -827,6 +790,36 @@ impl Registry {
         Ok(())
     }
 
+    /// A member leaves a room (already left durably): out of its memberships here, the room's
+    /// connected members told, `RoomLeft` queued for it. Returns who was too slow to be told.
+    fn leave_here(&self, who: &Who<'_>, key: &str, room: &NamedRoom) -> Slow {
+        if let Some(mine) = lock(&self.memberships).get_mut(who.key) {
+            mine.remove(key);
+        }
+        let mut slow = Vec::new();
+        {
+            let mut state = room.lock();
+            state.members.remove(who.key);
+            if state.online.remove(who.key).is_some() {
+                slow.extend(room.announce(
+                    &mut state,
+                    PresenceChange::Left {
+                        user: who.name.to_owned(),
+                        why: LeaveReason::Quit,
+                    },
+                    who.key,
+                ));
+            }
+        }
+        let left = ServerFrame::RoomLeft {
+            room: room.name.clone(),
+        };
+        if let Ok(frame) = wire::encode(&left, wire::MAX_SERVER_FRAME) {
+            push_own(who, frame, &mut slow);
+        }
+        slow
+    }
+
     /// Members whose queues were full are disconnected as too slow (by the default room, which
     /// holds their sessions).
     fn drop_slow(&self, slow: Slow) {
@@ -846,6 +839,22 @@ fn push_own(who: &Who<'_>, frame: bytes::Bytes, slow: &mut Slow) {
     if let Err(PushError::Full) = who.tx.push(frame) {
         slow.push((who.conn, who.key.to_owned()));
     }
+}
+
+/// The same refusal for every line.
+pub(super) fn fail_all(lines: Vec<(u64, String)>, r: &Refusal) -> Vec<Said> {
+    lines
+        .into_iter()
+        .map(|(nonce, _)| {
+            (
+                nonce,
+                Err(Rejection::Problem {
+                    code: r.code,
+                    detail: r.detail.clone(),
+                }),
+            )
+        })
+        .collect()
 }
 
 fn server_error(e: StoreError) -> Refusal {

@@ -111,6 +111,30 @@ pub async fn next(conn: &mut Connection) -> ServerFrame {
         .expect("stream open")
 }
 
+/// The next frame, whole (a `Presence` with its room, not split into joins and leaves), failing
+/// the test if none comes within [`WAIT`].
+pub async fn next_whole(conn: &mut Connection) -> ServerFrame {
+    until_whole(conn, |_| true).await
+}
+
+/// [`until`] with whole frames.
+pub async fn until_whole(
+    conn: &mut Connection,
+    want: impl Fn(&ServerFrame) -> bool,
+) -> ServerFrame {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, conn.next_whole())
+            .await
+            .expect("the awaited frame in time")
+            .expect("readable")
+            .expect("stream open");
+        if want(&frame) {
+            return frame;
+        }
+    }
+}
+
 /// Reads frames until `want` matches one; returns it. Frames before it are skipped.
 pub async fn until(conn: &mut Connection, want: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
     let deadline = tokio::time::Instant::now() + WAIT;
