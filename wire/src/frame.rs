@@ -334,7 +334,7 @@ pub enum ProblemCode {
     RoomFull,
     /// The topic is longer than the server's limit (protocol 5).
     TopicTooLong,
-    /// The server does not do that in its set-up (protocol 5: clusters have only the default room).
+    /// The server does not do that in its set-up (protocol 5).
     Unsupported,
 }
 

@@ -255,14 +255,15 @@ impl Registry {
         room == self.default.name || room_key(room) == self.default_key
     }
 
-    /// The sequencer, or why there is none.
+    /// The sequencer (a single node's path; a cluster node takes the shared log's), or why there
+    /// is none.
     fn sequencer(&self) -> Result<MutexGuard<'_, RoomStore>, Refusal> {
         match &self.store {
             Some(store) => Ok(lock(store)),
             None => Err(refusal(
                 ProblemCode::Unsupported,
                 format!(
-                    "this server is a cluster node, and clusters have only {} for now",
+                    "this server keeps no rooms but {} (no store is set up)",
                     self.default.name
                 ),
             )),
