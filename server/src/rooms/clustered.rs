@@ -209,38 +209,11 @@ impl Registry {
         who: &Who<'_>,
         name: &str,
     ) -> Result<(), Refusal> {
-        validate_room_name(name).map_err(|why| refusal(ProblemCode::InvalidRoomName, why))?;
-        let key = room_key(name);
-        if key == self.default_key {
-            return Err(refusal(
-                ProblemCode::AlreadyJoined,
-                format!("everybody is in {} already", self.default.name),
-            ));
-        }
-        let limits = self.limits.current();
-        let mine = self.rooms_of(who.key);
-        let already = mine.contains(&key);
-        if !already && mine.len() + 2 > limits.max_rooms_per_user {
-            return Err(refusal(
-                ProblemCode::TooManyRooms,
-                format!(
-                    "you are in {} rooms, as many as one name may be in; leave one first",
-                    mine.len() + 1
-                ),
-            ));
-        }
+        let (key, already, limits) = self.may_join(who, name)?;
         let room = match self.room(&key) {
             Some(room) => room,
             None => {
-                if lock(&self.rooms).len() + 2 > limits.max_rooms {
-                    return Err(refusal(
-                        ProblemCode::ServerRoomsFull,
-                        format!(
-                            "the server holds {} rooms, as many as it may",
-                            limits.max_rooms
-                        ),
-                    ));
-                }
+                self.may_make_room(&limits)?;
                 let record = RoomRecord {
                     key: key.clone(),
                     name: name.to_owned(),
@@ -258,13 +231,7 @@ impl Registry {
             }
         };
         if !already {
-            let members = room.lock().members.len();
-            if members >= limits.room_members() {
-                return Err(refusal(
-                    ProblemCode::RoomFull,
-                    format!("{} has {members} members, as many as it may", room.name),
-                ));
-            }
+            room_has_space(&room, &limits)?;
             let record = MemberRecord {
                 room: key.clone(),
                 room_name: room.name.clone(),
@@ -294,30 +261,7 @@ impl Registry {
             }
         }
         self.ensure_loaded(shared, &key, &room).await?;
-        let mut slow = Vec::new();
-        {
-            let mut state = room.lock();
-            state
-                .members
-                .insert(who.key.to_owned(), who.name.to_owned());
-            let was_online = state
-                .online
-                .insert(who.key.to_owned(), who.online())
-                .is_some();
-            let history = state.newest(self.sizes.welcome_history);
-            if !was_online {
-                slow.extend(room.announce(
-                    &mut state,
-                    PresenceChange::Joined {
-                        user: who.name.to_owned(),
-                    },
-                    who.key,
-                ));
-            }
-            if let Some(frame) = room.joined_frame(&state, &history) {
-                push_own(who, frame, &mut slow);
-            }
-        }
+        let slow = self.enter_here(who, &room);
         self.drop_slow(slow);
         Ok(())
     }

@@ -37,7 +37,7 @@ use wire::{
 };
 
 use crate::{
-    config::{Config, LiveLimits},
+    config::{Config, Limits, LiveLimits},
     names::{room_key, validate_room_name},
     queue::{PushError, WeakSender},
     room::{ConnId, Rejection, Room, Said},
@@ -437,40 +437,13 @@ impl Registry {
     }
 
     fn join_local(&self, who: &Who<'_>, name: &str) -> Result<(), Refusal> {
-        validate_room_name(name).map_err(|why| refusal(ProblemCode::InvalidRoomName, why))?;
-        let key = room_key(name);
-        if key == self.default_key {
-            return Err(refusal(
-                ProblemCode::AlreadyJoined,
-                format!("everybody is in {} already", self.default.name),
-            ));
-        }
         let store = self.sequencer()?;
-        let limits = self.limits.current();
-        let mine = self.rooms_of(who.key);
-        let already = mine.contains(&key);
-        if !already && mine.len() + 2 > limits.max_rooms_per_user {
-            return Err(refusal(
-                ProblemCode::TooManyRooms,
-                format!(
-                    "you are in {} rooms, as many as one name may be in; leave one first",
-                    mine.len() + 1
-                ),
-            ));
-        }
+        let (key, already, limits) = self.may_join(who, name)?;
         let now = now_ms();
         let room = match self.room(&key) {
             Some(room) => room,
             None => {
-                if lock(&self.rooms).len() + 2 > limits.max_rooms {
-                    return Err(refusal(
-                        ProblemCode::ServerRoomsFull,
-                        format!(
-                            "the server holds {} rooms, as many as it may",
-                            limits.max_rooms
-                        ),
-                    ));
-                }
+                self.may_make_room(&limits)?;
                 store.create_room(&key, name, now).map_err(server_error)?;
                 let room = Arc::new(NamedRoom::empty(name.to_owned()));
                 lock(&self.rooms).insert(key.clone(), room.clone());
@@ -479,13 +452,7 @@ impl Registry {
             }
         };
         if !already {
-            let members = room.lock().members.len();
-            if members >= limits.room_members() {
-                return Err(refusal(
-                    ProblemCode::RoomFull,
-                    format!("{} has {members} members, as many as it may", room.name),
-                ));
-            }
+            room_has_space(&room, &limits)?;
             store
                 .add_member(&key, (who.key, who.name), now)
                 .map_err(server_error)?;
@@ -494,30 +461,7 @@ impl Registry {
                 .or_default()
                 .insert(key.clone());
         }
-        let mut slow = Vec::new();
-        {
-            let mut state = room.lock();
-            state
-                .members
-                .insert(who.key.to_owned(), who.name.to_owned());
-            let was_online = state
-                .online
-                .insert(who.key.to_owned(), who.online())
-                .is_some();
-            let history = state.newest(self.sizes.welcome_history);
-            if !was_online {
-                slow.extend(room.announce(
-                    &mut state,
-                    PresenceChange::Joined {
-                        user: who.name.to_owned(),
-                    },
-                    who.key,
-                ));
-            }
-            if let Some(frame) = room.joined_frame(&state, &history) {
-                push_own(who, frame, &mut slow);
-            }
-        }
+        let slow = self.enter_here(who, &room);
         drop(store);
         self.drop_slow(slow);
         Ok(())
@@ -791,6 +735,77 @@ impl Registry {
         Ok(())
     }
 
+    /// What `JoinRoom` checks before anything is stored, the same on one node and in a cluster:
+    /// a valid room name other than the default room, and room for one more in the member's
+    /// rooms. Returns the room's key, whether the member is in it already, and the limits.
+    fn may_join(&self, who: &Who<'_>, name: &str) -> Result<(String, bool, Arc<Limits>), Refusal> {
+        validate_room_name(name).map_err(|why| refusal(ProblemCode::InvalidRoomName, why))?;
+        let key = room_key(name);
+        if key == self.default_key {
+            return Err(refusal(
+                ProblemCode::AlreadyJoined,
+                format!("everybody is in {} already", self.default.name),
+            ));
+        }
+        let limits = self.limits.current();
+        let mine = self.rooms_of(who.key);
+        let already = mine.contains(&key);
+        if !already && mine.len() + 2 > limits.max_rooms_per_user {
+            return Err(refusal(
+                ProblemCode::TooManyRooms,
+                format!(
+                    "you are in {} rooms, as many as one name may be in; leave one first",
+                    mine.len() + 1
+                ),
+            ));
+        }
+        Ok((key, already, limits))
+    }
+
+    /// Whether the server may hold one more room.
+    fn may_make_room(&self, limits: &Limits) -> Result<(), Refusal> {
+        if lock(&self.rooms).len() + 2 > limits.max_rooms {
+            return Err(refusal(
+                ProblemCode::ServerRoomsFull,
+                format!(
+                    "the server holds {} rooms, as many as it may",
+                    limits.max_rooms
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A member enters a room (its membership already stored): connected here, the others told,
+    /// `RoomJoined` with the recent lines queued for it. Returns who was too slow to be told.
+    fn enter_here(&self, who: &Who<'_>, room: &NamedRoom) -> Slow {
+        let mut slow = Vec::new();
+        {
+            let mut state = room.lock();
+            state
+                .members
+                .insert(who.key.to_owned(), who.name.to_owned());
+            let was_online = state
+                .online
+                .insert(who.key.to_owned(), who.online())
+                .is_some();
+            let history = state.newest(self.sizes.welcome_history);
+            if !was_online {
+                slow.extend(room.announce(
+                    &mut state,
+                    PresenceChange::Joined {
+                        user: who.name.to_owned(),
+                    },
+                    who.key,
+                ));
+            }
+            if let Some(frame) = room.joined_frame(&state, &history) {
+                push_own(who, frame, &mut slow);
+            }
+        }
+        slow
+    }
+
     /// A member leaves a room (already left durably): out of its memberships here, the room's
     /// connected members told, `RoomLeft` queued for it. Returns who was too slow to be told.
     fn leave_here(&self, who: &Who<'_>, key: &str, room: &NamedRoom) -> Slow {
@@ -840,6 +855,18 @@ fn push_own(who: &Who<'_>, frame: bytes::Bytes, slow: &mut Slow) {
     if let Err(PushError::Full) = who.tx.push(frame) {
         slow.push((who.conn, who.key.to_owned()));
     }
+}
+
+/// Whether `room` may take one more member.
+fn room_has_space(room: &NamedRoom, limits: &Limits) -> Result<(), Refusal> {
+    let members = room.lock().members.len();
+    if members >= limits.room_members() {
+        return Err(refusal(
+            ProblemCode::RoomFull,
+            format!("{} has {members} members, as many as it may", room.name),
+        ));
+    }
+    Ok(())
 }
 
 /// The same refusal for every line.
