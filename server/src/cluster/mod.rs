@@ -367,3 +367,14 @@ fn kv_key(name_key: &str) -> String {
             s
         })
 }
+
+/// Where a consumer starts: the whole stream, or from `sequence` on (sequences start at 1).
+fn deliver_from(sequence: u64) -> jetstream::consumer::DeliverPolicy {
+    if sequence <= 1 {
+        jetstream::consumer::DeliverPolicy::All
+    } else {
+        jetstream::consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: sequence,
+        }
+    }
+}

@@ -359,13 +359,7 @@ pub(crate) async fn follow(cluster: Arc<Cluster>, registry: Arc<Registry>, from:
             let consumer = cluster
                 .rooms_stream
                 .create_consumer(pull::OrderedConfig {
-                    deliver_policy: if start <= 1 {
-                        DeliverPolicy::All
-                    } else {
-                        DeliverPolicy::ByStartSequence {
-                            start_sequence: start,
-                        }
-                    },
+                    deliver_policy: super::deliver_from(start),
                     ..Default::default()
                 })
                 .await

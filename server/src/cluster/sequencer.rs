@@ -142,13 +142,7 @@ pub(crate) async fn follow(cluster: Arc<Cluster>, room: Arc<Room>) {
                 .chat
                 .create_consumer(pull::OrderedConfig {
                     filter_subject: CHAT_SUBJECT.into(),
-                    deliver_policy: if from <= 1 {
-                        DeliverPolicy::All
-                    } else {
-                        DeliverPolicy::ByStartSequence {
-                            start_sequence: from,
-                        }
-                    },
+                    deliver_policy: super::deliver_from(from),
                     ..Default::default()
                 })
                 .await
