@@ -124,7 +124,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     let mut seen = Vec::with_capacity(n);
     while let Some(done) = receivers.join_next().await {
         let (i, tally, recv) = done.context("a receiver panicked")??;
-        total.absorb(&tally)?;
+        total.absorb(&tally);
         seen.push((i, tally, recv));
     }
     seen.sort_by_key(|(i, _, _)| *i);
@@ -167,7 +167,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     let mut missing = 0u64;
     while let Some(done) = offline.join_next().await {
         let came = done.context("an offline task panicked")??;
-        back.absorb(&came.tally)?;
+        back.absorb(&came.tally);
         missing += p.offline_lines.saturating_sub(came.tally.delivered);
         catch_up.saturating_record(
             u64::try_from(came.catch_up.as_nanos())
@@ -207,7 +207,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
             "deliveries_per_s",
             round2(total.delivered as f64 / phase.as_secs_f64().max(1e-9)),
         )
-        .add_latency("latency", &total.histogram);
+        .add_latency("latency", &total.histogram());
     cost.add_to(&mut report, "delivery", total.delivered);
     report
         .add("offline_expected", offline_expected)

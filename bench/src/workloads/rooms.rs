@@ -127,7 +127,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
     let mut recvs = Vec::with_capacity(n);
     while let Some(done) = receivers.join_next().await {
         let (tally, recv) = done.context("a receiver panicked")??;
-        total.absorb(&tally)?;
+        total.absorb(&tally);
         recvs.push(recv);
     }
     let phase = began.elapsed();
@@ -167,7 +167,7 @@ pub async fn run(target: &Target, p: Params) -> Result<Outcome> {
             "deliveries_per_s",
             round2(total.delivered as f64 / phase.as_secs_f64().max(1e-9)),
         )
-        .add_latency("latency", &total.histogram);
+        .add_latency("latency", &total.histogram());
     cost.add_to(&mut report, "delivery", total.delivered);
     Ok(Outcome {
         report,
