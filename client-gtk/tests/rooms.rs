@@ -335,3 +335,44 @@ fn switching_back_shows_the_newest_lines_and_follows_them() {
     exit(&window);
     server.rt.block_on(bob.quit());
 }
+
+/// What is typed and not sent stays with its conversation: half a line to bob, a look at
+/// `#general` (an empty composer there, and a line typed for it), back to bob (his half line, to
+/// be finished and sent to him), and back to `#general` (its own line still there).
+#[gtk::test]
+fn each_conversation_keeps_its_own_draft() {
+    let server = start_server();
+    let (bob, bob_events) = server.connect_as("bob", other_identity());
+    let window = window_for(&server, "ann");
+    sign_in(&window);
+    let entry = window.chat_view().entry();
+    select(&window, "#general");
+    let direct = window.session().open_direct("bob");
+    window.show_conversation(&direct);
+    entry.set_text("half a thought");
+
+    select(&window, "#general");
+    assert_eq!(
+        entry.text(),
+        "",
+        "bob's draft does not follow into #general"
+    );
+    entry.set_text("for everybody");
+    select(&window, "bob");
+    assert_eq!(entry.text(), "half a thought");
+    entry.set_text("half a thought, finished");
+    entry.emit_activate();
+    let line = expect(&bob_events, "ann's direct line", |e| match e {
+        Event::Line(line) if line.from == "ann" => Some(line.clone()),
+        _ => None,
+    });
+    assert_eq!(line.conversation, Conversation::Direct("ann".into()));
+    assert_eq!(line.text, "half a thought, finished");
+    assert_eq!(entry.text(), "", "sent, so nothing is kept");
+    select(&window, "#general");
+    assert_eq!(entry.text(), "for everybody");
+    select(&window, "bob");
+    assert_eq!(entry.text(), "", "a sent line is not a draft");
+    exit(&window);
+    server.rt.block_on(bob.quit());
+}

@@ -30,6 +30,10 @@ mod imp {
         /// Lines from others not seen yet.
         #[property(get, set)]
         unread: Cell<u32>,
+        /// What was typed in it and not sent: each conversation keeps its own, so that going to
+        /// another one and back neither loses it nor carries it along.
+        #[property(get, set)]
+        draft: RefCell<String>,
         pub(super) messages: MessageList,
         pub(super) users: UserList,
     }

@@ -294,11 +294,18 @@ impl Window {
         }
     }
 
-    /// Shows `conversation`: its lines, its users, its name and topic in the header; its row
-    /// selected in the sidebar; on a folded window, the chat instead of the sidebar.
+    /// Shows `conversation`: its lines, its users, its name and topic in the header, its draft in
+    /// the composer; its row selected in the sidebar; on a folded window, the chat instead of the
+    /// sidebar.
     pub fn show_conversation(&self, conversation: &Conversation) {
         let imp = self.imp();
         let session = self.session();
+        if let Some(old) = session.shown().filter(|old| old != conversation) {
+            let entry = imp.chat_view.entry();
+            old.set_draft(entry.text().as_str());
+            entry.set_text(&conversation.draft());
+            entry.set_position(-1);
+        }
         session.show(conversation);
         imp.chat_view.set_model(&conversation.messages().model());
         let room = !conversation.direct();
