@@ -360,6 +360,11 @@ fn each_conversation_keeps_its_own_draft() {
     entry.set_text("for everybody");
     select(&window, "bob");
     assert_eq!(entry.text(), "half a thought");
+    assert_eq!(
+        entry.selection_bounds(),
+        None,
+        "nothing selected: a key typed goes on with the draft"
+    );
     entry.set_text("half a thought, finished");
     entry.emit_activate();
     let line = expect(&bob_events, "ann's direct line", |e| match e {

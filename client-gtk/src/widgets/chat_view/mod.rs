@@ -234,8 +234,10 @@ impl ChatView {
         imp.send_button.set_sensitive(sensitive);
     }
 
+    /// Puts the cursor in the composer, after what it holds: a plain focus would select a
+    /// conversation's draft, and the next key typed would replace it.
     pub fn focus_entry(&self) {
-        self.imp().entry.grab_focus();
+        self.imp().entry.grab_focus_without_selecting();
     }
 
     pub fn entry(&self) -> gtk::Entry {
