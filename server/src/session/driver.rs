@@ -183,7 +183,7 @@ pub(crate) async fn serve(
         conn: session.conn,
         tx: &membership.tx,
     };
-    session.shared.rooms.sign_in(&who, &resume).await;
+    Box::pin(session.shared.rooms.sign_in(&who, &resume)).await;
     drop(resume);
     session.run_member(membership).await;
 }
@@ -519,7 +519,7 @@ async fn read_loop(
             Action::Nothing => {}
             Action::Reply(reply) => reply_to_self(room, me, &reply),
             Action::Request { id, request } => {
-                let reply = requests::answer(shared, asker, request).await;
+                let reply = Box::pin(requests::answer(shared, asker, request)).await;
                 reply_to_self(room, me, &ServerFrame::Reply { id, reply });
             }
             Action::ListUsers { room: name } if shared.rooms.is_default(&name) => {
@@ -536,14 +536,14 @@ async fn read_loop(
                 let rooms = &shared.rooms;
                 let who = me.who();
                 let done = match request {
-                    RoomRequest::Join { room } => rooms.join(&who, &room).await,
-                    RoomRequest::Part { room } => rooms.part(&who, &room).await,
+                    RoomRequest::Join { room } => Box::pin(rooms.join(&who, &room)).await,
+                    RoomRequest::Part { room } => Box::pin(rooms.part(&who, &room)).await,
                     RoomRequest::List => {
                         reply_to_self(room, me, &rooms.list());
                         Ok(())
                     }
                     RoomRequest::SetTopic { room, topic } => {
-                        rooms.set_topic(&who, &room, &topic).await
+                        Box::pin(rooms.set_topic(&who, &room, &topic)).await
                     }
                 };
                 if let Err(refused) = done {
@@ -566,8 +566,12 @@ async fn read_loop(
                     Conversation::Room(name) if shared.rooms.is_default(name) => {
                         room.speak_all(me.key, lines).await
                     }
-                    Conversation::Room(name) => shared.rooms.say(&me.who(), name, lines).await,
-                    Conversation::Direct(name) => say_direct(shared, me, name, lines).await,
+                    Conversation::Room(name) => {
+                        Box::pin(shared.rooms.say(&me.who(), name, lines)).await
+                    }
+                    Conversation::Direct(name) => {
+                        Box::pin(say_direct(shared, me, name, lines)).await
+                    }
                 };
                 for (nonce, outcome) in outcomes {
                     room.metrics.said(&outcome);
