@@ -142,36 +142,8 @@ impl Registry {
 
     fn apply_topic(&self, name: &str, topic: String, by: String) {
         let key = room_key(name);
-        let mut slow = Vec::new();
-        if key == self.default_key {
-            *lock(&self.default.topic) = topic.clone();
-            let frame = ServerFrame::Topic {
-                room: self.default.name.clone(),
-                topic,
-                by,
-            };
-            if let Ok(bytes) = wire::encode(&frame, wire::MAX_SERVER_FRAME) {
-                let online: Vec<(String, Online)> = lock(&self.online)
-                    .iter()
-                    .map(|(k, o)| (k.clone(), o.clone()))
-                    .collect();
-                for (key, member) in online {
-                    if let Err(PushError::Full) = member.tx.push(bytes.clone()) {
-                        slow.push((member.conn, key));
-                    }
-                }
-            }
-        } else {
-            let room = self.room_from_log(&key, name);
-            let mut state = room.lock();
-            state.topic = topic.clone();
-            let frame = ServerFrame::Topic {
-                room: room.name.clone(),
-                topic,
-                by,
-            };
-            slow.extend(room.send(&mut state, &frame, None));
-        }
+        let room = (key != self.default_key).then(|| self.room_from_log(&key, name));
+        let slow = self.show_topic(room.as_deref(), topic, by);
         self.drop_slow(slow);
     }
 

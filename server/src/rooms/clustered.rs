@@ -319,29 +319,10 @@ impl Registry {
         name: &str,
         topic: &str,
     ) -> Result<(), Refusal> {
-        let max = self.limits.current().max_topic_bytes;
-        if topic.len() > max {
-            return Err(refusal(
-                ProblemCode::TopicTooLong,
-                format!("the topic has {} bytes; the limit is {max}", topic.len()),
-            ));
-        }
-        let topic = topic.replace(char::is_control, " ");
-        validate_room_name(name).map_err(|why| refusal(ProblemCode::InvalidRoomName, why))?;
-        let key = room_key(name);
-        let room_name = if key == self.default_key {
-            self.default.name.clone()
-        } else {
-            let room = self.room(&key).ok_or_else(|| {
-                refusal(ProblemCode::NoSuchRoom, format!("there is no room {name}"))
-            })?;
-            if !room.lock().members.contains_key(who.key) {
-                return Err(refusal(
-                    ProblemCode::NotInRoom,
-                    format!("you are not in {}", room.name),
-                ));
-            }
-            room.name.clone()
+        let (key, topic) = self.checked_topic(name, topic)?;
+        let room_name = match self.topic_room(who, &key, name)? {
+            None => self.default.name.clone(),
+            Some(room) => room.name.clone(),
         };
         let record = RoomRecord {
             key: key.clone(),

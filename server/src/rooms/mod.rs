@@ -558,6 +558,21 @@ impl Registry {
     }
 
     fn set_topic_local(&self, who: &Who<'_>, name: &str, topic: &str) -> Result<(), Refusal> {
+        let (key, topic) = self.checked_topic(name, topic)?;
+        let store = self.sequencer()?;
+        let room = self.topic_room(who, &key, name)?;
+        store
+            .set_topic(&key, &topic, who.name)
+            .map_err(server_error)?;
+        let slow = self.show_topic(room.as_deref(), topic, who.name.to_owned());
+        drop(store);
+        self.drop_slow(slow);
+        Ok(())
+    }
+
+    /// A topic as it will be set, and the key of its room: within the length limit, on one line
+    /// (a pasted line break becomes a space), for a valid room name.
+    fn checked_topic(&self, name: &str, topic: &str) -> Result<(String, String), Refusal> {
         let max = self.limits.current().max_topic_bytes;
         if topic.len() > max {
             return Err(refusal(
@@ -565,22 +580,45 @@ impl Registry {
                 format!("the topic has {} bytes; the limit is {max}", topic.len()),
             ));
         }
-        // One line of text: a pasted line break becomes a space.
-        let topic = &topic.replace(char::is_control, " ");
+        let topic = topic.replace(char::is_control, " ");
         validate_room_name(name).map_err(|why| refusal(ProblemCode::InvalidRoomName, why))?;
-        let key = room_key(name);
-        let store = self.sequencer()?;
-        let mut slow = Vec::new();
+        Ok((room_key(name), topic))
+    }
+
+    /// The room whose topic `who` sets: none for the default room (everybody is in it), another
+    /// only if it exists and `who` is a member.
+    fn topic_room(
+        &self,
+        who: &Who<'_>,
+        key: &str,
+        name: &str,
+    ) -> Result<Option<Arc<NamedRoom>>, Refusal> {
         if key == self.default_key {
-            store
-                .set_topic(&key, topic, who.name)
-                .map_err(server_error)?;
-            *lock(&self.default.topic) = topic.to_owned();
+            return Ok(None);
+        }
+        let room = self
+            .room(key)
+            .ok_or_else(|| refusal(ProblemCode::NoSuchRoom, format!("there is no room {name}")))?;
+        if !room.lock().members.contains_key(who.key) {
+            return Err(refusal(
+                ProblemCode::NotInRoom,
+                format!("you are not in {}", room.name),
+            ));
+        }
+        Ok(Some(room))
+    }
+
+    /// Shows a room's new topic to who is in it here: everybody online for the default room
+    /// (`room` none), the connected members of another. Returns who was too slow to take it.
+    fn show_topic(&self, room: Option<&NamedRoom>, topic: String, by: String) -> Slow {
+        let Some(room) = room else {
+            *lock(&self.default.topic) = topic.clone();
             let frame = ServerFrame::Topic {
                 room: self.default.name.clone(),
-                topic: topic.to_owned(),
-                by: who.name.to_owned(),
+                topic,
+                by,
             };
+            let mut slow = Vec::new();
             if let Ok(bytes) = wire::encode(&frame, wire::MAX_SERVER_FRAME) {
                 let online: Vec<(String, Online)> = lock(&self.online)
                     .iter()
@@ -592,31 +630,16 @@ impl Registry {
                     }
                 }
             }
-        } else {
-            let room = self.room(&key).ok_or_else(|| {
-                refusal(ProblemCode::NoSuchRoom, format!("there is no room {name}"))
-            })?;
-            if !room.lock().members.contains_key(who.key) {
-                return Err(refusal(
-                    ProblemCode::NotInRoom,
-                    format!("you are not in {}", room.name),
-                ));
-            }
-            store
-                .set_topic(&key, topic, who.name)
-                .map_err(server_error)?;
-            let mut state = room.lock();
-            state.topic = topic.to_owned();
-            let frame = ServerFrame::Topic {
-                room: room.name.clone(),
-                topic: topic.to_owned(),
-                by: who.name.to_owned(),
-            };
-            slow.extend(room.send(&mut state, &frame, None));
-        }
-        drop(store);
-        self.drop_slow(slow);
-        Ok(())
+            return slow;
+        };
+        let mut state = room.lock();
+        state.topic = topic.clone();
+        let frame = ServerFrame::Topic {
+            room: room.name.clone(),
+            topic,
+            by,
+        };
+        room.send(&mut state, &frame, None)
     }
 
     /// Says lines in a room other than the default: ids one by one in that room, stored before
