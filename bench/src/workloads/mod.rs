@@ -594,16 +594,30 @@ pub async fn join_all(
     n: usize,
     concurrency: usize,
 ) -> Result<Vec<Member>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let (pool, target, prefix) = (pool.clone(), target.clone(), prefix.to_owned());
+    each_index(n, concurrency, move |i| {
+        let (pool, target, user) = (pool.clone(), target.clone(), format!("{prefix}{i}"));
+        async move { join(&pool, i, &target, &user).await }
+    })
+    .await
+}
+
+/// Runs `job(i)` for every `i` below `n`, at most `concurrency` at once (each worker takes the
+/// next index when it is done with one); returns the results in index order.
+async fn each_index<T, F, Fut>(n: usize, concurrency: usize, job: F) -> Result<Vec<T>>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let (job, next) = (Arc::new(job), Arc::new(AtomicUsize::new(0)));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency.clamp(1, n.max(1)) {
-        let (pool, target, next, prefix) = (
-            pool.clone(),
-            target.clone(),
-            next.clone(),
-            prefix.to_owned(),
-        );
+        let (job, next) = (job.clone(), next.clone());
         workers.spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -611,8 +625,7 @@ pub async fn join_all(
                 if i >= n {
                     break;
                 }
-                let member = join(&pool, i, &target, &format!("{prefix}{i}")).await?;
-                mine.push((i, member));
+                mine.push((i, job(i).await?));
             }
             anyhow::Ok(mine)
         });
@@ -622,7 +635,7 @@ pub async fn join_all(
         all.extend(done.context("a connecting task panicked")??);
     }
     all.sort_by_key(|(i, _)| *i);
-    Ok(all.into_iter().map(|(_, m)| m).collect())
+    Ok(all.into_iter().map(|(_, t)| t).collect())
 }
 
 /// The settling line's text (see [`fill_and_settle`]).
@@ -643,64 +656,45 @@ pub async fn fill_and_settle(
     concurrency: usize,
     room_of: Option<std::sync::Arc<dyn Fn(usize) -> String + Send + Sync>>,
 ) -> Result<Vec<Member>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = std::sync::Arc::new(AtomicUsize::new(0));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.clamp(1, n.max(1)) {
-        let (pool, target, next, prefix, room_of) = (
-            pool.clone(),
-            target.clone(),
-            next.clone(),
-            prefix.to_owned(),
-            room_of.clone(),
-        );
-        workers.spawn(async move {
-            let mut mine = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let mut member = join(&pool, i, &target, &format!("{prefix}{i}")).await?;
-                if let Some(room_of) = &room_of {
-                    join_room(&mut member, &room_of(i)).await?;
-                }
-                let Member {
-                    conn,
-                    send,
-                    mut recv,
-                    handshake,
-                    join,
-                    users_in_welcome,
-                } = member;
-                let reader = tokio::spawn(async move {
-                    loop {
-                        match recv.next_chat_in().await? {
-                            Some((Conversation::Room(room), m))
-                                if room == ROOM && m.text == SETTLE_LINE =>
-                            {
-                                return anyhow::Ok(recv);
-                            }
-                            Some(_) => {}
-                            None => bail!("stream ended before the settling line"),
-                        }
-                    }
-                });
-                mine.push((i, (conn, send, handshake, join, users_in_welcome), reader));
+    let (pool, target, prefix) = (pool.clone(), target.clone(), prefix.to_owned());
+    let mut all = each_index(n, concurrency, move |i| {
+        let (pool, target, room_of) = (pool.clone(), target.clone(), room_of.clone());
+        let user = format!("{prefix}{i}");
+        async move {
+            let mut member = join(&pool, i, &target, &user).await?;
+            if let Some(room_of) = &room_of {
+                join_room(&mut member, &room_of(i)).await?;
             }
-            anyhow::Ok(mine)
-        });
-    }
-    let mut all = Vec::with_capacity(n);
-    while let Some(done) = workers.join_next().await {
-        all.extend(done.context("a connecting task panicked")??);
-    }
-    all.sort_by_key(|(i, _, _)| *i);
-    if let Some((_, (_, send, ..), _)) = all.first_mut() {
+            let Member {
+                conn,
+                send,
+                mut recv,
+                handshake,
+                join,
+                users_in_welcome,
+            } = member;
+            let reader = tokio::spawn(async move {
+                loop {
+                    match recv.next_chat_in().await? {
+                        Some((Conversation::Room(room), m))
+                            if room == ROOM && m.text == SETTLE_LINE =>
+                        {
+                            return anyhow::Ok(recv);
+                        }
+                        Some(_) => {}
+                        None => bail!("stream ended before the settling line"),
+                    }
+                }
+            });
+            anyhow::Ok(((conn, send, handshake, join, users_in_welcome), reader))
+        }
+    })
+    .await?;
+    if let Some(((_, send, ..), _)) = all.first_mut() {
         say(send, 0, SETTLE_LINE.to_owned()).await?;
     }
     let mut members = Vec::with_capacity(n);
-    for (_, (conn, send, handshake, join, users_in_welcome), reader) in all {
+    for ((conn, send, handshake, join, users_in_welcome), reader) in all {
         let recv = tokio::time::timeout(WAIT, reader)
             .await
             .context("the settling line did not arrive in time")?
